@@ -1,0 +1,50 @@
+# WikiStream: `make demo`, `make run`, `make test` create and reuse .venv by themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo run test test-fast lint typecheck bench lock clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create/refresh the virtual environment from the lock file
+
+demo: $(STAMP) ## Run the pipeline on the synthetic stream and print a summary
+	$(BIN)/wikistream demo $(ARGS)
+
+run: $(STAMP) ## Ingest the live Wikimedia stream until Ctrl-C
+	$(BIN)/wikistream run --source live $(ARGS)
+
+test: $(STAMP) ## Run the whole test suite (integration tests included)
+	$(BIN)/pytest $(ARGS)
+
+test-fast: $(STAMP) ## Run the tests without the slower integration tests
+	$(BIN)/pytest -m "not integration" $(ARGS)
+
+lint: $(STAMP) ## ruff check + format check
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP) ## mypy --strict on src/
+	$(BIN)/mypy
+
+bench: $(STAMP) ## Run the bronze benchmark (1,000,000 events), JSON on stdout
+	$(BIN)/python bench/bronze.py $(ARGS)
+
+lock: ## Re-resolve requirements.lock from pyproject.toml (a deliberate upgrade)
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install -q uv==0.13.9; }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean: ## Remove the virtual environment and caches (not your warehouse)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,8 @@
+"""`wikistream`: one entry point for running, inspecting and querying the lakehouse."""
+
+from wikistream.cli import ingest, inspect  # noqa: F401 - registers the subcommands
+from wikistream.cli.app import cli
+
+
+def main() -> None:
+    cli(prog_name="wikistream")

@@ -1,0 +1,67 @@
+"""Printing results: aligned text for people, JSON/CSV for machines, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+import click
+import pyarrow as pa
+
+
+def _default(value: object) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def to_json(value: object) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, indent=2)
+
+
+def emit_json(value: object) -> None:
+    click.echo(to_json(value))
+
+
+def emit_table(table: pa.Table, fmt: str) -> None:
+    """Print query results as an aligned table, a JSON array of objects, or CSV."""
+    rows = table.to_pylist()
+    if fmt == "json":
+        emit_json(rows)
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(table.column_names)
+        writer.writerows([_default(v) if v is not None else "" for v in row.values()]
+                         for row in rows)  # fmt: skip
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        click.echo(format_grid(table.column_names, [list(r.values()) for r in rows]))
+
+
+def format_grid(header: list[str], rows: list[list[Any]], max_width: int = 60) -> str:
+    """Columns padded to their widest cell; long cells are cut with an ellipsis."""
+
+    def cell(value: object) -> str:
+        text = "" if value is None else (_default(value) if not isinstance(value, str) else value)
+        text = text.replace("\n", " ")
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def fail(message: str, code: int) -> None:
+    """Print one error line to stderr and exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""The recentchange event at the decode edge: typed model, validation, Arrow columns."""

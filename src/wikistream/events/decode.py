@@ -1,0 +1,246 @@
+"""Decode raw records into accepted events or dead letters, and accepted events into Arrow.
+
+Never raises on bad input: every record ends up accepted, dropped on purpose (canary, domain
+or type filter) or rejected with a reason code for `bronze.quarantine`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from wikistream.events.model import RecentChange
+from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE, TIMESTAMP
+
+MAX_RECORD_BYTES = 1 << 20
+KNOWN_TYPES = frozenset({"edit", "new", "log", "categorize", "external"})
+
+# Reason codes written to bronze.quarantine.reason.
+MALFORMED_JSON = "malformed_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+INVALID_TYPE = "invalid_type"
+INVALID_TIMESTAMP = "invalid_timestamp"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+MISSING_DOMAIN = "missing_domain"
+TOO_LARGE = "too_large"
+
+_decoder = msgspec.json.Decoder(RecentChange)
+_any_decoder = msgspec.json.Decoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that goes to quarantine."""
+
+    index: int
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """The outcome of decoding one list of raw records."""
+
+    ids: list[str] = field(default_factory=list)
+    events: list[RecentChange] = field(default_factory=list)
+    raws: list[bytes] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+class DomainFilter:
+    """Allow-list of domains: exact names, glob patterns, or `*` for all."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self._patterns = [p.lower() for p in patterns]
+        self._all = "*" in self._patterns
+        self._cache: dict[str, bool] = {}
+
+    def allows(self, domain: str) -> bool:
+        if self._all:
+            return True
+        verdict = self._cache.get(domain)
+        if verdict is None:
+            lowered = domain.lower()
+            verdict = any(fnmatch.fnmatchcase(lowered, p) for p in self._patterns)
+            if len(self._cache) < 100_000:
+                self._cache[domain] = verdict
+        return verdict
+
+
+class EventDecoder:
+    """Validates records against the recentchange model and the configured filters."""
+
+    def __init__(self, domains: Iterable[str], types: Iterable[str]) -> None:
+        self._domains = DomainFilter(domains)
+        self._types = frozenset(types)
+
+    def decode(self, records: Sequence[bytes]) -> DecodedBatch:
+        out = DecodedBatch()
+        decode = _decoder.decode
+        for index, raw in enumerate(records):
+            if len(raw) > MAX_RECORD_BYTES:
+                out.rejections.append(Rejection(index, TOO_LARGE, f"{len(raw)} bytes"))
+                continue
+            try:
+                event = decode(raw)
+            except msgspec.DecodeError as exc:
+                out.rejections.append(_rejection(index, exc))
+                continue
+            domain = event.meta.domain or event.server_name
+            if domain == "canary":
+                out.dropped["canary"] += 1
+                continue
+            if domain is None:
+                out.rejections.append(Rejection(index, MISSING_DOMAIN, "no meta.domain"))
+                continue
+            kind = event.type
+            if kind is not None and kind not in self._types:
+                if kind in KNOWN_TYPES:
+                    out.dropped["type_filtered"] += 1
+                else:
+                    out.rejections.append(Rejection(index, UNKNOWN_EVENT_TYPE, kind[:200]))
+                continue
+            if not self._domains.allows(domain):
+                out.dropped["domain_filtered"] += 1
+                continue
+            out.ids.append(event_id(event, raw))
+            out.events.append(event)
+            out.raws.append(raw)
+        return out
+
+
+def event_id(event: RecentChange, raw: bytes) -> str:
+    """A stable id: a hash of `meta.id`, else of the event's canonical JSON."""
+    if event.meta.id:
+        key = b"m:" + event.meta.id.encode()
+    else:
+        key = b"c:" + msgspec.json.encode(_any_decoder.decode(raw), order="sorted")
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def quarantine_id(source: str, position: str, raw: bytes) -> str:
+    """Identifies a dead letter so that re-reading the same input does not add it twice."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (source.encode(), b"\0", position.encode(), b"\0", raw):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _rejection(index: int, exc: msgspec.DecodeError) -> Rejection:
+    message = str(exc)
+    if not isinstance(exc, msgspec.ValidationError):
+        return Rejection(index, MALFORMED_JSON, message[:500])
+    if "missing required field" in message:
+        reason = MISSING_FIELD
+    elif "datetime" in message:
+        reason = INVALID_TIMESTAMP
+    elif message.startswith("Expected `object`") and " - at `" not in message:
+        reason = NOT_AN_OBJECT
+    else:
+        reason = INVALID_TYPE
+    return Rejection(index, reason, message[:500])
+
+
+def events_to_arrow(
+    batch: DecodedBatch, keep: Sequence[int], source: str, ingested_at: datetime
+) -> pa.Table:
+    """Build the `bronze.events` Arrow table for the accepted events at positions `keep`."""
+    events = [batch.events[i] for i in keep]
+    metas = [e.meta for e in events]
+    lengths = [e.length for e in events]
+    revisions = [e.revision for e in events]
+
+    def col(values: list[object], type_: pa.DataType) -> pa.Array:
+        return pa.array(values, type=type_)
+
+    event_ts = col([m.dt for m in metas], TIMESTAMP)
+    rc_seconds = col([e.timestamp for e in events], pa.int64())
+    rc_timestamp = pc.multiply(rc_seconds, 1_000_000).cast(pa.int64()).cast(TIMESTAMP)
+    log_params = [_raw_json(e.log_params) for e in events]
+    raws = col([batch.raws[i] for i in keep], pa.binary())
+    n = len(events)
+    columns = {
+        "event_id": col([batch.ids[i] for i in keep], pa.string()),
+        "event_ts": event_ts,
+        "event_date": event_ts.cast(pa.date32()),
+        "ingested_at": pa.array([ingested_at] * n, TIMESTAMP) if n else col([], TIMESTAMP),
+        "source": pa.array([source] * n, pa.string()),
+        "meta_id": col([m.id for m in metas], pa.string()),
+        "request_id": col([m.request_id for m in metas], pa.string()),
+        "schema_uri": col([e.schema or m.schema_uri for e, m in zip(events, metas, strict=True)],
+                          pa.string()),
+        "stream": col([m.stream for m in metas], pa.string()),
+        "topic": col([m.topic for m in metas], pa.string()),
+        "partition": col([m.partition for m in metas], pa.int32()),
+        "offset": col([m.offset for m in metas], pa.int64()),
+        "domain": col([m.domain or e.server_name for e, m in zip(events, metas, strict=True)],
+                      pa.string()),
+        "wiki": col([e.wiki for e in events], pa.string()),
+        "rc_id": col([e.id for e in events], pa.int64()),
+        "type": col([e.type for e in events], pa.string()),
+        "namespace": col([e.namespace for e in events], pa.int32()),
+        "title": col([e.title for e in events], pa.string()),
+        "comment": col([e.comment for e in events], pa.string()),
+        "user": col([e.user for e in events], pa.string()),
+        "bot": col([e.bot for e in events], pa.bool_()),
+        "minor": col([e.minor for e in events], pa.bool_()),
+        "patrolled": col([e.patrolled for e in events], pa.bool_()),
+        "rc_timestamp": rc_timestamp,
+        "server_url": col([e.server_url for e in events], pa.string()),
+        "length_old": col([x.old if x else None for x in lengths], pa.int64()),
+        "length_new": col([x.new if x else None for x in lengths], pa.int64()),
+        "revision_old": col([x.old if x else None for x in revisions], pa.int64()),
+        "revision_new": col([x.new if x else None for x in revisions], pa.int64()),
+        "log_id": col([e.log_id for e in events], pa.int64()),
+        "log_type": col([e.log_type for e in events], pa.string()),
+        "log_action": col([e.log_action for e in events], pa.string()),
+        "log_params": _as_utf8(col(log_params, pa.binary())),
+        "raw": _as_utf8(raws),
+    }
+    return pa.Table.from_pydict(columns, schema=BRONZE_EVENTS.schema)
+
+
+def _raw_json(value: msgspec.Raw) -> bytes | None:
+    text = bytes(value)
+    return None if text in (b"", b"null") else text
+
+
+def _as_utf8(values: pa.Array) -> pa.Array:
+    """Binary to string; bytes that are not UTF-8 (possible inside skipped JSON) get U+FFFD."""
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid:
+        texts = [None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()]
+        return pa.array(texts, pa.string())
+
+
+def quarantine_to_arrow(
+    rows: Sequence[tuple[str, Rejection, str, bytes]], source: str, ingested_at: datetime
+) -> pa.Table:
+    """Build the `bronze.quarantine` table from (quarantine_id, rejection, position, raw)."""
+    n = len(rows)
+    day = ingested_at.astimezone(UTC).date()
+    return pa.Table.from_pydict(
+        {
+            "quarantine_id": [r[0] for r in rows],
+            "reason": [r[1].reason for r in rows],
+            "detail": [r[1].detail for r in rows],
+            "source": [source] * n,
+            "source_position": [r[2] for r in rows],
+            "raw": [r[3] for r in rows],
+            "raw_size": [len(r[3]) for r in rows],
+            "ingested_at": [ingested_at] * n,
+            "event_date": [day] * n,
+        },
+        schema=BRONZE_QUARANTINE.schema,
+    )

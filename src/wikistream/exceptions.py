@@ -1,0 +1,48 @@
+"""The exceptions WikiStream raises, so callers can tell what to retry.
+
+    WikiStreamError
+    ├── TransientError        the same call may succeed later: retry with backoff
+    │   ├── SourceUnavailable     the source cannot be reached right now
+    │   └── CommitConflict        another commit won the race; re-check and retry
+    └── TerminalError         retrying cannot help: stop and tell the user
+        ├── ConfigError           settings or arguments are wrong
+        ├── SourceRejected        the source refused us (e.g. 403 for a missing User-Agent)
+        ├── ConcurrentWriter      another writer advanced our stored position
+        └── QueryError            a user query is invalid or not read-only
+"""
+
+
+class WikiStreamError(Exception):
+    """Root of every error WikiStream raises on purpose."""
+
+
+class TransientError(WikiStreamError):
+    """A failure that may go away if the same work is retried later."""
+
+
+class TerminalError(WikiStreamError):
+    """A failure that retrying cannot fix."""
+
+
+class SourceUnavailable(TransientError):
+    """The source could not be reached (network error, 5xx, 429)."""
+
+
+class CommitConflict(TransientError):
+    """The catalog rejected a commit because the table changed underneath it."""
+
+
+class ConfigError(TerminalError):
+    """Settings, a source spec or a command-line argument is invalid."""
+
+
+class SourceRejected(TerminalError):
+    """The source answered with an error that retrying will not fix."""
+
+
+class ConcurrentWriter(TerminalError):
+    """Another writer committed a position for the same source while we were running."""
+
+
+class QueryError(TerminalError):
+    """A user query failed to parse, plan or run, or was not read-only."""

@@ -1,0 +1,1 @@
+"""The only package that talks to PyIceberg: catalog, table definitions, commits, positions."""

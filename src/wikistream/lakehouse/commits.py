@@ -1,0 +1,64 @@
+"""Appends that carry their source position and survive lost commit races.
+
+PyIceberg raises `CommitFailedException` when another writer committed first. We reload the
+table, let the caller re-check its stored position (another writer of the same source makes
+retrying wrong), and retry with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+
+import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+
+from wikistream.exceptions import CommitConflict
+
+log = logging.getLogger(__name__)
+
+
+def append(
+    table: Table,
+    data: pa.Table,
+    properties: Mapping[str, str],
+    *,
+    retries: int = 8,
+    guard: Callable[[Table], None] | None = None,
+) -> int:
+    """Append `data` in one snapshot whose summary holds `properties`; return its id.
+
+    Args:
+        table: the table to append to; refreshed in place after a lost race.
+        data: rows matching the table's schema (may be empty: the snapshot still records
+            the properties, e.g. a position that moved past filtered-out events).
+        properties: extra snapshot summary properties.
+        retries: how many times to retry after `CommitFailedException`.
+        guard: called with the freshly loaded table before every retry; raises to abort.
+
+    Raises:
+        CommitConflict: the commit still failed after `retries` retries.
+    """
+    for attempt in range(retries + 1):
+        try:
+            table.append(data, snapshot_properties=dict(properties))
+        except CommitFailedException as exc:
+            if attempt == retries:
+                raise CommitConflict(f"commit to {table.name()} kept failing: {exc}") from exc
+            delay = min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
+            log.warning(
+                "commit lost a race, retrying",
+                extra={"table": ".".join(table.name()), "attempt": attempt + 1, "wait_s": delay},
+            )
+            time.sleep(delay)
+            table.refresh()
+            if guard is not None:
+                guard(table)
+            continue
+        snapshot = table.current_snapshot()
+        assert snapshot is not None  # noqa: S101 - we just committed one
+        return snapshot.snapshot_id
+    raise AssertionError("unreachable")  # pragma: no cover

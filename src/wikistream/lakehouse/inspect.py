@@ -1,0 +1,63 @@
+"""What is in the lakehouse: per-table rows, snapshots, positions and freshness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
+
+from wikistream.lakehouse.positions import (
+    MAX_EVENT_TS_KEY,
+    lineage,
+    snapshot_time,
+    stored_positions,
+    summary_value,
+)
+from wikistream.lakehouse.tables import TABLES
+
+
+def table_status(catalog: Catalog, identifier: str, now: datetime | None = None) -> dict[str, Any]:
+    """Rows, snapshots, data files, last commit, stored positions and freshness of a table."""
+    now = now or datetime.now(UTC)
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        return {"table": identifier, "exists": False}
+    current = table.current_snapshot()
+    status: dict[str, Any] = {
+        "table": identifier,
+        "exists": True,
+        "rows": 0,
+        "data_files": 0,
+        "snapshots": len(table.metadata.snapshots),
+        "last_commit_at": None,
+        "seconds_since_commit": None,
+        "newest_event_ts": None,
+        "freshness_lag_s": None,
+        "positions": stored_positions(table),
+    }
+    if current is None:
+        return status
+    status["rows"] = int(summary_value(current, "total-records") or 0)
+    status["data_files"] = int(summary_value(current, "total-data-files") or 0)
+    committed = snapshot_time(current)
+    status["last_commit_at"] = committed.isoformat()
+    status["seconds_since_commit"] = round((now - committed).total_seconds(), 1)
+    newest = next(
+        (summary_value(s, MAX_EVENT_TS_KEY) for s in lineage(table)
+         if summary_value(s, MAX_EVENT_TS_KEY)),
+        None,
+    )  # fmt: skip
+    if newest is not None:
+        status["newest_event_ts"] = newest
+        lag = now - datetime.fromisoformat(newest)
+        status["freshness_lag_s"] = round(lag.total_seconds(), 1)
+    return status
+
+
+def lakehouse_status(catalog: Catalog) -> list[dict[str, Any]]:
+    """The status of every table WikiStream defines."""
+    now = datetime.now(UTC)
+    return [table_status(catalog, identifier, now) for identifier in TABLES]

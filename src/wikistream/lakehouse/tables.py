@@ -1,0 +1,110 @@
+"""Table definitions: one Arrow schema per table, the single source of truth for its columns.
+
+Iceberg schemas are derived from these when a table is created; writers build Arrow tables
+with exactly these schemas. Partitions are identity partitions on date columns because Daft
+prunes those, not `day(...)` transforms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """What a table is: its identifier, columns, partition columns and table properties."""
+
+    identifier: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+    @property
+    def namespace(self) -> str:
+        return self.identifier.split(".", 1)[0]
+
+
+def _f(name: str, type_: pa.DataType, required: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=not required)
+
+
+_COMMON_PROPERTIES = {
+    "write.parquet.compression-codec": "zstd",
+    "write.parquet.compression-level": "1",
+    # Merge manifests so thousands of small commits do not make every scan plan slower.
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "50",
+}
+
+BRONZE_EVENTS = TableDef(
+    identifier="bronze.events",
+    doc="One row per accepted recentchange event, exactly once.",
+    schema=pa.schema(
+        [
+            _f("event_id", pa.string(), required=True),
+            _f("event_ts", TIMESTAMP, required=True),
+            _f("event_date", pa.date32(), required=True),
+            _f("ingested_at", TIMESTAMP, required=True),
+            _f("source", pa.string(), required=True),
+            _f("meta_id", pa.string()),
+            _f("request_id", pa.string()),
+            _f("schema_uri", pa.string()),
+            _f("stream", pa.string()),
+            _f("topic", pa.string()),
+            _f("partition", pa.int32()),
+            _f("offset", pa.int64()),
+            _f("domain", pa.string()),
+            _f("wiki", pa.string()),
+            _f("rc_id", pa.int64()),
+            _f("type", pa.string()),
+            _f("namespace", pa.int32()),
+            _f("title", pa.string()),
+            _f("comment", pa.string()),
+            _f("user", pa.string()),
+            _f("bot", pa.bool_()),
+            _f("minor", pa.bool_()),
+            _f("patrolled", pa.bool_()),
+            _f("rc_timestamp", TIMESTAMP),
+            _f("server_url", pa.string()),
+            _f("length_old", pa.int64()),
+            _f("length_new", pa.int64()),
+            _f("revision_old", pa.int64()),
+            _f("revision_new", pa.int64()),
+            _f("log_id", pa.int64()),
+            _f("log_type", pa.string()),
+            _f("log_action", pa.string()),
+            _f("log_params", pa.string()),
+            _f("raw", pa.string(), required=True),
+        ]
+    ),
+    partition_by=("event_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
+BRONZE_QUARANTINE = TableDef(
+    identifier="bronze.quarantine",
+    doc="Dead letters: input that could not be decoded or failed validation, with the reason.",
+    schema=pa.schema(
+        [
+            _f("quarantine_id", pa.string(), required=True),
+            _f("reason", pa.string(), required=True),
+            _f("detail", pa.string()),
+            _f("source", pa.string(), required=True),
+            _f("source_position", pa.string()),
+            _f("raw", pa.binary(), required=True),
+            _f("raw_size", pa.int64(), required=True),
+            _f("ingested_at", TIMESTAMP, required=True),
+            # Dead letters may have no usable event time, so they are dated by arrival.
+            _f("event_date", pa.date32(), required=True),
+        ]
+    ),
+    partition_by=("event_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
+TABLES: dict[str, TableDef] = {t.identifier: t for t in (BRONZE_EVENTS, BRONZE_QUARANTINE)}

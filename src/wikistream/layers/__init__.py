@@ -1,0 +1,1 @@
+"""The medallion layers: bronze (raw, exactly once), then silver and gold."""

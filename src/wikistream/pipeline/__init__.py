@@ -1,0 +1,1 @@
+"""Running the layers: the ingest loop, its reader thread, signals and progress."""

@@ -1,0 +1,219 @@
+"""The ingest loop: a reader thread pulls from the source, the main thread commits bronze.
+
+The reader never decides anything: it hands batches over a bounded queue (backpressure) so
+time-based commits happen even while the source is silent. SIGINT/SIGTERM stop reading,
+and whatever was already read is committed before the loop returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from wikistream.lakehouse.catalog import open_catalog
+from wikistream.layers.bronze import BronzeStats, BronzeWriter
+from wikistream.settings import Settings
+from wikistream.sources.base import Source, SourceBatch
+
+log = logging.getLogger(__name__)
+
+_QUEUE_BATCHES = 64
+
+
+@dataclass
+class RunSummary:
+    """What one run did; printed by the CLI, returned to tests and benchmarks."""
+
+    source: str
+    start_position: str | None
+    end_position: str | None
+    seconds: float
+    stats: BronzeStats
+    stopped_by: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.stats.read / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "source": self.source,
+            "start_position": self.start_position,
+            "end_position": self.end_position,
+            "stopped_by": self.stopped_by,
+            "seconds": round(self.seconds, 3),
+            "events_read": s.read,
+            "accepted": s.accepted,
+            "quarantined": s.quarantined,
+            "duplicates_dropped": s.duplicates,
+            "filtered": dict(s.dropped),
+            "commits": s.commits,
+            "events_per_s": round(self.events_per_s, 1),
+            "last_commit_at": s.last_commit_at.isoformat() if s.last_commit_at else None,
+            **self.extra,
+        }
+
+
+class _End:
+    """Queue marker: the source ended, or failed with `error`."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+class StopToken:
+    """Set by a signal handler or a caller to end the run gracefully."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason = ""
+
+    def stop(self, reason: str) -> None:
+        if not self.event.is_set():
+            self.reason = reason
+            self.event.set()
+
+
+def run_ingest(
+    settings: Settings,
+    source: Source,
+    *,
+    max_events: int | None = None,
+    max_seconds: float | None = None,
+    stop: StopToken | None = None,
+    on_progress: Callable[[BronzeStats, float], None] | None = None,
+) -> RunSummary:
+    """Ingest from `source` into bronze until it ends, a limit is hit, or `stop` is set."""
+    stop = stop or StopToken()
+    writer = BronzeWriter(open_catalog(settings), settings, source.name)
+    start_position = writer.position
+    log.info("ingest starting", extra={"source": source.name, "position": start_position})
+    batches: queue.Queue[SourceBatch | _End] = queue.Queue(maxsize=_QUEUE_BATCHES)
+    reader = threading.Thread(
+        target=_read, args=(source, start_position, batches, stop), name="source-reader",
+        daemon=True,
+    )  # fmt: skip
+    began = time.monotonic()
+    reader.start()
+    commit_every = settings.commit.max_seconds
+    first_pending_at: float | None = None
+    last_progress = began
+    error: BaseException | None = None
+    stopped_by = "source ended"
+    try:
+        while True:
+            now = time.monotonic()
+            if max_seconds is not None and now - began >= max_seconds:
+                stopped_by = "max seconds"
+                break
+            if stop.event.is_set():
+                stopped_by = stop.reason
+                break
+            deadline = (first_pending_at or now) + commit_every
+            try:
+                item = batches.get(timeout=max(0.01, min(deadline - now, 0.25)))
+            except queue.Empty:
+                item = None
+            if isinstance(item, _End):
+                error = item.error
+                break
+            if item is not None:
+                remaining = None if max_events is None else max_events - writer.stats.read
+                if remaining is not None and len(item.records) >= remaining:
+                    writer.add(item.head(remaining))
+                    stopped_by = "max events"
+                    break
+                writer.add(item)
+                if first_pending_at is None and item.records:
+                    first_pending_at = time.monotonic()
+            now = time.monotonic()
+            due = first_pending_at is not None and now - first_pending_at >= commit_every
+            if writer.pending >= settings.commit.max_events or due:
+                writer.flush()
+                first_pending_at = None if writer.pending == 0 else first_pending_at
+            if on_progress is not None and now - last_progress >= 1.0:
+                on_progress(writer.stats, now - began)
+                last_progress = now
+        if stop.event.is_set():
+            _drain(batches, writer)  # read before the signal: commit it too
+    finally:
+        stop.stop(stop.reason or stopped_by)  # lets the reader thread finish
+        source.close()
+    writer.flush()  # commit everything already read, whatever ended the run
+    if error is not None:
+        raise error
+    return RunSummary(
+        source=source.name,
+        start_position=start_position,
+        end_position=writer.position,
+        seconds=time.monotonic() - began,
+        stats=writer.stats,
+        stopped_by=stopped_by,
+    )
+
+
+def _read(
+    source: Source, start: str | None, out: queue.Queue[SourceBatch | _End], stop: StopToken
+) -> None:
+    try:
+        for batch in source.batches(start):
+            while not stop.event.is_set():
+                try:
+                    out.put(batch, timeout=0.25)
+                    break
+                except queue.Full:
+                    continue
+            if stop.event.is_set():
+                return
+        _put_end(out, _End(), stop)
+    except BaseException as exc:  # handed to the main thread, which decides
+        _put_end(out, _End(exc), stop)
+
+
+def _put_end(out: queue.Queue[SourceBatch | _End], end: _End, stop: StopToken) -> None:
+    while not stop.event.is_set():
+        try:
+            out.put(end, timeout=0.25)
+            return
+        except queue.Full:
+            continue  # the main thread drains the queue while it runs
+
+
+def _drain(batches: queue.Queue[SourceBatch | _End], writer: BronzeWriter) -> None:
+    while True:
+        try:
+            item = batches.get_nowait()
+        except queue.Empty:
+            return
+        if isinstance(item, SourceBatch):
+            writer.add(item)
+
+
+@contextmanager
+def graceful_signals(stop: StopToken) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the run to stop and commit; a second SIGINT interrupts at once."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.stop(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

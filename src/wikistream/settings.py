@@ -1,0 +1,192 @@
+"""Typed settings from defaults, a TOML file (`--config`), `WIKISTREAM_…` env vars and flags.
+
+Precedence, highest first: explicit overrides (command-line flags), environment variables
+(`WIKISTREAM_COMMIT__MAX_EVENTS=5000`), the TOML file, the defaults below.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from wikistream import __version__
+from wikistream.exceptions import ConfigError
+
+LIVE_STREAM_URL = "https://stream.wikimedia.org/v2/stream/recentchange"
+
+# The largest wikis by edit volume; `["*"]` accepts every domain.
+DEFAULT_DOMAINS = [
+    "en.wikipedia.org", "de.wikipedia.org", "fr.wikipedia.org", "es.wikipedia.org",
+    "ja.wikipedia.org", "ru.wikipedia.org", "it.wikipedia.org", "zh.wikipedia.org",
+    "pt.wikipedia.org", "pl.wikipedia.org", "nl.wikipedia.org", "ar.wikipedia.org",
+    "fa.wikipedia.org", "uk.wikipedia.org", "sv.wikipedia.org", "he.wikipedia.org",
+    "id.wikipedia.org", "ko.wikipedia.org", "vi.wikipedia.org", "tr.wikipedia.org",
+    "www.wikidata.org", "commons.wikimedia.org",
+]  # fmt: skip
+
+EVENT_TYPES = ["edit", "new", "log", "categorize", "external"]
+
+
+class CatalogSettings(BaseModel):
+    """Which Iceberg catalog holds the tables (any PyIceberg catalog type works)."""
+
+    name: str = Field("wikistream", description="Catalog name, as PyIceberg knows it.")
+    type: str = Field("sql", description="PyIceberg catalog type: sql, rest, glue, hive…")
+    uri: str | None = Field(
+        None, description="Catalog URI; default: SQLite file `catalog.db` in the warehouse."
+    )
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="Extra PyIceberg catalog properties (no secrets)."
+    )
+    credential: SecretStr | None = Field(
+        None, description="Secret passed as the catalog's `credential`/`token` property."
+    )
+
+
+class SourceSettings(BaseModel):
+    """Where events come from and how the SSE client behaves."""
+
+    spec: str = Field("live", description="live | sse:URL | file:PATH | synthetic[:RATE]")
+    url: str = Field(LIVE_STREAM_URL, description="EventStreams URL used by `live`.")
+    user_agent: str = Field(
+        f"wikistream/{__version__} (https://github.com/wikistream/wikistream)",
+        description="Sent on every request; Wikimedia answers 403 without a descriptive one.",
+    )
+    since: str | None = Field(
+        None, description="First start only: ms epoch or ISO-8601 time to start from."
+    )
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = Field(
+        30.0, description="A connection silent for this long (no event, no heartbeat) is dead."
+    )
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    initial_connect_attempts: int = Field(
+        3, ge=1, description="Give up if the very first connection fails this many times."
+    )
+    chunk_events: int = Field(
+        4096, ge=1, description="Records per batch handed over by file/synthetic sources."
+    )
+
+
+class FilterSettings(BaseModel):
+    """Which valid events are kept; canary events are always dropped."""
+
+    domains: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DOMAINS),
+        description="Allowed `meta.domain` values; glob patterns allowed; `*` for all.",
+    )
+    types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES))
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {EVENT_TYPES}")
+        return value
+
+
+class CommitSettings(BaseModel):
+    """When bronze commits: every `max_events` events or `max_seconds`, whichever first."""
+
+    max_events: int = Field(10_000, ge=1)
+    max_seconds: float = Field(2.0, gt=0)
+    retries: int = Field(8, ge=0, description="Retries of a commit that lost a race.")
+
+
+class DedupeSettings(BaseModel):
+    """How far back a resent event is recognised as a duplicate."""
+
+    window_s: float = Field(3600.0, gt=0)
+    max_ids: int = Field(500_000, ge=1_000)
+
+
+class SyntheticSettings(BaseModel):
+    """The deterministic generator behind `synthetic[:RATE]`."""
+
+    seed: int = 42
+    start: str = Field(
+        "now",
+        description="`now`: events carry the time they are generated (live-like); an ISO-8601 "
+        "time makes event times deterministic too (event i at start + i x 20 ms).",
+    )
+
+
+class Settings(BaseSettings):
+    """Everything WikiStream can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WIKISTREAM_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    warehouse: Path = Field(Path("warehouse"), description="Where data and the catalog live.")
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    filters: FilterSettings = Field(default_factory=FilterSettings)
+    commit: CommitSettings = Field(default_factory=CommitSettings)
+    dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
+    synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from an optional TOML file, the environment and explicit overrides.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a value is invalid.
+    """
+    file_values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            file_values = tomllib.loads(config.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {config}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {config} is not valid TOML: {exc}") from None
+    explicit = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        # The environment sits between the file and explicit overrides.
+        env_only = Settings.model_validate({})
+        env_values = env_only.model_dump(exclude_unset=True)
+        merged = _deep_merge(_deep_merge(file_values, env_values), explicit)
+        return Settings.model_validate(merged)
+    except ValueError as exc:
+        raise ConfigError(_first_error(exc)) from None
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"invalid setting {where or '(root)'}: {first.get('msg', exc)}"
+    return f"invalid settings: {exc}"

@@ -1,0 +1,1 @@
+"""Where events come from: SSE (EventStreams), files, and the synthetic generator."""

@@ -1,0 +1,79 @@
+"""Turn a source spec (`live`, `sse:URL`, `file:PATH`, `synthetic[:RATE]`) into a source."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from wikistream.exceptions import ConfigError
+from wikistream.settings import Settings
+from wikistream.sources.base import Source
+from wikistream.sources.file import FileSource
+from wikistream.sources.sse import SseOptions, SseSource
+from wikistream.sources.synthetic import SyntheticSource
+
+SPEC_HELP = "live | sse:URL | file:PATH | synthetic[:RATE]"
+
+
+def _sse(settings: Settings, url: str) -> Source:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"sse: needs an http(s) URL, got {url!r}")
+    s = settings.source
+    options = SseOptions(
+        user_agent=s.user_agent,
+        since=s.since,
+        connect_timeout_s=s.connect_timeout_s,
+        read_timeout_s=s.read_timeout_s,
+        backoff_initial_s=s.backoff_initial_s,
+        backoff_max_s=s.backoff_max_s,
+        initial_connect_attempts=s.initial_connect_attempts,
+    )
+    return SseSource(url, options)
+
+
+def _live(settings: Settings, argument: str) -> Source:
+    if argument:
+        raise ConfigError("'live' takes no argument; use sse:URL for another stream")
+    return _sse(settings, settings.source.url)
+
+
+def _file(settings: Settings, argument: str) -> Source:
+    if not argument:
+        raise ConfigError("file: needs a path, e.g. file:events.jsonl.gz")
+    return FileSource(Path(argument), chunk_events=settings.source.chunk_events)
+
+
+def _synthetic(settings: Settings, argument: str) -> Source:
+    rate: float | None = None
+    if argument:
+        try:
+            rate = float(argument)
+        except ValueError:
+            raise ConfigError(f"synthetic:RATE needs events per second, got {argument!r}") from None
+    return SyntheticSource(
+        rate=rate,
+        seed=settings.synthetic.seed,
+        start=settings.synthetic.start,
+        chunk_events=settings.source.chunk_events,
+    )
+
+
+SOURCES: dict[str, Callable[[Settings, str], Source]] = {
+    "live": _live,
+    "sse": _sse,
+    "file": _file,
+    "synthetic": _synthetic,
+}
+
+
+def open_source(spec: str, settings: Settings) -> Source:
+    """Build the source a spec names.
+
+    Raises:
+        ConfigError: the spec names no known source or its argument is invalid.
+    """
+    kind, _, argument = spec.partition(":")
+    factory = SOURCES.get(kind)
+    if factory is None:
+        raise ConfigError(f"unknown source {spec!r}; expected {SPEC_HELP}")
+    return factory(settings, argument)
