@@ -1,14 +1,14 @@
 """The exceptions WikiStream raises, so callers can tell what to retry.
 
-    WikiStreamError
-    ├── TransientError        the same call may succeed later: retry with backoff
-    │   ├── SourceUnavailable     the source cannot be reached right now
-    │   └── CommitConflict        another commit won the race; re-check and retry
-    └── TerminalError         retrying cannot help: stop and tell the user
-        ├── ConfigError           settings or arguments are wrong
-        ├── SourceRejected        the source refused us (e.g. 403 for a missing User-Agent)
-        ├── ConcurrentWriter      another writer advanced our stored position
-        └── QueryError            a user query is invalid or not read-only
+WikiStreamError
+├── TransientError        the same call may succeed later: retry with backoff
+│   ├── SourceUnavailable     the source cannot be reached right now
+│   └── CommitConflict        another commit won the race; re-check and retry
+└── TerminalError         retrying cannot help: stop and tell the user
+    ├── ConfigError           settings or arguments are wrong
+    ├── SourceRejected        the source refused us (e.g. 403 for a missing User-Agent)
+    ├── ConcurrentWriter      another writer advanced our stored position
+    └── QueryError            a user query is invalid or not read-only
 """
 
 

@@ -98,7 +98,7 @@ class FilterSettings(BaseModel):
 class CommitSettings(BaseModel):
     """When bronze commits: every `max_events` events or `max_seconds`, whichever first."""
 
-    max_events: int = Field(10_000, ge=1)
+    max_events: int = Field(50_000, ge=1)
     max_seconds: float = Field(2.0, gt=0)
     retries: int = Field(8, ge=0, description="Retries of a commit that lost a race.")
 

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -151,40 +152,38 @@ def _rejection(index: int, exc: msgspec.DecodeError) -> Rejection:
     return Rejection(index, reason, message[:500])
 
 
-def events_to_arrow(
-    batch: DecodedBatch, keep: Sequence[int], source: str, ingested_at: datetime
-) -> pa.Table:
-    """Build the `bronze.events` Arrow table for the accepted events at positions `keep`."""
-    events = [batch.events[i] for i in keep]
+def events_to_arrow(batch: DecodedBatch, source: str, ingested_at: datetime) -> pa.Table:
+    """Build the `bronze.events` Arrow table of every accepted event in `batch`."""
+    events = batch.events
     metas = [e.meta for e in events]
     lengths = [e.length for e in events]
     revisions = [e.revision for e in events]
+    n = len(events)
 
-    def col(values: list[object], type_: pa.DataType) -> pa.Array:
+    def col(values: list[Any], type_: pa.DataType) -> pa.Array:
         return pa.array(values, type=type_)
 
     event_ts = col([m.dt for m in metas], TIMESTAMP)
     rc_seconds = col([e.timestamp for e in events], pa.int64())
-    rc_timestamp = pc.multiply(rc_seconds, 1_000_000).cast(pa.int64()).cast(TIMESTAMP)
-    log_params = [_raw_json(e.log_params) for e in events]
-    raws = col([batch.raws[i] for i in keep], pa.binary())
-    n = len(events)
+    rc_timestamp = pc.multiply(rc_seconds, 1_000_000).cast(TIMESTAMP)
     columns = {
-        "event_id": col([batch.ids[i] for i in keep], pa.string()),
+        "event_id": col(batch.ids, pa.string()),
         "event_ts": event_ts,
         "event_date": event_ts.cast(pa.date32()),
-        "ingested_at": pa.array([ingested_at] * n, TIMESTAMP) if n else col([], TIMESTAMP),
-        "source": pa.array([source] * n, pa.string()),
+        "ingested_at": pa.repeat(pa.scalar(ingested_at, TIMESTAMP), n),
+        "source": pa.repeat(pa.scalar(source, pa.string()), n),
         "meta_id": col([m.id for m in metas], pa.string()),
         "request_id": col([m.request_id for m in metas], pa.string()),
-        "schema_uri": col([e.schema or m.schema_uri for e, m in zip(events, metas, strict=True)],
-                          pa.string()),
+        "schema_uri": col(
+            [e.schema or m.schema_uri for e, m in zip(events, metas, strict=True)], pa.string()
+        ),  # fmt: skip
         "stream": col([m.stream for m in metas], pa.string()),
         "topic": col([m.topic for m in metas], pa.string()),
         "partition": col([m.partition for m in metas], pa.int32()),
         "offset": col([m.offset for m in metas], pa.int64()),
-        "domain": col([m.domain or e.server_name for e, m in zip(events, metas, strict=True)],
-                      pa.string()),
+        "domain": col(
+            [m.domain or e.server_name for e, m in zip(events, metas, strict=True)], pa.string()
+        ),  # fmt: skip
         "wiki": col([e.wiki for e in events], pa.string()),
         "rc_id": col([e.id for e in events], pa.int64()),
         "type": col([e.type for e in events], pa.string()),
@@ -204,10 +203,32 @@ def events_to_arrow(
         "log_id": col([e.log_id for e in events], pa.int64()),
         "log_type": col([e.log_type for e in events], pa.string()),
         "log_action": col([e.log_action for e in events], pa.string()),
-        "log_params": _as_utf8(col(log_params, pa.binary())),
-        "raw": _as_utf8(raws),
+        "log_params": _as_utf8(col([_raw_json(e.log_params) for e in events], pa.binary())),
+        "raw": _as_utf8(col(batch.raws, pa.binary())),
     }
     return pa.Table.from_pydict(columns, schema=BRONZE_EVENTS.schema)
+
+
+@dataclass(slots=True)
+class DecodedChunk:
+    """Accepted events as Arrow (with their ids), rejections and drop counts of one chunk.
+
+    Small and picklable, so chunks can be decoded in worker processes.
+    """
+
+    ids: list[str]
+    table: pa.Table
+    rejections: list[Rejection]
+    dropped: Counter[str]
+
+
+def decode_chunk(
+    decoder: EventDecoder, records: Sequence[bytes], source: str, ingested_at: datetime
+) -> DecodedChunk:
+    """Decode records and convert the accepted ones to Arrow in one step."""
+    batch = decoder.decode(records)
+    table = events_to_arrow(batch, source, ingested_at)
+    return DecodedChunk(batch.ids, table, batch.rejections, batch.dropped)
 
 
 def _raw_json(value: msgspec.Raw) -> bytes | None:

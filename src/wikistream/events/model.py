@@ -11,7 +11,7 @@ from datetime import datetime
 import msgspec
 
 
-class Meta(msgspec.Struct, frozen=True):
+class Meta(msgspec.Struct, frozen=True, gc=False):
     dt: datetime
     id: str | None = None
     domain: str | None = None
@@ -24,12 +24,12 @@ class Meta(msgspec.Struct, frozen=True):
     offset: int | None = None
 
 
-class OldNew(msgspec.Struct, frozen=True):
+class OldNew(msgspec.Struct, frozen=True, gc=False):
     old: int | None = None
     new: int | None = None
 
 
-class RecentChange(msgspec.Struct, frozen=True, rename={"schema": "$schema"}):
+class RecentChange(msgspec.Struct, frozen=True, gc=False, rename={"schema": "$schema"}):
     meta: Meta
     schema: str | None = None
     id: int | None = None

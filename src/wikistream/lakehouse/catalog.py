@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,8 @@ def ensure_table(catalog: Catalog, table: TableDef) -> Table:
         return catalog.load_table(table.identifier)
     except NoSuchTableError:
         pass
-    try:
+    with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(table.namespace)
-    except NamespaceAlreadyExistsError:
-        pass
     schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(table.schema))
     spec = PartitionSpec(
         *(

@@ -15,6 +15,7 @@ import socket
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from wikistream.events.decode import EventDecoder, events_to_arrow, quarantine_id, quarantine_to_arrow
+from wikistream.events.decode import EventDecoder, decode_chunk, quarantine_id, quarantine_to_arrow
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.catalog import ensure_table
@@ -58,8 +59,21 @@ class BronzeStats:
     max_event_ts: datetime | None = None
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A decoded, deduplicated batch ready to commit."""
+
+    events: pa.Table
+    dead: pa.Table | None
+    position: str
+    at: datetime
+
+
 class BronzeWriter:
-    """Buffers source batches and commits them to bronze with their position."""
+    """Buffers source batches and commits them to bronze with their position.
+
+    `position` is the last committed position. Call `close()` when done.
+    """
 
     def __init__(self, catalog: Catalog, settings: Settings, source: str) -> None:
         self._settings = settings
@@ -74,11 +88,13 @@ class BronzeWriter:
         self._positions: list[str | None] = []
         self.position: str | None = stored_position(self._events, source)
         self.stats = BronzeStats()
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-commit")
+        self._in_flight: Future[None] | None = None
         self._remember_recent()
 
     @property
     def pending(self) -> int:
-        """Records read but not yet committed."""
+        """Records read but not yet handed to the committer."""
         return len(self._records)
 
     def add(self, batch: SourceBatch) -> None:
@@ -87,50 +103,85 @@ class BronzeWriter:
         self.stats.read += len(batch.records)
 
     def flush(self) -> bool:
-        """Decode, dedupe and commit what is buffered; return whether anything committed."""
+        """Decode and dedupe what is buffered and hand it to the committer thread.
+
+        Decoding the next batch overlaps with committing this one (Parquet encoding releases
+        the GIL). Commits stay strictly ordered, and at most one waits, so memory is bounded.
+        Returns whether a commit was started.
+        """
         records, positions = self._records, self._positions
         position = next((p for p in reversed(positions) if p is not None), None)
         if not records or position is None:
             return False  # nothing read, or no position to resume from yet: keep buffering
         self._records, self._positions = [], []
-        now = datetime.now(UTC)
-        decoded = self._decoder.decode(records)
-        self.stats.dropped.update(decoded.dropped)
+        prepared = self._prepare(records, positions, position)
+        self._wait_for_commit()
+        self._in_flight = self._committer.submit(self._commit, prepared)
+        return True
 
+    def close(self) -> None:
+        """Wait for the commit in flight (raising its error, if any) and stop the committer."""
+        try:
+            self._wait_for_commit()
+        finally:
+            self._committer.shutdown(wait=True)
+
+    def _wait_for_commit(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
+
+    def _prepare(
+        self, records: list[bytes], positions: list[str | None], position: str
+    ) -> _Prepared:
+        now = datetime.now(UTC)
+        chunk = decode_chunk(self._decoder, records, self._source, now)
+        self.stats.dropped.update(chunk.dropped)
         dead = [
             (quarantine_id(self._source, positions[r.index] or "", records[r.index]), r,
              positions[r.index] or "", records[r.index])
-            for r in decoded.rejections
+            for r in chunk.rejections
         ]  # fmt: skip
         dead = [d for d in dead if d[0] not in self._recent_dead]
-        keep = self._new_event_indexes(decoded.ids)
-        self.stats.duplicates += len(decoded.ids) - len(keep)
-        events = events_to_arrow(decoded, keep, self._source, now)
-
-        started = time.perf_counter()
-        if dead:
-            self._commit_quarantine(quarantine_to_arrow(dead, self._source, now), position)
-        self._commit_events(events, position)
-        self.stats.commit_seconds += time.perf_counter() - started
-
-        self._recent.add(decoded.ids[i] for i in keep)
+        mask = self._first_sightings(chunk.ids)
+        kept = sum(mask)
+        self.stats.duplicates += len(mask) - kept
+        events = chunk.table if kept == len(mask) else chunk.table.filter(pa.array(mask))
+        # Remember now, not after the commit: the next batch is deduplicated against this one.
+        self._recent.add(i for i, new in zip(chunk.ids, mask, strict=True) if new)
         self._recent_dead.add(d[0] for d in dead)
-        self.position = position
-        self.stats.accepted += len(keep)
-        self.stats.quarantined += len(dead)
-        self.stats.commits += 1
-        self.stats.last_commit_at = now
-        return True
+        return _Prepared(
+            events=events,
+            dead=quarantine_to_arrow(dead, self._source, now) if dead else None,
+            position=position,
+            at=now,
+        )
 
-    def _new_event_indexes(self, ids: list[str]) -> list[int]:
+    def _commit(self, prepared: _Prepared) -> None:
+        started = time.perf_counter()
+        if prepared.dead is not None:
+            self._commit_quarantine(prepared.dead, prepared.position)
+        self._commit_events(prepared.events, prepared.position)
+        self.position = prepared.position
+        stats = self.stats
+        stats.commit_seconds += time.perf_counter() - started
+        stats.accepted += prepared.events.num_rows
+        stats.quarantined += 0 if prepared.dead is None else prepared.dead.num_rows
+        stats.commits += 1
+        stats.last_commit_at = prepared.at
+        log.debug("committed", extra={"rows": prepared.events.num_rows,
+                                      "position": prepared.position})  # fmt: skip
+
+    def _first_sightings(self, ids: list[str]) -> list[bool]:
+        """Per id: True unless seen earlier in this batch or recently committed."""
         seen: set[str] = set()
-        keep: list[int] = []
-        for index, event_id in enumerate(ids):
-            if event_id in seen or event_id in self._recent:
-                continue
+        recent = self._recent
+        mask: list[bool] = []
+        for event_id in ids:
+            new = event_id not in seen and event_id not in recent
             seen.add(event_id)
-            keep.append(index)
-        return keep
+            mask.append(new)
+        return mask
 
     def _summary(self, position: str) -> dict[str, str]:
         return {SOURCE_KEY: self._source, POSITION_KEY: position, WRITER_KEY: self._writer_id}

@@ -25,7 +25,7 @@ from wikistream.sources.base import Source, SourceBatch
 
 log = logging.getLogger(__name__)
 
-_QUEUE_BATCHES = 64
+_QUEUE_BATCHES = 8  # x chunk_events records: bounds memory while the writer is busy
 
 
 @dataclass
@@ -149,7 +149,10 @@ def run_ingest(
     finally:
         stop.stop(stop.reason or stopped_by)  # lets the reader thread finish
         source.close()
-    writer.flush()  # commit everything already read, whatever ended the run
+    try:
+        writer.flush()  # commit everything already read, whatever ended the run
+    finally:
+        writer.close()
     if error is not None:
         raise error
     return RunSummary(

@@ -45,6 +45,7 @@ class SseOptions:
 class SseStats:
     """Counters a supervisor or a test can read while the client runs."""
 
+    responses: int = 0
     connections: int = 0
     reconnects: int = 0
     heartbeats: int = 0
@@ -75,9 +76,7 @@ class SseSource:
     def batches(self, start: str | None) -> Iterator[SourceBatch]:
         last_id = start
         failures = 0
-        timeout = httpx.Timeout(
-            self._options.connect_timeout_s, read=self._options.read_timeout_s
-        )
+        timeout = httpx.Timeout(self._options.connect_timeout_s, read=self._options.read_timeout_s)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
         with httpx.Client(timeout=timeout, limits=limits, follow_redirects=True) as client:
             while not self._closed.is_set():
@@ -95,7 +94,11 @@ class SseSource:
                 if self._closed.is_set():
                     return
                 failures = 0 if delivered else failures + 1
-                if self.stats.connections == 0 and failures >= self._options.initial_connect_attempts:
+                # Give up only if the server never answered at all; a 429/503 is an answer.
+                if (
+                    self.stats.responses == 0
+                    and failures >= self._options.initial_connect_attempts
+                ):
                     raise SourceUnavailable(f"cannot reach {self._url}: {reason}")
                 wait = retry_after if retry_after is not None else self._backoff(failures)
                 log.warning(
@@ -115,6 +118,7 @@ class SseSource:
         try:
             with client.stream("GET", self._url, headers=headers, params=params) as response:
                 self._response = response
+                self.stats.responses += 1
                 _check_status(response)
                 self.stats.connections += 1
                 parser = FrameParser(last_id)

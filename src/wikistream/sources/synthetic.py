@@ -58,7 +58,13 @@ _LOG_ACTIONS = [
 
 _SUMMARIES = [
     "/* wbsetclaim-update:2||1 */ [[Property:P31]]: [[Q5]]",
-    "copyedit", "typo", "Added citation", "/* History */ expanded", "", "rv", "update infobox",
+    "copyedit",
+    "typo",
+    "Added citation",
+    "/* History */ expanded",
+    "",
+    "rv",
+    "update infobox",
     "Undid revision {rev} by [[Special:Contributions/{who}|{who}]] ([[User talk:{who}|talk]])",
     "Undid revision [[Special:Diff/{rev}|{rev}]] by [[Special:Contributions/{who}|{who}]]",
     "Reverted edits by [[Special:Contributions/{who}|{who}]] ([[User talk:{who}|talk]]) "
@@ -162,8 +168,10 @@ class SyntheticGenerator:
             new_len = rng.randrange(0, 120_000)
             new_rev = 2_000_000_000 + index
             if kind == "edit":
-                delta = int(rng.gauss(0, 800)) if rng.random() > 0.02 else rng.choice(
-                    [-60_000, -8_000, 70_000]
+                delta = (
+                    int(rng.gauss(0, 800))
+                    if rng.random() > 0.02
+                    else rng.choice([-60_000, -8_000, 70_000])
                 )
                 event["length"] = {"old": max(0, new_len - delta), "new": new_len}
                 event["revision"] = {"old": new_rev - rng.randrange(1, 10_000), "new": new_rev}

@@ -1,0 +1,41 @@
+"""Generate (and cache) a newline-delimited JSON file of synthetic events for benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from pathlib import Path
+
+from wikistream.sources.synthetic import SyntheticGenerator
+
+START = "2026-01-01T00:00:00Z"
+_CHUNK = 50_000
+
+
+def _chunk(bounds: tuple[int, int]) -> bytes:
+    generator = SyntheticGenerator(seed=7, start=START)
+    return b"".join(generator.record(i) + b"\n" for i in range(*bounds))
+
+
+def ensure_events_file(path: Path, events: int) -> Path:
+    """Write `events` generated events to `path` unless it already holds exactly that many."""
+    marker = path.with_suffix(path.suffix + ".count")
+    if path.exists() and marker.exists() and marker.read_text().strip() == str(events):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bounds = [(i, min(i + _CHUNK, events)) for i in range(0, events, _CHUNK)]
+    with multiprocessing.Pool() as pool, path.open("wb") as out:
+        for done, block in enumerate(pool.imap(_chunk, bounds), start=1):
+            out.write(block)
+            print(f"generated {min(done * _CHUNK, events):,}/{events:,}", file=sys.stderr)
+    marker.write_text(str(events))
+    return path
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    ensure_events_file(args.path, args.events)

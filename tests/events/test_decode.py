@@ -1,0 +1,168 @@
+"""The decode edge: real samples, every rejection reason, filters, stable ids, fuzzing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import sample_lines
+from wikistream.events.decode import (
+    INVALID_TIMESTAMP,
+    INVALID_TYPE,
+    MALFORMED_JSON,
+    MISSING_DOMAIN,
+    MISSING_FIELD,
+    NOT_AN_OBJECT,
+    TOO_LARGE,
+    UNKNOWN_EVENT_TYPE,
+    EventDecoder,
+    decode_chunk,
+    event_id,
+)
+from wikistream.lakehouse.tables import BRONZE_EVENTS
+from wikistream.settings import EVENT_TYPES
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+ALL = EventDecoder(["*"], EVENT_TYPES)
+
+
+def _event(**fields: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "$schema": "/mediawiki/recentchange/1.0.0",
+        "meta": {"dt": "2026-11-23T10:00:00Z", "id": "abc", "domain": "en.wikipedia.org",
+                 "stream": "mediawiki.recentchange"},
+        "type": "edit", "namespace": 0, "title": "Foo", "user": "Alice", "bot": False,
+        "timestamp": 1795000000, "wiki": "enwiki", "length": {"old": 10, "new": 25},
+        "revision": {"old": 1, "new": 2},
+    }  # fmt: skip
+    event.update(fields)
+    return event
+
+
+def _encode(event: object) -> bytes:
+    return msgspec.json.encode(event)
+
+
+def test_every_real_sample_is_accepted_with_its_fields() -> None:
+    lines = sample_lines()
+    assert len(lines) == 5607
+    chunk = decode_chunk(EventDecoder(["www.wikidata.org"], EVENT_TYPES), lines, "file:x", NOW)
+    assert chunk.rejections == []
+    assert chunk.table.num_rows == 5607
+    assert chunk.table.schema == BRONZE_EVENTS.schema
+    rows = chunk.table.to_pylist()
+    first = rows[0]
+    assert first["title"] == "Q3855005"
+    assert first["topic"] == "eqiad.mediawiki.recentchange"
+    assert first["offset"] == 759089343
+    assert first["schema_uri"] == "mediawiki/recentchange/1"  # the 2018 shape
+    assert first["length_old"] == 1007 and first["length_new"] == 1438
+    assert first["event_ts"] == datetime(2018, 3, 7, 16, 16, 17, tzinfo=UTC)
+    assert str(first["event_date"]) == "2018-03-07"
+    logs = [r for r in rows if r["type"] == "log"]
+    assert len(logs) == 27
+    assert all(r["log_params"] is not None for r in logs)
+    assert {r["type"] for r in rows} == {"edit", "new", "log"}
+    assert len(set(chunk.ids)) == 5607  # meta.id is unique per event
+
+
+def test_rejections_carry_a_reason_code() -> None:
+    good = _event()
+    cases = {
+        b"{not json": MALFORMED_JSON,
+        b"[1, 2]": NOT_AN_OBJECT,
+        _encode({k: v for k, v in good.items() if k != "meta"}): MISSING_FIELD,
+        _encode(_event(namespace="zero")): INVALID_TYPE,
+        _encode(_event(meta={"dt": "yesterday", "domain": "x.org"})): INVALID_TIMESTAMP,
+        _encode(_event(type="flow")): UNKNOWN_EVENT_TYPE,
+        _encode(_event(meta={"dt": "2026-11-23T10:00:00Z"})): MISSING_DOMAIN,
+        b'{"meta": ' + b" " * (1 << 20) + b"}": TOO_LARGE,
+        b"\xff\xfe": MALFORMED_JSON,
+    }
+    batch = ALL.decode(list(cases))
+    assert [r.reason for r in batch.rejections] == list(cases.values())
+    assert [r.index for r in batch.rejections] == list(range(len(cases)))
+    assert batch.events == []
+
+
+def test_canaries_and_filtered_domains_and_types_are_dropped_not_quarantined() -> None:
+    decoder = EventDecoder(["*.wikipedia.org"], ["edit", "new"])
+    records = [
+        _encode(_event(meta={"dt": "2026-11-23T10:00:00Z", "domain": "canary"})),
+        _encode(_event(meta={"dt": "2026-11-23T10:00:00Z", "domain": "www.wikidata.org"})),
+        _encode(_event(type="log")),
+        _encode(_event()),
+    ]
+    batch = decoder.decode(records)
+    assert batch.rejections == []
+    assert dict(batch.dropped) == {"canary": 1, "domain_filtered": 1, "type_filtered": 1}
+    assert len(batch.events) == 1
+
+
+def test_nulls_and_absent_fields_are_both_accepted() -> None:
+    event = _event(id=None, user=None, length={"new": 5}, revision={"new": 9})
+    del event["$schema"]
+    row = decode_chunk(ALL, [_encode(event)], "s", NOW).table.to_pylist()[0]
+    assert row["rc_id"] is None and row["user"] is None
+    assert row["length_old"] is None and row["length_new"] == 5
+    assert row["revision_old"] is None and row["revision_new"] == 9
+
+
+def test_log_params_of_every_shape_are_kept_as_json_text() -> None:
+    shapes = [[], ["a", "2"], {"target": "X", "noredir": "0"}, "infinity"]
+    records = [_encode(_event(type="log", log_type="move", log_params=p)) for p in shapes]
+    rows = decode_chunk(ALL, records, "s", NOW).table.to_pylist()
+    assert [msgspec.json.decode(r["log_params"]) for r in rows] == shapes
+
+
+def test_event_id_is_stable_and_falls_back_to_the_canonical_event() -> None:
+    with_id = _encode(_event())
+    reordered = b'{"type":"edit",' + with_id[1:].replace(b'"type":"edit",', b"")
+    a, b = ALL.decode([with_id, reordered]).ids
+    assert a == b  # same meta.id, same event_id
+    no_id = _event(meta={"dt": "2026-11-23T10:00:00Z", "domain": "en.wikipedia.org"})
+    one = _encode(no_id)
+    other_order = _encode(dict(reversed(list(no_id.items()))))
+    decoded = ALL.decode([one, other_order])
+    assert decoded.ids[0] == decoded.ids[1]  # canonical JSON ignores key order
+    assert decoded.ids[0] != a
+    assert event_id(decoded.events[0], one) == decoded.ids[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_arbitrary_bytes_never_crash_and_are_all_accounted_for(records: list[bytes]) -> None:
+    chunk = decode_chunk(ALL, records, "fuzz", NOW)
+    accounted = chunk.table.num_rows + len(chunk.rejections) + sum(chunk.dropped.values())
+    assert accounted == len(records)
+    assert all(r.reason and r.detail is not None for r in chunk.rejections)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.sampled_from(sample_lines()[:200]),
+    key=st.sampled_from(["type", "namespace", "user", "bot", "length", "revision", "meta",
+                         "log_params", "timestamp", "title", "id", "comment"]),  # fmt: skip
+    value=_json_values,
+    cut=st.integers(min_value=0, max_value=2000),
+)
+def test_mutated_real_events_never_crash(base: bytes, key: str, value: object, cut: int) -> None:
+    event = msgspec.json.decode(base)
+    event[key] = value
+    mutated = msgspec.json.encode(event)
+    records = [mutated, mutated[:cut]]
+    chunk = decode_chunk(ALL, records, "fuzz", NOW)
+    assert chunk.table.num_rows + len(chunk.rejections) + sum(chunk.dropped.values()) == 2
+    assert isinstance(chunk.table, pa.Table)

@@ -1,0 +1,116 @@
+"""The EventStreams client against a local server that misbehaves in every documented way."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from tests.support.sse_server import EventStreamsServer, Script, event_id_line
+from wikistream.exceptions import SourceRejected, SourceUnavailable
+from wikistream.sources.sse import SseOptions, SseSource
+
+EVENTS = [json.dumps({"meta": {"dt": "2026-01-01T00:00:00Z", "id": f"e{i}"}}).encode()
+          for i in range(60)]  # fmt: skip
+UA = "wikistream-tests/1.0 (https://example.org/contact)"
+
+
+def _options(**overrides: object) -> SseOptions:
+    values: dict[str, object] = {
+        "user_agent": UA, "backoff_initial_s": 0.02, "backoff_max_s": 0.1,
+        "read_timeout_s": 2.0, "connect_timeout_s": 2.0,
+    }  # fmt: skip
+    values.update(overrides)
+    return SseOptions(**values)  # type: ignore[arg-type]
+
+
+def _take(source: SseSource, count: int, start: str | None = None) -> list[tuple[bytes, str]]:
+    taken: list[tuple[bytes, str]] = []
+    for batch in source.batches(start):
+        taken += [(r, p) for r, p in zip(batch.records, batch.positions, strict=True) if p]
+        if len(taken) >= count:
+            break
+    source.close()
+    return taken
+
+
+def test_reads_every_event_with_ids_user_agent_and_since() -> None:
+    with EventStreamsServer(EVENTS) as server:
+        source = SseSource(server.url, _options(since="2026-01-01T00:00:00Z"))
+        taken = _take(source, len(EVENTS))
+    assert [r for r, _ in taken] == EVENTS
+    assert taken[5][1] == event_id_line(5)  # the id line, verbatim
+    first = server.observed.requests[0]
+    assert first["user_agent"] == UA
+    assert first["since"] == "2026-01-01T00:00:00Z" and first["last_event_id"] is None
+
+
+def test_reconnects_with_last_event_id_after_every_drop_and_loses_nothing() -> None:
+    with EventStreamsServer(EVENTS, Script(drop_every=7)) as server:
+        source = SseSource(server.url, _options(since="2026-01-01T00:00:00Z"))
+        taken = _take(source, len(EVENTS))
+    assert [r for r, _ in taken] == EVENTS
+    requests = server.observed.requests
+    assert len(requests) >= 9
+    assert all(r["since"] is None for r in requests[1:])  # since only on the first start
+    assert [r["last_event_id"] for r in requests[1:9]] == [
+        event_id_line(7 * k - 1) for k in range(1, 9)
+    ]
+    assert server.observed.max_active == 1
+    assert source.stats.reconnects >= 8
+
+
+def test_resumes_from_a_stored_position() -> None:
+    with EventStreamsServer(EVENTS) as server:
+        taken = _take(SseSource(server.url, _options()), 10, start=event_id_line(49))
+        assert server.observed.requests[0]["last_event_id"] == event_id_line(49)
+    assert [r for r, _ in taken] == EVENTS[50:]
+
+
+def test_429_and_503_are_retried_after_retry_after() -> None:
+    script = Script(errors=[(429, "1"), (503, "1"), (502, None)])
+    with EventStreamsServer(EVENTS, script) as server:
+        began = time.monotonic()
+        taken = _take(SseSource(server.url, _options()), len(EVENTS))
+        elapsed = time.monotonic() - began
+    assert [r for r, _ in taken] == EVENTS
+    assert elapsed >= 1.9  # two Retry-After: 1 honoured
+    assert len(server.observed.requests) == 4
+
+
+def test_heartbeats_only_and_a_silent_connection_lead_to_a_reconnect() -> None:
+    script = Script(heartbeat_only_connections=1, silent_connections=1, silence_s=5.0)
+    with EventStreamsServer(EVENTS, script) as server:
+        source = SseSource(server.url, _options(read_timeout_s=0.5))
+        taken = _take(source, len(EVENTS))
+    assert [r for r, _ in taken] == EVENTS
+    assert len(server.observed.requests) == 3
+    assert source.stats.heartbeats >= 20
+
+
+def test_garbage_frames_are_handed_on_as_records() -> None:
+    with EventStreamsServer(EVENTS, Script(garbage_every=10)) as server:
+        taken = _take(SseSource(server.url, _options()), len(EVENTS) + 6)
+    garbage = [r for r, _ in taken if r == b"{this is not json"]
+    assert len(garbage) == 6  # the decoder quarantines them; the stream goes on
+
+
+def test_403_names_the_user_agent_policy_and_404_is_terminal() -> None:
+    with EventStreamsServer(EVENTS, Script(errors=[(403, None)])) as server:
+        with pytest.raises(SourceRejected, match="User-Agent"):
+            _take(SseSource(server.url, _options()), 1)
+    with EventStreamsServer(EVENTS, Script(errors=[(404, None)])) as server:
+        with pytest.raises(SourceRejected, match="404"):
+            _take(SseSource(server.url, _options()), 1)
+
+
+def test_an_unreachable_stream_fails_after_the_initial_attempts() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens once the socket is closed
+    source = SseSource(f"http://127.0.0.1:{port}/v2/stream/recentchange",
+                       _options(initial_connect_attempts=3))  # fmt: skip
+    with pytest.raises(SourceUnavailable, match="cannot reach"):
+        _take(source, 1)
