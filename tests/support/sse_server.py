@@ -46,6 +46,7 @@ class Observed:
     requests: list[dict[str, str | None]] = field(default_factory=list)
     active: int = 0
     max_active: int = 0
+    completed: threading.Event = field(default_factory=threading.Event)  # last event sent
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -159,7 +160,9 @@ class EventStreamsServer:
                     data = server.events[offset].decode("utf-8", "replace").replace("\n", " ")
                     self._write(f"event: message\nid: {event_id_line(offset)}\ndata: {data}\n\n")
                     sent += 1
-                    if script.garbage_every and sent % script.garbage_every == 0:
+                    if offset == len(server.events) - 1:
+                        server.observed.completed.set()
+                    if script.garbage_every and offset % script.garbage_every == 0:
                         self._write(f"event: message\nid: {event_id_line(offset)}\n"
                                     "data: {this is not json\n\n")  # fmt: skip
                     if script.drop_every and sent >= script.drop_every:

@@ -77,7 +77,7 @@ def open_catalog(settings: Settings) -> Catalog:
 def ensure_table(catalog: Catalog, table: TableDef) -> Table:
     """Load a table, creating it (and its namespace) with its schema and partitions if new."""
     try:
-        return catalog.load_table(table.identifier)
+        return _with_properties(catalog.load_table(table.identifier), table.properties)
     except NoSuchTableError:
         pass
     with contextlib.suppress(NamespaceAlreadyExistsError):
@@ -103,3 +103,12 @@ def ensure_table(catalog: Catalog, table: TableDef) -> Table:
         return created
     except TableAlreadyExistsError:  # another process created it first
         return catalog.load_table(table.identifier)
+
+
+def _with_properties(table: Table, wanted: dict[str, str]) -> Table:
+    """Bring the table properties WikiStream relies on up to date (older tables)."""
+    missing = {k: v for k, v in wanted.items() if table.properties.get(k) != v}
+    if missing:
+        with table.transaction() as tx:
+            tx.set_properties(missing)
+    return table

@@ -39,6 +39,9 @@ _COMMON_PROPERTIES = {
     # Merge manifests so thousands of small commits do not make every scan plan slower.
     "commit.manifest-merge.enabled": "true",
     "commit.manifest.min-count-to-merge": "50",
+    # PyIceberg would otherwise rebase and retry a lost commit by itself, skipping our check
+    # that no other writer advanced the source position (`lakehouse.commits` retries).
+    "commit.retry.num-retries": "0",
 }
 
 BRONZE_EVENTS = TableDef(

@@ -142,7 +142,7 @@ class BronzeWriter:
              positions[r.index] or "", records[r.index])
             for r in chunk.rejections
         ]  # fmt: skip
-        dead = [d for d in dead if d[0] not in self._recent_dead]
+        dead = list({d[0]: d for d in dead if d[0] not in self._recent_dead}.values())
         mask = self._first_sightings(chunk.ids)
         kept = sum(mask)
         self.stats.duplicates += len(mask) - kept

@@ -1,0 +1,158 @@
+"""The bronze writer: positions, restarts, dedupe, quarantine, concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings, read_table, sample_lines
+from tests.support.sse_server import EventStreamsServer, Script
+from wikistream.events.decode import EventDecoder
+from wikistream.exceptions import ConcurrentWriter
+from wikistream.lakehouse.catalog import open_catalog
+from wikistream.layers.bronze import BronzeWriter
+from wikistream.pipeline.runner import StopToken, run_ingest
+from wikistream.settings import EVENT_TYPES, Settings
+from wikistream.sources.file import FileSource
+from wikistream.sources.registry import open_source
+from wikistream.sources.synthetic import SyntheticGenerator
+
+
+def _write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _expected(lines: list[bytes]) -> tuple[set[str], int]:
+    batch = EventDecoder(["*"], EVENT_TYPES).decode(lines)
+    return set(batch.ids), len(batch.rejections)
+
+
+def _assert_exactly_once(settings: Settings, ids: set[str], dead: int) -> None:
+    events = read_table(settings, "bronze.events").column("event_id").to_pylist()
+    duplicated = [i for i, n in Counter(events).items() if n > 1]
+    assert duplicated == []
+    assert set(events) == ids
+    quarantine = read_table(settings, "bronze.quarantine")
+    assert quarantine.num_rows == dead
+    assert len(set(quarantine.column("quarantine_id").to_pylist())) == dead
+    assert all(quarantine.column("reason").to_pylist())
+
+
+def test_real_samples_and_synthetic_events_land_exactly_once(tmp_path: Path) -> None:
+    generator = SyntheticGenerator(seed=1, start="2026-01-01T00:00:00Z")
+    lines = sample_lines() + [generator.record(i) for i in range(3000)]
+    path = _write_lines(tmp_path / "in.jsonl", lines)
+    settings = make_settings(tmp_path / "wh", commit={"max_events": 700})
+    summary = run_ingest(settings, FileSource(path, chunk_events=256))
+    ids, dead = _expected(lines)
+    _assert_exactly_once(settings, ids, dead)
+    assert summary.stats.accepted == len(ids)
+    assert summary.stats.duplicates > 0 and summary.stats.quarantined == dead
+    assert summary.end_position == str(path.stat().st_size)
+    assert summary.stats.commits >= 8
+    table = open_catalog(settings).load_table("bronze.events")
+    assert table.current_snapshot().summary["wikistream.position"] == summary.end_position
+
+
+def test_restart_resumes_from_the_stored_position(tmp_path: Path) -> None:
+    generator = SyntheticGenerator(seed=2, start="2026-01-01T00:00:00Z")
+    lines = [generator.record(i) for i in range(5000)]
+    path = _write_lines(tmp_path / "in.jsonl", lines)
+    settings = make_settings(tmp_path / "wh", commit={"max_events": 500})
+    first = run_ingest(settings, FileSource(path, chunk_events=100), max_events=1234)
+    assert first.stats.read == 1234
+    second = run_ingest(settings, FileSource(path, chunk_events=100))
+    assert second.start_position == first.end_position
+    assert first.stats.read + second.stats.read == 5000
+    ids, dead = _expected(lines)
+    _assert_exactly_once(settings, ids, dead)
+    third = run_ingest(settings, FileSource(path, chunk_events=100))
+    assert third.stats.read == 0  # nothing left: nothing re-read
+
+
+def test_an_event_sent_again_later_is_dropped_even_after_a_restart(tmp_path: Path) -> None:
+    lines = sample_lines()[:300]
+    settings = make_settings(tmp_path / "wh")
+    run_ingest(settings, FileSource(_write_lines(tmp_path / "a.jsonl", lines)))
+    resent = _write_lines(tmp_path / "b.jsonl", lines[100:200] + sample_lines()[300:310])
+    summary = run_ingest(settings, FileSource(resent))  # a new process: ids come from the table
+    assert summary.stats.duplicates == 100 and summary.stats.accepted == 10
+    _assert_exactly_once(settings, _expected(sample_lines()[:310])[0], 0)
+
+
+def test_every_rejected_record_is_quarantined_with_its_bytes(tmp_path: Path) -> None:
+    garbage = [b"{oops", b"[]", b'{"meta": {"dt": "nope", "domain": "x"}}', b"\xc3\x28"]
+    path = _write_lines(tmp_path / "in.jsonl", sample_lines()[:5] + garbage)
+    settings = make_settings(tmp_path / "wh")
+    run_ingest(settings, FileSource(path))
+    rows = read_table(settings, "bronze.quarantine").sort_by("source_position").to_pylist()
+    assert [r["raw"] for r in rows] == garbage
+    assert [r["reason"] for r in rows] == [
+        "malformed_json", "not_an_object", "invalid_timestamp", "malformed_json"
+    ]
+    assert all(r["source_position"] and r["raw_size"] == len(r["raw"]) for r in rows)
+
+
+def test_a_second_writer_of_the_same_source_is_stopped(tmp_path: Path) -> None:
+    lines = sample_lines()[:40]
+    path = _write_lines(tmp_path / "in.jsonl", lines)
+    settings = make_settings(tmp_path / "wh")
+    catalog = open_catalog(settings)
+    source = FileSource(path, chunk_events=20)
+    first, second = (BronzeWriter(open_catalog(settings), settings, source.name) for _ in range(2))
+    batches = list(source.batches(None))
+    first.add(batches[0])
+    first.flush()
+    first.close()
+    second.add(batches[0])
+    second.flush()
+    with pytest.raises(ConcurrentWriter, match="another writer"):
+        second.close()
+    rows = catalog.load_table("bronze.events").scan().to_arrow()
+    assert rows.num_rows == 20  # the loser committed nothing
+
+
+def test_sse_drops_resends_and_garbage_still_give_each_event_once(tmp_path: Path) -> None:
+    generator = SyntheticGenerator(seed=5, start="2026-01-01T00:00:00Z")
+    lines = [generator.record(i) for i in range(400)]
+    script = Script(drop_every=37, resend_on_reconnect=5, garbage_every=50, hold_open_at_end_s=5)
+    settings = make_settings(tmp_path / "wh", commit={"max_events": 64, "max_seconds": 0.2})
+    with EventStreamsServer(lines, script) as server:
+        stop = _stop_when(server.observed.completed, after_s=1.0)
+        summary = run_ingest(settings, open_source(f"sse:{server.url}", settings), stop=stop)
+    ids, dead = _expected(lines)
+    _assert_exactly_once(settings, ids, dead + 8)  # + the 8 garbage frames, once each
+    assert summary.stats.duplicates >= 50  # resent after every reconnect, dropped
+
+
+def _stop_when(event: threading.Event, after_s: float) -> StopToken:
+    stop = StopToken()
+
+    def wait() -> None:
+        if event.wait(30):
+            threading.Event().wait(after_s)  # let the last commit window pass
+        stop.stop("test done")
+
+    threading.Thread(target=wait, daemon=True).start()
+    return stop
+
+
+def test_a_quiet_source_still_commits_on_time_and_stop_commits_what_was_read(
+    tmp_path: Path,
+) -> None:
+    lines = sample_lines()[:30]
+    settings = make_settings(tmp_path / "wh", commit={"max_events": 10_000, "max_seconds": 0.3})
+    stop = StopToken()
+    with EventStreamsServer(lines, Script(event_delay_s=0.02, hold_open_at_end_s=30)) as server:
+        source = open_source(f"sse:{server.url}", settings)
+        timer = threading.Timer(2.5, stop.stop, args=("SIGTERM",))
+        timer.start()
+        summary = run_ingest(settings, source, stop=stop)
+    assert summary.stopped_by == "SIGTERM"
+    assert summary.stats.accepted == 30
+    assert summary.stats.commits >= 2  # time-based commits while events trickled in
+    assert read_table(settings, "bronze.events").num_rows == 30
