@@ -1,0 +1,152 @@
+"""The `wikistream` command as a user runs it: a real process, real exit codes, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sample_lines
+
+
+def wikistream(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wikistream", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    warehouse = tmp_path_factory.mktemp("demo") / "wh"
+    result = wikistream("--warehouse", str(warehouse), "demo", "--events", "5000")
+    assert result.returncode == 0, result.stderr
+    for label in ("events read", "accepted", "quarantined", "duplicates dropped", "commits",
+                  "throughput", str(warehouse)):  # fmt: skip
+        assert label in result.stdout
+    return warehouse
+
+
+def test_demo_summary_as_json_and_a_second_run_continues(demo_warehouse: Path) -> None:
+    result = wikistream("--warehouse", str(demo_warehouse), "demo", "--events", "1000",
+                        "--output", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["start_position"] == "5000" and summary["end_position"] == "6000"
+    assert summary["events_read"] == 1000
+    assert summary["accepted"] + summary["quarantined"] + summary["duplicates_dropped"] + sum(
+        summary["filtered"].values()
+    ) == 1000
+
+
+def test_status_json_reports_rows_positions_and_freshness(demo_warehouse: Path) -> None:
+    result = wikistream("--warehouse", str(demo_warehouse), "status", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    tables = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
+    events = tables["bronze.events"]
+    assert events["rows"] > 4000
+    assert events["positions"] == {"synthetic:seed=42": "6000"}
+    assert events["freshness_lag_s"] is not None and events["freshness_lag_s"] < 600
+    assert tables["bronze.quarantine"]["rows"] > 0
+    text = wikistream("--warehouse", str(demo_warehouse), "status")
+    assert "bronze.events" in text.stdout and "synthetic:seed=42" in text.stdout
+
+
+def test_query_outputs_table_json_and_csv(demo_warehouse: Path) -> None:
+    sql = "SELECT type, count(*) AS n FROM bronze.events GROUP BY type ORDER BY n DESC"
+    as_json = wikistream("--warehouse", str(demo_warehouse), "query", sql, "--output", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    assert rows[0]["type"] == "edit" and {r["type"] for r in rows} >= {"edit", "log", "new"}
+    as_csv = wikistream("--warehouse", str(demo_warehouse), "query", sql, "--output", "csv")
+    assert as_csv.stdout.splitlines()[0] == "type,n"
+    table = wikistream("--warehouse", str(demo_warehouse), "query", sql, "--limit", "2")
+    assert table.stdout.splitlines()[0].split() == ["type", "n"]
+    assert len(table.stdout.splitlines()) == 4  # header, rule, two rows
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELETE FROM bronze.events", "only read-only SELECT"),
+        ("DROP TABLE bronze.events", "only read-only SELECT"),
+        ("SELECT 1; DROP TABLE bronze.events", "one statement"),
+        ("SELECT * FROM bronze.nope", "query failed"),
+        ("SELEC 1", "only read-only SELECT"),
+    ],
+)
+def test_queries_that_write_or_fail_are_one_line_errors(
+    demo_warehouse: Path, sql: str, message: str
+) -> None:
+    result = wikistream("--warehouse", str(demo_warehouse), "query", sql)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_stream_is_one_clear_line_and_exit_3(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = wikistream(
+        "--warehouse", str(tmp_path / "wh"), "run", "--source",
+        f"sse:http://127.0.0.1:{port}/v2/stream/recentchange",
+        env={"WIKISTREAM_SOURCE__BACKOFF_INITIAL_S": "0.05"},
+    )  # fmt: skip
+    assert result.returncode == 3
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot reach" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_input_is_a_config_error(tmp_path: Path) -> None:
+    cases = [
+        (["run", "--source", "kafka:x"], "unknown source"),
+        (["run", "--source", "file:/nonexistent.jsonl"], "no such file"),
+        (["--config", str(tmp_path / "missing.toml"), "status"], "config file not found"),
+        (["run", "--source", "synthetic:fast"], "events per second"),
+    ]
+    for args, message in cases:
+        result = wikistream("--warehouse", str(tmp_path / "wh"), *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr
+
+
+def test_run_from_a_file_with_limits_and_a_toml_config(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(sample_lines()[:500]) + b"\n")
+    config = tmp_path / "ws.toml"
+    config.write_text(
+        '[filters]\ndomains = ["www.wikidata.org"]\n[commit]\nmax_events = 100\n'
+        '[source]\nchunk_events = 50\n'
+    )
+    result = wikistream("--config", str(config), "--warehouse", str(tmp_path / "wh"), "run",
+                        "--source", f"file:{path}", "--max-events", "250", "--output", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["events_read"] == 250 and summary["accepted"] == 250
+    assert summary["commits"] >= 2
+    assert summary["stopped_by"] == "max events"
+
+
+def test_status_of_an_empty_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    result = wikistream("--warehouse", str(tmp_path / "wh"), "status")
+    assert result.returncode == 4
+    assert "wikistream demo" in result.stderr
+
+
+def test_help_explains_every_command() -> None:
+    result = wikistream("--help")
+    for command in ("demo", "run", "status", "query"):
+        assert command in result.stdout
+    assert "--source" in wikistream("run", "--help").stdout
