@@ -25,6 +25,8 @@ from pathlib import Path
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
+import contextlib
+
 from datagen import ensure_events_file  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -62,10 +64,8 @@ def decode_baseline(path: Path, events: int) -> float:
     started = time.perf_counter()
     with path.open("rb") as handle:
         for line in handle:
-            try:
+            with contextlib.suppress(msgspec.DecodeError):
                 decode(line)
-            except msgspec.DecodeError:
-                pass
             count += 1
             if count >= events:
                 break

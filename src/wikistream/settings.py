@@ -129,12 +129,12 @@ class Settings(BaseSettings):
     )
 
     warehouse: Path = Field(Path("warehouse"), description="Where data and the catalog live.")
-    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
-    source: SourceSettings = Field(default_factory=SourceSettings)
-    filters: FilterSettings = Field(default_factory=FilterSettings)
-    commit: CommitSettings = Field(default_factory=CommitSettings)
-    dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
-    synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
+    catalog: CatalogSettings = Field(default_factory=lambda: CatalogSettings())
+    source: SourceSettings = Field(default_factory=lambda: SourceSettings())
+    filters: FilterSettings = Field(default_factory=lambda: FilterSettings())
+    commit: CommitSettings = Field(default_factory=lambda: CommitSettings())
+    dedupe: DedupeSettings = Field(default_factory=lambda: DedupeSettings())
+    synthetic: SyntheticSettings = Field(default_factory=lambda: SyntheticSettings())
 
     @classmethod
     def settings_customise_sources(

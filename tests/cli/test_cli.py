@@ -44,9 +44,13 @@ def test_demo_summary_as_json_and_a_second_run_continues(demo_warehouse: Path) -
     summary = json.loads(result.stdout)
     assert summary["start_position"] == "5000" and summary["end_position"] == "6000"
     assert summary["events_read"] == 1000
-    assert summary["accepted"] + summary["quarantined"] + summary["duplicates_dropped"] + sum(
-        summary["filtered"].values()
-    ) == 1000
+    assert (
+        summary["accepted"]
+        + summary["quarantined"]
+        + summary["duplicates_dropped"]
+        + sum(summary["filtered"].values())
+        == 1000
+    )
 
 
 def test_status_json_reports_rows_positions_and_freshness(demo_warehouse: Path) -> None:
@@ -128,10 +132,12 @@ def test_run_from_a_file_with_limits_and_a_toml_config(tmp_path: Path) -> None:
     config = tmp_path / "ws.toml"
     config.write_text(
         '[filters]\ndomains = ["www.wikidata.org"]\n[commit]\nmax_events = 100\n'
-        '[source]\nchunk_events = 50\n'
+        "[source]\nchunk_events = 50\n"
     )
-    result = wikistream("--config", str(config), "--warehouse", str(tmp_path / "wh"), "run",
-                        "--source", f"file:{path}", "--max-events", "250", "--output", "json")  # fmt: skip
+    result = wikistream(
+        "--config", str(config), "--warehouse", str(tmp_path / "wh"), "run",
+        "--source", f"file:{path}", "--max-events", "250", "--output", "json",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["events_read"] == 250 and summary["accepted"] == 250

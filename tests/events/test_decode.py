@@ -144,8 +144,9 @@ def test_arbitrary_bytes_never_crash_and_are_all_accounted_for(records: list[byt
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -153,8 +154,22 @@ _json_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(
     base=st.sampled_from(sample_lines()[:200]),
-    key=st.sampled_from(["type", "namespace", "user", "bot", "length", "revision", "meta",
-                         "log_params", "timestamp", "title", "id", "comment"]),  # fmt: skip
+    key=st.sampled_from(
+        [
+            "type",
+            "namespace",
+            "user",
+            "bot",
+            "length",
+            "revision",
+            "meta",
+            "log_params",
+            "timestamp",
+            "title",
+            "id",
+            "comment",
+        ]
+    ),  # fmt: skip
     value=_json_values,
     cut=st.integers(min_value=0, max_value=2000),
 )

@@ -92,7 +92,10 @@ def test_every_rejected_record_is_quarantined_with_its_bytes(tmp_path: Path) -> 
     rows = read_table(settings, "bronze.quarantine").sort_by("source_position").to_pylist()
     assert [r["raw"] for r in rows] == garbage
     assert [r["reason"] for r in rows] == [
-        "malformed_json", "not_an_object", "invalid_timestamp", "malformed_json"
+        "malformed_json",
+        "not_an_object",
+        "invalid_timestamp",
+        "malformed_json",
     ]
     assert all(r["source_position"] and r["raw_size"] == len(r["raw"]) for r in rows)
 

@@ -42,8 +42,17 @@ def _config(tmp_path: Path) -> Path:
 def _run(config: Path, *args: str) -> subprocess.Popen[bytes]:
     with (config.parent / "runs.log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "wikistream", "--config", str(config),
-             "--log-level", "warning", "run", *args],  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "wikistream",
+                "--config",
+                str(config),
+                "--log-level",
+                "warning",
+                "run",
+                *args,
+            ],  # fmt: skip
             stdout=log,
             stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

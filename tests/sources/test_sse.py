@@ -98,11 +98,9 @@ def test_garbage_frames_are_handed_on_as_records() -> None:
 
 
 def test_403_names_the_user_agent_policy_and_404_is_terminal() -> None:
-    with EventStreamsServer(EVENTS, Script(errors=[(403, None)])) as server:
-        with pytest.raises(SourceRejected, match="User-Agent"):
-            _take(SseSource(server.url, _options()), 1)
-    with EventStreamsServer(EVENTS, Script(errors=[(404, None)])) as server:
-        with pytest.raises(SourceRejected, match="404"):
+    for status, message in ((403, "User-Agent"), (404, "404")):
+        server = EventStreamsServer(EVENTS, Script(errors=[(status, None)]))
+        with server, pytest.raises(SourceRejected, match=message):
             _take(SseSource(server.url, _options()), 1)
 
 

@@ -16,8 +16,18 @@ def _feed(lines: list[str], parser: FrameParser | None = None) -> list[Frame]:
 def test_frames_comments_and_multiline_data() -> None:
     parser = FrameParser()
     frames = _feed(
-        [":ok", "", "event: message", 'id: [{"offset":1}]', "data: {\"a\":", "data: 1}", "",
-         ":heartbeat", "data:no-space", ""],  # fmt: skip
+        [
+            ":ok",
+            "",
+            "event: message",
+            'id: [{"offset":1}]',
+            'data: {"a":',
+            "data: 1}",
+            "",
+            ":heartbeat",
+            "data:no-space",
+            "",
+        ],  # fmt: skip
         parser,
     )
     assert frames == [
@@ -28,7 +38,9 @@ def test_frames_comments_and_multiline_data() -> None:
 
 
 def test_error_events_ids_with_nul_and_unknown_fields() -> None:
-    frames = _feed(["event: error", "data: boom", "", "id: a\0b", "retry: 10", "x: y", "data: z", ""])
+    frames = _feed(
+        ["event: error", "data: boom", "", "id: a\0b", "retry: 10", "x: y", "data: z", ""]
+    )
     assert frames == [Frame("error", "boom", None), Frame("message", "z", None)]
 
 

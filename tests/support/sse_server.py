@@ -151,15 +151,13 @@ class EventStreamsServer:
                         time.sleep(script.heartbeat_interval_s)
                     return
                 start = self._start_offset()
-                sent = 0
-                for offset in range(start, len(server.events)):
+                for sent, offset in enumerate(range(start, len(server.events)), start=1):
                     if server._stopping.is_set():
                         return
                     if script.event_delay_s:
                         time.sleep(script.event_delay_s)
                     data = server.events[offset].decode("utf-8", "replace").replace("\n", " ")
                     self._write(f"event: message\nid: {event_id_line(offset)}\ndata: {data}\n\n")
-                    sent += 1
                     if offset == len(server.events) - 1:
                         server.observed.completed.set()
                     if script.garbage_every and offset % script.garbage_every == 0:

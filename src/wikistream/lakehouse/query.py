@@ -54,6 +54,8 @@ def run_query(catalog: Catalog, sql: str, limit: int | None = None) -> pa.Table:
     session.attach(DaftCatalog.from_iceberg(catalog), alias="wikistream")
     try:
         frame = session.sql(statement)
+        if frame is None:
+            raise QueryError("the statement returned no rows")
         if limit is not None:
             frame = frame.limit(limit)
         result: pa.Table = frame.to_arrow()

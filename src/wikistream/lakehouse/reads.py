@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
-from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual
 from pyiceberg.table import Table
 
 
@@ -18,12 +19,18 @@ def recent_values(
     """
     if table.current_snapshot() is None:
         return []
-    condition = GreaterThanOrEqual("ingested_at", since.isoformat())
+    condition = _predicate(GreaterThanOrEqual, "ingested_at", since.isoformat())
     if source is not None:
-        condition = And(condition, EqualTo("source", source))
+        condition = And(condition, _predicate(EqualTo, "source", source))
     rows: pa.Table = table.scan(
         row_filter=condition, selected_fields=(column, "ingested_at")
     ).to_arrow()
     rows = rows.sort_by("ingested_at")
     values: list[str] = rows.column(column).to_pylist()
     return values[-limit:] if limit else values
+
+
+def _predicate(kind: Any, column: str, value: object) -> BooleanExpression:
+    # PyIceberg documents `EqualTo("col", value)`; its pydantic-generated signature hides that.
+    predicate: BooleanExpression = kind(column, value)
+    return predicate

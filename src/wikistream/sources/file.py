@@ -51,7 +51,7 @@ class FileSource:
             raw.close()
             return gzip.open(self._path, "rb")  # type: ignore[return-value]
         raw.seek(0)
-        return io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
+        return io.BufferedReader(raw, buffer_size=1 << 20)
 
     def _ndjson_batches(self, handle: BinaryIO, offset: int) -> Iterator[SourceBatch]:
         records: list[bytes] = []

@@ -95,10 +95,7 @@ class SseSource:
                     return
                 failures = 0 if delivered else failures + 1
                 # Give up only if the server never answered at all; a 429/503 is an answer.
-                if (
-                    self.stats.responses == 0
-                    and failures >= self._options.initial_connect_attempts
-                ):
+                if self.stats.responses == 0 and failures >= self._options.initial_connect_attempts:
                     raise SourceUnavailable(f"cannot reach {self._url}: {reason}")
                 wait = retry_after if retry_after is not None else self._backoff(failures)
                 log.warning(

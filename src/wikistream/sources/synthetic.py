@@ -12,7 +12,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,7 +76,7 @@ _SUMMARIES = [
     "rückgängig gemacht und letzte Version von Example wiederhergestellt",
 ]
 
-_MALFORMED = [
+_MALFORMED: list[Callable[[dict[str, Any]], bytes]] = [
     lambda e: msgspec.json.encode(e)[:-7],  # truncated
     lambda e: b"[1, 2, 3]",  # not an object
     lambda e: msgspec.json.encode({k: v for k, v in e.items() if k != "meta"}),
