@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,19 @@ import pytest
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.settings import Settings, load_settings
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-if not SAMPLES.is_dir():  # CI clones main with shared/ beside it
-    SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
+def _find_samples() -> Path:
+    """shared/samples sits beside the checkout (CI clones main with shared/ next to it)."""
+    override = os.environ.get("WIKISTREAM_SAMPLES")
+    if override:
+        return Path(override)
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "samples"
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError("shared/samples not found beside the checkout; set WIKISTREAM_SAMPLES")
+
+
+SAMPLES = _find_samples()
 
 
 def sample_lines() -> list[bytes]:
