@@ -13,6 +13,7 @@ import pytest
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.settings import Settings, load_settings
 
+
 def _find_samples() -> Path:
     """shared/samples sits beside the checkout (CI clones main with shared/ next to it)."""
     override = os.environ.get("WIKISTREAM_SAMPLES")

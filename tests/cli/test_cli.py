@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,39 @@ def test_help_explains_every_command() -> None:
     for command in ("demo", "run", "status", "query"):
         assert command in result.stdout
     assert "--source" in wikistream("run", "--help").stdout
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_commits_what_was_read_and_exits_0(tmp_path: Path, signum: int) -> None:
+    warehouse = tmp_path / "wh"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wikistream",
+            "--warehouse",
+            str(warehouse),
+            "run",
+            "--source",
+            "synthetic:400",
+            "--output",
+            "json",
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WIKISTREAM_COMMIT__MAX_SECONDS": "30"},  # only the stop commits
+    )
+    time.sleep(6)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped_by"] == signal.Signals(signum).name
+    assert summary["events_read"] > 200 and summary["commits"] == 1
+    status = json.loads(
+        wikistream("--warehouse", str(warehouse), "status", "--output", "json").stdout
+    )
+    rows = {t["table"]: t["rows"] for t in status["tables"]}
+    assert rows["bronze.events"] == summary["accepted"]
