@@ -121,6 +121,48 @@ class SyntheticSettings(BaseModel):
     )
 
 
+class EngineSettings(BaseModel):
+    """Where silver and gold transforms run (Daft)."""
+
+    runner: str = Field("native", description="native (this process) or ray")
+    ray_address: str | None = Field(None, description="Ray cluster address; None: local Ray.")
+
+    @field_validator("runner")
+    @classmethod
+    def _known_runner(cls, value: str) -> str:
+        if value not in ("native", "ray"):
+            raise ValueError("engine.runner must be 'native' or 'ray'")
+        return value
+
+
+class SilverSettings(BaseModel):
+    """Silver rules: flags thresholds and the language -> region map."""
+
+    large_deletion_bytes: int = Field(-5000, description="length_delta below this: large deletion")
+    large_addition_bytes: int = Field(50_000, description="length_delta above this: large addition")
+    regions: dict[str, str] = Field(
+        default_factory=dict, description="Extra or overriding language -> region entries."
+    )
+
+
+class RiskSettings(BaseModel):
+    """Risk score thresholds (docs/layers.md explains every component)."""
+
+    velocity_edits_per_hour: float = Field(50, gt=0, description="Edits/hour for the full 40.")
+    large_deletions: float = Field(3, gt=0, description="Large deletions for the full 30.")
+    anonymous_share: float = Field(0.5, gt=0, le=1, description="Share for the full 20.")
+    domains: int = Field(3, ge=2, description="Distinct wikis in an hour for the full 10.")
+    reverted_by_others: float = Field(2, gt=0, description="Reverts suffered for the full 20.")
+    medium_at: float = Field(30, ge=0, le=100)
+    high_at: float = Field(60, ge=0, le=100)
+
+
+class ProcessSettings(BaseModel):
+    """How often `run` refreshes silver and gold while bronze ingests."""
+
+    interval_s: float = Field(2.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything WikiStream can be configured with."""
 
@@ -135,6 +177,10 @@ class Settings(BaseSettings):
     commit: CommitSettings = Field(default_factory=lambda: CommitSettings())
     dedupe: DedupeSettings = Field(default_factory=lambda: DedupeSettings())
     synthetic: SyntheticSettings = Field(default_factory=lambda: SyntheticSettings())
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+    silver: SilverSettings = Field(default_factory=lambda: SilverSettings())
+    risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
+    process: ProcessSettings = Field(default_factory=lambda: ProcessSettings())
 
     @classmethod
     def settings_customise_sources(

@@ -9,8 +9,9 @@ import click
 
 from wikistream.cli.app import Context, cli
 from wikistream.cli.output import emit_json
-from wikistream.lakehouse.catalog import describe_catalog
+from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.layers.bronze import BronzeStats
+from wikistream.pipeline.process import ProcessLoop, Processor
 from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals, run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.registry import SPEC_HELP, open_source
@@ -26,6 +27,8 @@ _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default=
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True),
               help="Stop after S seconds.")  # fmt: skip
 @click.option("--since", help="First start only: ISO-8601 time or ms epoch to start from.")
+@click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
+              help="Keep silver and gold current while ingesting.")  # fmt: skip
 @_OUTPUT
 @click.pass_obj
 def run(
@@ -34,6 +37,7 @@ def run(
     max_events: int | None,
     max_seconds: float | None,
     since: str | None,
+    keep_layers: bool,
     output: str,
 ) -> None:
     """Ingest a source into bronze until it ends, a limit is hit, or Ctrl-C.
@@ -46,7 +50,7 @@ def run(
         overrides["source"] = {k: v for k, v in {"spec": spec, "since": since}.items() if v}
     settings = obj.settings(**overrides)
     source = open_source(settings.source.spec, settings)
-    summary = _ingest(settings, source, max_events, max_seconds)
+    summary = _ingest(settings, source, max_events, max_seconds, keep_layers)
     _report(summary, settings, output, title=f"ingest from {settings.source.spec}")
 
 
@@ -68,22 +72,38 @@ def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
     s = settings.synthetic
     source = SyntheticSource(rate=rate, seed=s.seed, start=s.start,
                              chunk_events=settings.source.chunk_events)  # fmt: skip
-    summary = _ingest(settings, source, events, None)
+    summary = _ingest(settings, source, events, None, True)
     _report(summary, settings, output, title=f"demo: {events:,} synthetic events")
 
 
 def _ingest(
-    settings: Settings, source: Any, max_events: int | None, max_seconds: float | None
+    settings: Settings,
+    source: Any,
+    max_events: int | None,
+    max_seconds: float | None,
+    keep_layers: bool,
 ) -> RunSummary:
     stop = StopToken()
     progress = _progress_line if sys.stderr.isatty() else None
+    loop = None
+    if keep_layers:
+        processor = Processor(open_catalog(settings), settings)
+        loop = ProcessLoop(processor, settings.process.interval_s).start()
     with graceful_signals(stop):
         try:
-            return run_ingest(settings, source, max_events=max_events,
-                              max_seconds=max_seconds, stop=stop, on_progress=progress)  # fmt: skip
+            summary = run_ingest(
+                settings, source, max_events=max_events, max_seconds=max_seconds, stop=stop,
+                on_progress=progress,
+            )  # fmt: skip
         finally:
             if progress is not None:
                 click.echo("\r\033[K", nl=False, err=True)
+            if loop is not None:
+                final = loop.stop()
+    if loop is not None:
+        summary.extra["layers"] = {"cycles": loop.cycles, "failed_cycles": loop.failures,
+                                   "last_cycle_rows": final.rows}  # fmt: skip
+    return summary
 
 
 def _progress_line(stats: BronzeStats, seconds: float) -> None:
@@ -94,6 +114,14 @@ def _progress_line(stats: BronzeStats, seconds: float) -> None:
         nl=False,
         err=True,
     )
+
+
+def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    layers = summary.extra.get("layers")
+    if not layers:
+        return []
+    return [("silver/gold", f"{layers['cycles']} cycles ({layers['failed_cycles']} failed), "
+                            "kept current while ingesting")]  # fmt: skip
 
 
 def _report(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
@@ -114,6 +142,7 @@ def _report(summary: RunSummary, settings: Settings, output: str, title: str) ->
         ("throughput", f"{summary.events_per_s:,.0f} events/s over {summary.seconds:.1f} s"),
         ("position", f"{summary.start_position or 'start'} -> {summary.end_position or '-'}"),
         ("stopped by", summary.stopped_by),
+        *_layer_rows(summary),
         ("data", f"{warehouse}  ({data['catalog']})"),
     ]
     click.echo(f"WikiStream {title}")
@@ -122,5 +151,32 @@ def _report(summary: RunSummary, settings: Settings, output: str, title: str) ->
     click.echo(
         "\nNext:  wikistream status\n"
         '       wikistream query "SELECT domain, count(*) AS events FROM bronze.events '
-        'GROUP BY domain ORDER BY events DESC LIMIT 10"'
+        'GROUP BY domain ORDER BY events DESC LIMIT 10"\n'
+        '       wikistream query "SELECT \\"user\\", risk_score, risk_level, reasons '
+        'FROM gold.risk_scores ORDER BY risk_score DESC LIMIT 20"'
     )
+
+
+@cli.command()
+@click.option("--layer", type=click.Choice(["silver", "gold", "all"]), default="all",
+              show_default=True)  # fmt: skip
+@click.option("--lookback", type=click.FloatRange(min=0, min_open=True), metavar="HOURS",
+              help="Also recompute gold windows of the last HOURS hours.")  # fmt: skip
+@click.option("--full-refresh", is_flag=True, help="Rebuild the layer(s) from the one below.")
+@_OUTPUT
+@click.pass_obj
+def process(
+    obj: Context, layer: str, lookback: float | None, full_refresh: bool, output: str
+) -> None:
+    """Run one silver/gold cycle now (e.g. after a backfill); idempotent."""
+    settings = obj.settings()
+    report = Processor(open_catalog(settings), settings).run(layer, full_refresh, lookback)
+    data = {"layer": layer, "full_refresh": full_refresh, "rows_written": report.rows,
+            "seconds": {k: round(v, 3) for k, v in report.seconds.items()}}  # fmt: skip
+    if output == "json":
+        emit_json(data)
+        return
+    if not report.rows:
+        click.echo("nothing new to process")
+    for table, rows in report.rows.items():
+        click.echo(f"  {table:<20} {rows:>9,} rows  {report.seconds[table]:.2f} s")

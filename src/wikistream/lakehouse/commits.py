@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import pyarrow as pa
@@ -54,6 +55,49 @@ def append(
                 extra={"table": ".".join(table.name()), "attempt": attempt + 1, "wait_s": delay},
             )
             time.sleep(delay)
+            table.refresh()
+            if guard is not None:
+                guard(table)
+            continue
+        snapshot = table.current_snapshot()
+        assert snapshot is not None  # noqa: S101 - we just committed one
+        return snapshot.snapshot_id
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def replace(
+    table: Table,
+    data: pa.Table,
+    column: str,
+    values: list[object] | None,
+    properties: Mapping[str, str],
+    *,
+    retries: int = 8,
+    guard: Callable[[Table], None] | None = None,
+) -> int:
+    """Replace the rows whose `column` is in `values` (all rows if None) by `data`, atomically.
+
+    Delete and append commit together, so readers see the old windows or the new ones,
+    never a mix; recomputing the same windows again yields the same table.
+    """
+    from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
+
+    condition: BooleanExpression = AlwaysTrue()
+    if values is not None:
+        literals = [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
+        condition = In(column, literals)  # type: ignore[call-arg,misc]
+    for attempt in range(retries + 1):
+        try:
+            with warnings.catch_warnings():
+                # A window computed for the first time has nothing to delete: not a problem.
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                table.overwrite(
+                    data, overwrite_filter=condition, snapshot_properties=dict(properties)
+                )
+        except CommitFailedException as exc:
+            if attempt == retries:
+                raise CommitConflict(f"commit to {table.name()} kept failing: {exc}") from exc
+            time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
             table.refresh()
             if guard is not None:
                 guard(table)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, In
 from pyiceberg.table import Table
 
 
@@ -34,3 +34,27 @@ def _predicate(kind: Any, column: str, value: object) -> BooleanExpression:
     # PyIceberg documents `EqualTo("col", value)`; its pydantic-generated signature hides that.
     predicate: BooleanExpression = kind(column, value)
     return predicate
+
+
+def appended_since(table: Table, snapshot_id: int | None) -> tuple[pa.Table, int | None]:
+    """Rows appended after `snapshot_id` (all rows if None), and the snapshot read up to."""
+    current = table.current_snapshot()
+    if current is None:
+        return table.schema().as_arrow().empty_table(), None
+    if snapshot_id == current.snapshot_id:
+        return table.schema().as_arrow().empty_table(), snapshot_id
+    scan = table.incremental_append_scan(
+        from_snapshot_id_exclusive=snapshot_id, to_snapshot_id_inclusive=current.snapshot_id
+    )
+    return scan.to_arrow(), current.snapshot_id
+
+
+def rows_where(table: Table, column: str, values: list[object]) -> pa.Table:
+    """Rows whose `column` is one of `values` (file statistics and partitions prune the read)."""
+    if table.current_snapshot() is None or not values:
+        return table.schema().as_arrow().empty_table()
+    return table.scan(row_filter=_predicate(In, column, _literals(values))).to_arrow()
+
+
+def _literals(values: list[object]) -> list[object]:
+    return [v.isoformat() if isinstance(v, datetime | date) else v for v in values]

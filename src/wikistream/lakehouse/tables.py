@@ -110,4 +110,155 @@ BRONZE_QUARANTINE = TableDef(
     properties=_COMMON_PROPERTIES,
 )
 
-TABLES: dict[str, TableDef] = {t.identifier: t for t in (BRONZE_EVENTS, BRONZE_QUARANTINE)}
+SILVER_EVENTS = TableDef(
+    identifier="silver.events",
+    doc="Cleaned, deduplicated, enriched events: region, user kind, lengths, flags, reverts.",
+    schema=pa.schema(
+        [
+            _f("event_id", pa.string(), required=True),
+            _f("event_ts", TIMESTAMP, required=True),
+            _f("event_date", pa.date32(), required=True),
+            _f("event_hour", TIMESTAMP, required=True),
+            _f("domain", pa.string(), required=True),
+            _f("wiki", pa.string()),
+            _f("language", pa.string()),
+            _f("region", pa.string(), required=True),
+            _f("type", pa.string()),
+            _f("namespace", pa.int32()),
+            _f("title", pa.string()),
+            _f("user", pa.string()),
+            _f("user_kind", pa.string()),
+            _f("is_anonymous", pa.bool_(), required=True),
+            _f("is_bot", pa.bool_(), required=True),
+            _f("comment", pa.string()),
+            _f("length_old", pa.int64()),
+            _f("length_new", pa.int64()),
+            _f("length_delta", pa.int64()),
+            _f("is_large_deletion", pa.bool_(), required=True),
+            _f("is_large_addition", pa.bool_(), required=True),
+            _f("is_revert", pa.bool_(), required=True),
+            _f("revert_method", pa.string()),
+            _f("reverted_user", pa.string()),
+            _f("revision_old", pa.int64()),
+            _f("revision_new", pa.int64()),
+            _f("log_type", pa.string()),
+            _f("log_action", pa.string()),
+            _f("ingested_at", TIMESTAMP, required=True),
+            _f("processed_at", TIMESTAMP, required=True),
+            _f("processing_lag_s", pa.float64(), required=True),
+        ]
+    ),
+    partition_by=("event_date", "region"),
+    properties=_COMMON_PROPERTIES,
+)
+
+_SHARES = [_f("bot_share", pa.float64()), _f("anonymous_share", pa.float64())]
+
+GOLD_HOURLY = TableDef(
+    identifier="gold.hourly_stats",
+    doc="Per wiki (domain) and hour: activity, bytes, editor mix, flags, reverts.",
+    schema=pa.schema(
+        [
+            _f("domain", pa.string(), required=True),
+            _f("event_hour", TIMESTAMP, required=True),
+            _f("event_date", pa.date32(), required=True),
+            _f("events", pa.int64(), required=True),
+            _f("edits", pa.int64(), required=True),
+            _f("new_pages", pa.int64(), required=True),
+            _f("log_events", pa.int64(), required=True),
+            _f("categorize_events", pa.int64(), required=True),
+            _f("external_events", pa.int64(), required=True),
+            _f("distinct_users", pa.int64(), required=True),
+            _f("bytes_added", pa.int64(), required=True),
+            _f("bytes_removed", pa.int64(), required=True),
+            _f("bytes_net", pa.int64(), required=True),
+            *_SHARES,
+            _f("human_share", pa.float64()),
+            _f("large_deletions", pa.int64(), required=True),
+            _f("large_additions", pa.int64(), required=True),
+            _f("reverts", pa.int64(), required=True),
+        ]
+    ),
+    partition_by=("event_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
+GOLD_METRICS_10MIN = TableDef(
+    identifier="gold.metrics_10min",
+    doc="Per 10-minute window, for scope global (entity 'all'), entity (a wiki) and user.",
+    schema=pa.schema(
+        [
+            _f("scope", pa.string(), required=True),
+            _f("entity", pa.string(), required=True),
+            _f("window_start", TIMESTAMP, required=True),
+            _f("event_date", pa.date32(), required=True),
+            _f("events", pa.int64(), required=True),
+            _f("edits", pa.int64(), required=True),
+            _f("distinct_users", pa.int64(), required=True),
+            _f("bytes_net", pa.int64(), required=True),
+            *_SHARES,
+            _f("large_deletions", pa.int64(), required=True),
+            _f("reverts", pa.int64(), required=True),
+        ]
+    ),
+    partition_by=("event_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
+GOLD_RISK = TableDef(
+    identifier="gold.risk_scores",
+    doc="Per user and hour: risk components, total 0-100, level and reasons.",
+    schema=pa.schema(
+        [
+            _f("user", pa.string(), required=True),
+            _f("window_start", TIMESTAMP, required=True),
+            _f("event_date", pa.date32(), required=True),
+            _f("user_kind", pa.string()),
+            _f("events", pa.int64(), required=True),
+            _f("edits", pa.int64(), required=True),
+            _f("large_deletions", pa.int64(), required=True),
+            _f("anonymous_share", pa.float64(), required=True),
+            _f("domains", pa.int64(), required=True),
+            _f("reverted_by_others", pa.int64(), required=True),
+            _f("velocity_score", pa.float64(), required=True),
+            _f("deletion_score", pa.float64(), required=True),
+            _f("anonymity_score", pa.float64(), required=True),
+            _f("cross_domain_score", pa.float64(), required=True),
+            _f("reverted_score", pa.float64(), required=True),
+            _f("risk_score", pa.float64(), required=True),
+            _f("risk_level", pa.string(), required=True),
+            _f("reasons", pa.string(), required=True),
+        ]
+    ),
+    partition_by=("event_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
+GOLD_DAILY = TableDef(
+    identifier="gold.daily_summary",
+    doc="Per day: KPIs, regional mix, risk mix and a platform health score 0-100.",
+    schema=pa.schema(
+        [
+            _f("event_date", pa.date32(), required=True),
+            _f("events", pa.int64(), required=True),
+            _f("edits", pa.int64(), required=True),
+            _f("distinct_users", pa.int64(), required=True),
+            *_SHARES,
+            _f("reverts", pa.int64(), required=True),
+            _f("large_deletions", pa.int64(), required=True),
+            _f("regional_mix", pa.string(), required=True),
+            _f("users_low_risk", pa.int64(), required=True),
+            _f("users_medium_risk", pa.int64(), required=True),
+            _f("users_high_risk", pa.int64(), required=True),
+            _f("health_score", pa.float64(), required=True),
+        ]
+    ),
+    partition_by=("event_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
+GOLD_TABLES = (GOLD_HOURLY, GOLD_METRICS_10MIN, GOLD_RISK, GOLD_DAILY)
+
+TABLES: dict[str, TableDef] = {
+    t.identifier: t for t in (BRONZE_EVENTS, BRONZE_QUARANTINE, SILVER_EVENTS, *GOLD_TABLES)
+}

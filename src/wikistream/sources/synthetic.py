@@ -65,6 +65,8 @@ _SUMMARIES = [
     "",
     "rv",
     "update infobox",
+]
+_REVERT_SUMMARIES = [
     "Undid revision {rev} by [[Special:Contributions/{who}|{who}]] ([[User talk:{who}|talk]])",
     "Undid revision [[Special:Diff/{rev}|{rev}]] by [[Special:Contributions/{who}|{who}]]",
     "Reverted edits by [[Special:Contributions/{who}|{who}]] ([[User talk:{who}|talk]]) "
@@ -214,8 +216,12 @@ def _title(rng: random.Random) -> str:
     return "_".join(rng.choice(words) for _ in range(rng.randrange(1, 4)))
 
 
+REVERT_RATE = 0.04
+
+
 def _summary(rng: random.Random) -> str:
-    template = rng.choice(_SUMMARIES)
+    pool = _REVERT_SUMMARIES if rng.random() < REVERT_RATE else _SUMMARIES
+    template = rng.choice(pool)
     who = f"Editor{rng.randrange(0, 3000)}"
     return template.format(rev=rng.randrange(10**8, 10**9), who=who)
 

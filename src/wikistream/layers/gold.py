@@ -1,0 +1,143 @@
+"""silver -> gold aggregates (Daft SQL): hourly stats, 10-minute metrics, daily summary.
+
+Each function takes the silver rows of the windows being recomputed and returns the complete
+gold rows for exactly those windows, so replacing the windows makes the result idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+from wikistream.lakehouse.tables import GOLD_DAILY, GOLD_HOURLY, GOLD_METRICS_10MIN
+from wikistream.pipeline.engine import frame, sql
+
+# Shared measures; every condition is wrapped in coalesce because SQL CASE on NULL is NULL.
+_COUNTS = """
+    count(*) AS events,
+    sum(CASE WHEN coalesce(type = 'edit', false) THEN 1 ELSE 0 END) AS edits,
+    count(DISTINCT "user") AS distinct_users,
+    sum(coalesce(length_delta, 0)) AS bytes_net,
+    avg(CASE WHEN is_bot THEN 1.0 ELSE 0.0 END) AS bot_share,
+    avg(CASE WHEN is_anonymous THEN 1.0 ELSE 0.0 END) AS anonymous_share,
+    sum(CASE WHEN is_large_deletion THEN 1 ELSE 0 END) AS large_deletions,
+    sum(CASE WHEN is_revert THEN 1 ELSE 0 END) AS reverts
+"""
+
+
+def _shape(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    return table.select(schema.names).cast(schema)
+
+
+def hourly_stats(silver: pa.Table) -> pa.Table:
+    """gold.hourly_stats for every (domain, hour) present in `silver`."""
+    if silver.num_rows == 0:
+        return GOLD_HOURLY.schema.empty_table()
+    rows = sql(
+        f"""
+        SELECT domain, event_hour, CAST(event_hour AS DATE) AS event_date, {_COUNTS},
+            sum(CASE WHEN coalesce(type = 'new', false) THEN 1 ELSE 0 END) AS new_pages,
+            sum(CASE WHEN coalesce(type = 'log', false) THEN 1 ELSE 0 END) AS log_events,
+            sum(CASE WHEN coalesce(type = 'categorize', false) THEN 1 ELSE 0 END)
+                AS categorize_events,
+            sum(CASE WHEN coalesce(type = 'external', false) THEN 1 ELSE 0 END)
+                AS external_events,
+            sum(CASE WHEN coalesce(length_delta > 0, false) THEN length_delta ELSE 0 END)
+                AS bytes_added,
+            sum(CASE WHEN coalesce(length_delta < 0, false) THEN -length_delta ELSE 0 END)
+                AS bytes_removed,
+            avg(CASE WHEN is_bot THEN 0.0 ELSE 1.0 END) AS human_share,
+            sum(CASE WHEN is_large_addition THEN 1 ELSE 0 END) AS large_additions
+        FROM silver GROUP BY domain, event_hour
+        """,
+        silver=frame(silver),
+    )
+    return _shape(rows.to_arrow(), GOLD_HOURLY.schema)
+
+
+def metrics_10min(silver: pa.Table) -> pa.Table:
+    """gold.metrics_10min: global, per-wiki (`entity`) and per-user 10-minute windows."""
+    if silver.num_rows == 0:
+        return GOLD_METRICS_10MIN.schema.empty_table()
+    windowed = sql(
+        "SELECT *, date_trunc('10 minutes', event_ts) AS window_start FROM silver",
+        silver=frame(silver),
+    )
+    parts = []
+    for scope, entity, where in (
+        ("global", "'all'", "true"),
+        ("entity", "domain", "true"),
+        ("user", '"user"', '"user" IS NOT NULL'),
+    ):
+        group = "window_start" if scope == "global" else f"window_start, {entity}"
+        parts.append(
+            sql(
+                f"""
+                SELECT '{scope}' AS scope, {entity} AS entity, window_start,
+                    CAST(window_start AS DATE) AS event_date, {_COUNTS}
+                FROM w WHERE {where} GROUP BY {group}
+                """,
+                w=windowed,
+            ).to_arrow()
+        )
+    return _shape(pa.concat_tables([_shape(p, GOLD_METRICS_10MIN.schema) for p in parts]),
+                  GOLD_METRICS_10MIN.schema)  # fmt: skip
+
+
+def daily_summary(silver: pa.Table, risk: pa.Table, high_at: float, medium_at: float) -> pa.Table:
+    """gold.daily_summary for every day in `silver` (all of that day's rows) and its risk rows.
+
+    Health score (0-100) = 100 - 35 x min(1, revert rate / 10 %)
+                               - 25 x min(1, large-deletion rate / 2 %)
+                               - 25 x min(1, share of users at HIGH risk / 5 %)
+                               - 15 x min(1, share of users at MEDIUM risk / 20 %),
+    with rates per edit and user shares among the day's scored users.
+    """
+    if silver.num_rows == 0:
+        return GOLD_DAILY.schema.empty_table()
+    kpis = sql(
+        f"SELECT event_date, {_COUNTS} FROM silver GROUP BY event_date",
+        silver=frame(silver),
+    ).to_arrow()
+    mix = silver.group_by(["event_date", "region"]).aggregate([("event_id", "count")]).to_pylist()
+    per_user = _user_levels(risk, high_at, medium_at)
+    rows = []
+    for kpi in kpis.to_pylist():
+        day = kpi["event_date"]
+        regions = {m["region"]: m["event_id_count"] for m in mix if m["event_date"] == day}
+        levels = per_user.get(day, {})
+        scored = max(1, sum(levels.values()))
+        edits = max(1, kpi["edits"])
+        health = (
+            100
+            - 35 * min(1.0, kpi["reverts"] / edits / 0.10)
+            - 25 * min(1.0, kpi["large_deletions"] / edits / 0.02)
+            - 25 * min(1.0, levels.get("HIGH", 0) / scored / 0.05)
+            - 15 * min(1.0, levels.get("MEDIUM", 0) / scored / 0.20)
+        )
+        rows.append(
+            {
+                **kpi,
+                "regional_mix": json.dumps(dict(sorted(regions.items()))),
+                "users_low_risk": levels.get("LOW", 0),
+                "users_medium_risk": levels.get("MEDIUM", 0),
+                "users_high_risk": levels.get("HIGH", 0),
+                "health_score": round(max(0.0, min(100.0, health)), 2),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=GOLD_DAILY.schema)
+
+
+def _user_levels(risk: pa.Table, high_at: float, medium_at: float) -> dict[object, dict[str, int]]:
+    """Per day, how many users reached each level at their riskiest hour."""
+    if risk.num_rows == 0:
+        return {}
+    worst = risk.group_by(["event_date", "user"]).aggregate([("risk_score", "max")])
+    levels: dict[object, dict[str, int]] = {}
+    for row in worst.to_pylist():
+        score = row["risk_score_max"]
+        level = "HIGH" if score >= high_at else "MEDIUM" if score >= medium_at else "LOW"
+        day = levels.setdefault(row["event_date"], {})
+        day[level] = day.get(level, 0) + 1
+    return levels

@@ -1,0 +1,59 @@
+"""The Daft engine: native runner by default, Ray when configured. Chosen once per process.
+
+Transforms build Daft DataFrames and never know which runner executes them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pyarrow as pa
+
+from wikistream.exceptions import ConfigError
+from wikistream.settings import EngineSettings
+
+# Daft reports usage to a third party unless told not to; a local pipeline should not.
+os.environ.setdefault("DAFT_ANALYTICS_ENABLED", "0")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+import daft  # noqa: E402 - after the opt-out above
+
+_lock = threading.Lock()
+_configured: str | None = None
+
+
+def configure_engine(settings: EngineSettings) -> str:
+    """Select the runner the first time; later calls must ask for the same one."""
+    global _configured
+    wanted = f"{settings.runner}:{settings.ray_address or ''}"
+    with _lock:
+        if _configured is not None:
+            if _configured != wanted:
+                raise ConfigError(f"the engine already runs as {_configured}, not {wanted}")
+            return _configured
+        if settings.runner == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "engine.runner = 'ray' needs Ray: pip install 'wikistream[ray]'"
+                ) from None
+            daft.set_runner_ray(address=settings.ray_address)
+        else:
+            daft.set_runner_native()
+        _configured = wanted
+        return wanted
+
+
+def frame(table: pa.Table) -> daft.DataFrame:
+    """An Arrow table as a Daft DataFrame."""
+    return daft.from_arrow(table)
+
+
+def sql(query: str, **frames: daft.DataFrame) -> daft.DataFrame:
+    """Daft SQL over named DataFrames."""
+    result = daft.sql(query, register_globals=False, **frames)
+    if result is None:  # pragma: no cover - only for statements that return nothing
+        raise ValueError("the query returned no frame")
+    return result

@@ -1,0 +1,248 @@
+"""One processing cycle: bronze -> silver -> gold, incremental and idempotent.
+
+Silver appends the silver rows of the bronze snapshots it has not processed yet; the newest
+bronze snapshot id it consumed is stored in the same silver snapshot (the same exactly-once
+mechanism as bronze). Each gold table reads the silver rows appended since its own stored
+silver snapshot, finds the windows they touch (hours, 10-minute windows, days), recomputes
+those windows from all of silver and replaces them in one snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from wikistream.exceptions import ConcurrentWriter
+from wikistream.lakehouse import commits
+from wikistream.lakehouse.catalog import ensure_table
+from wikistream.lakehouse.positions import POSITION_KEY, SOURCE_KEY, stored_position
+from wikistream.lakehouse.reads import appended_since, rows_where
+from wikistream.lakehouse.tables import (
+    BRONZE_EVENTS,
+    GOLD_DAILY,
+    GOLD_HOURLY,
+    GOLD_METRICS_10MIN,
+    GOLD_RISK,
+    SILVER_EVENTS,
+    TableDef,
+)
+from wikistream.layers import gold
+from wikistream.layers.silver import to_silver
+from wikistream.pipeline.engine import configure_engine
+from wikistream.risk.scores import risk_scores
+from wikistream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("silver", "gold", "all")
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, per table: rows written and seconds spent."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.rows.values())
+
+
+class Processor:
+    """Runs silver and gold cycles against one catalog."""
+
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        configure_engine(settings.engine)
+        self._catalog = catalog
+        self._settings = settings
+
+    def run(
+        self, layer: str = "all", full_refresh: bool = False, lookback_hours: float | None = None
+    ) -> CycleReport:
+        report = CycleReport()
+        if layer in ("silver", "all"):
+            self._silver(report, full_refresh)
+        if layer in ("gold", "all"):
+            self._gold(report, full_refresh, lookback_hours)
+        return report
+
+    # silver -----------------------------------------------------------------------------
+
+    def _silver(self, report: CycleReport, full_refresh: bool) -> None:
+        started = time.perf_counter()
+        bronze = ensure_table(self._catalog, BRONZE_EVENTS)
+        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        done = None if full_refresh else _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        rows, upto = appended_since(bronze, done)
+        if upto is None or (upto == done and not full_refresh):
+            return
+        out = to_silver(rows, self._settings.silver, datetime.now(UTC))
+        summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto)}
+        guard = _guard(BRONZE_EVENTS.identifier, None if full_refresh else done)
+        if full_refresh:
+            commits.replace(silver, out, "event_id", None, summary, guard=guard)
+        else:
+            commits.append(silver, out, summary, guard=guard)
+        report.rows[SILVER_EVENTS.identifier] = out.num_rows
+        report.seconds[SILVER_EVENTS.identifier] = time.perf_counter() - started
+
+    # gold -------------------------------------------------------------------------------
+
+    def _gold(self, report: CycleReport, full_refresh: bool, lookback: float | None) -> None:
+        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        risk = self._settings.risk
+        plans: list[tuple[TableDef, str, Callable[[pa.Table], list[Any]], Recompute]] = [
+            (GOLD_HOURLY, "event_hour", _distinct("event_hour"), gold.hourly_stats),
+            (GOLD_METRICS_10MIN, "window_start", _ten_minute_windows, gold.metrics_10min),
+            (GOLD_RISK, "window_start", _distinct("event_hour"),
+             lambda rows: risk_scores(rows, risk)),
+            (GOLD_DAILY, "event_date", _distinct("event_date"), self._daily),
+        ]  # fmt: skip
+        for table_def, column, windows_of, recompute in plans:
+            started = time.perf_counter()
+            table = ensure_table(self._catalog, table_def)
+            done = (
+                None if full_refresh else _as_id(stored_position(table, SILVER_EVENTS.identifier))
+            )
+            new_rows, upto = appended_since(silver, done)
+            if upto is None or (upto == done and lookback is None and not full_refresh):
+                continue
+            windows: list[Any] | None = None if full_refresh else windows_of(new_rows)
+            if lookback is not None and not full_refresh:
+                windows = sorted(set(windows or []) | set(_lookback(table_def, lookback)))
+            source_rows = _silver_rows(silver, column, windows, table_def)
+            out = recompute(source_rows)
+            summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto)}
+            guard = _guard(SILVER_EVENTS.identifier, done)
+            if windows == []:
+                commits.append(table, out.slice(0, 0), summary, guard=guard)  # position only
+            else:
+                commits.replace(table, out, column, windows, summary, guard=guard)
+            report.rows[table_def.identifier] = out.num_rows
+            report.seconds[table_def.identifier] = time.perf_counter() - started
+
+    def _daily(self, silver_rows: pa.Table) -> pa.Table:
+        risk_table = ensure_table(self._catalog, GOLD_RISK)
+        days = _distinct("event_date")(silver_rows)
+        risk_rows = rows_where(risk_table, "event_date", days)
+        risk = self._settings.risk
+        return gold.daily_summary(silver_rows, risk_rows, risk.high_at, risk.medium_at)
+
+
+Recompute = Callable[[pa.Table], pa.Table]
+
+
+def _as_id(position: str | None) -> int | None:
+    return int(position) if position else None
+
+
+def _guard(source: str, expected: int | None) -> Callable[[Table], None]:
+    def check(table: Table) -> None:
+        stored = _as_id(stored_position(table, source))
+        if stored != expected:
+            raise ConcurrentWriter(
+                f"another process advanced {'.'.join(table.name())} to {source} snapshot "
+                f"{stored} (expected {expected}); stopping to avoid double counting"
+            )
+
+    return check
+
+
+def _distinct(column: str) -> Callable[[pa.Table], list[Any]]:
+    def windows(rows: pa.Table) -> list[Any]:
+        return sorted(pc.unique(rows.column(column)).to_pylist()) if rows.num_rows else []
+
+    return windows
+
+
+def _ten_minute_windows(rows: pa.Table) -> list[Any]:
+    if rows.num_rows == 0:
+        return []
+    starts = {
+        ts.replace(minute=ts.minute - ts.minute % 10, second=0, microsecond=0)
+        for ts in pc.unique(rows.column("event_ts")).to_pylist()
+    }
+    return sorted(starts)
+
+
+def _silver_rows(
+    silver: Table, column: str, windows: list[Any] | None, table_def: TableDef
+) -> pa.Table:
+    """All silver rows of the windows being recomputed (all of silver for a full refresh)."""
+    if windows is None:
+        return silver.scan().to_arrow() if silver.current_snapshot() else pa.table({})
+    if table_def is GOLD_DAILY:
+        return rows_where(silver, "event_date", windows)
+    if table_def is GOLD_METRICS_10MIN:
+        hours = sorted({w.replace(minute=0) for w in windows})
+        rows = rows_where(silver, "event_hour", hours)
+        if rows.num_rows == 0:
+            return rows
+        starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
+        return rows.filter(pc.is_in(starts, pa.array(windows, starts.type)))
+    return rows_where(silver, "event_hour", windows)
+
+
+def _lookback(table_def: TableDef, hours: float) -> list[Any]:
+    """Every window of `table_def` in the last `hours` hours."""
+    now = datetime.now(UTC)
+    start = (now - timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
+    if table_def is GOLD_DAILY:
+        return [
+            start.date() + timedelta(days=d) for d in range((now.date() - start.date()).days + 1)
+        ]
+    step = timedelta(minutes=10) if table_def is GOLD_METRICS_10MIN else timedelta(hours=1)
+    windows: list[Any] = []
+    current = start
+    while current <= now:
+        windows.append(current)
+        current += step
+    return windows
+
+
+class ProcessLoop:
+    """Keeps silver and gold current while bronze ingests: a cycle every `interval_s`.
+
+    A failing cycle is logged and retried at the next tick (cycles are idempotent); `stop()`
+    runs one last cycle so the layers end as fresh as bronze.
+    """
+
+    def __init__(self, processor: Processor, interval_s: float) -> None:
+        self._processor = processor
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="process-loop", daemon=True)
+        self.cycles = 0
+        self.failures = 0
+        self.last_report: CycleReport | None = None
+
+    def start(self) -> ProcessLoop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> CycleReport:
+        self._stop.set()
+        self._thread.join()
+        report = self._processor.run()
+        self.cycles += 1
+        return report
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.last_report = self._processor.run()
+                self.cycles += 1
+            except Exception:
+                self.failures += 1
+                log.exception("processing cycle failed; retrying at the next tick")

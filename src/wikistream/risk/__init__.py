@@ -1,0 +1,1 @@
+"""Risk scores for editors: components, totals, levels and human-readable reasons."""
