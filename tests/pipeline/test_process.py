@@ -1,0 +1,172 @@
+"""Silver and gold through the real catalog: hand-computed gold, incremental = full,
+reruns change nothing, late events update their windows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import pytest
+
+from tests.conftest import make_settings, read_table
+from tests.support.events import event
+from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.tables import GOLD_TABLES
+from wikistream.pipeline.process import Processor
+from wikistream.pipeline.runner import run_ingest
+from wikistream.settings import Settings
+from wikistream.sources.file import FileSource
+from wikistream.sources.synthetic import SyntheticGenerator
+
+H12 = datetime(2026, 11, 23, 12, tzinfo=UTC)
+VOLATILE = ("processed_at", "processing_lag_s", "ingested_at")
+
+
+def _ingest(settings: Settings, path: Path, events: list[Any]) -> None:
+    with path.open("ab") as out:
+        out.writelines(
+            e if isinstance(e, bytes) else msgspec.json.encode(e) + b"\n" for e in events
+        )
+    run_ingest(settings, FileSource(path, chunk_events=100))
+
+
+def _table(settings: Settings, name: str, keys: list[str]) -> list[dict[str, Any]]:
+    table = read_table(settings, name)
+    table = table.drop_columns([c for c in VOLATILE if c in table.column_names])
+    return table.sort_by([(k, "ascending") for k in keys]).to_pylist()
+
+
+HOUR = [
+    event("2026-11-23T12:00:00Z", "Alice", old=100, new=150),
+    event("2026-11-23T12:00:01Z", "Alice", old=7000, new=1000),
+    event("2026-11-23T12:00:02Z", "192.0.2.7", old=100, new=110),
+    event("2026-11-23T12:00:03Z", "PyBot", old=100, new=105, bot=True),
+    event("2026-11-23T12:00:04Z", "Carol", type="new", old=None, new=700),
+    event("2026-11-23T12:00:05Z", "Patroller", old=100, new=100,
+          comment="Undid revision 9 by 192.0.2.7 (talk)"),
+    event("2026-11-23T12:30:00Z", "Alice", domain="de.wikipedia.org", old=10, new=11),
+]  # fmt: skip
+
+
+def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "wh")
+    _ingest(settings, tmp_path / "in.jsonl", HOUR)
+    Processor(open_catalog(settings), settings).run()
+
+    hourly = {r["domain"]: r for r in _table(settings, "gold.hourly_stats", ["domain"])}
+    en = hourly["en.wikipedia.org"]
+    assert en["event_hour"] == H12 and str(en["event_date"]) == "2026-11-23"
+    assert (en["events"], en["edits"], en["new_pages"], en["distinct_users"]) == (6, 5, 1, 5)
+    assert (en["bytes_added"], en["bytes_removed"], en["bytes_net"]) == (765, 6000, -5235)
+    assert en["bot_share"] == pytest.approx(1 / 6) and en["anonymous_share"] == pytest.approx(1 / 6)
+    assert (en["large_deletions"], en["large_additions"], en["reverts"]) == (1, 0, 1)
+    assert hourly["de.wikipedia.org"]["events"] == 1
+
+    windows = _table(settings, "gold.metrics_10min", ["scope", "entity", "window_start"])
+    global_rows = [(r["window_start"].minute, r["events"]) for r in windows
+                   if r["scope"] == "global"]  # fmt: skip
+    assert global_rows == [(0, 6), (30, 1)]
+    alice = [r for r in windows if r["scope"] == "user" and r["entity"] == "Alice"]
+    assert [(r["window_start"].minute, r["edits"]) for r in alice] == [(0, 2), (30, 1)]
+
+    risk = {r["user"]: r for r in _table(settings, "gold.risk_scores", ["user"])}
+    assert "PyBot" not in risk  # flagged bots are not scored
+    assert risk["Alice"]["risk_score"] == pytest.approx(17.4)
+    assert (risk["Alice"]["velocity_score"], risk["Alice"]["deletion_score"],
+            risk["Alice"]["cross_domain_score"]) == (2.4, 10.0, 5.0)  # fmt: skip
+    assert risk["Alice"]["reasons"] == "3 edits in the hour; 1 large deletions; active on 2 wikis"
+    ip = risk["192.0.2.7"]
+    assert (ip["anonymity_score"], ip["reverted_by_others"], ip["reverted_score"]) == (
+        20.0,
+        1,
+        10.0,
+    )
+    assert (ip["risk_score"], ip["risk_level"]) == (pytest.approx(30.8), "MEDIUM")
+
+    (daily,) = _table(settings, "gold.daily_summary", ["event_date"])
+    assert (daily["events"], daily["edits"], daily["reverts"], daily["large_deletions"]) == (
+        7,
+        6,
+        1,
+        1,
+    )
+    assert json.loads(daily["regional_mix"]) == {"anglosphere": 6, "europe": 1}
+    assert (daily["users_low_risk"], daily["users_medium_risk"], daily["users_high_risk"]) == (
+        3,
+        1,
+        0,
+    )
+    assert daily["health_score"] == pytest.approx(25.0)
+
+
+def test_a_late_event_updates_the_windows_it_belongs_to(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "wh")
+    processor = Processor(open_catalog(settings), settings)
+    _ingest(settings, tmp_path / "in.jsonl", HOUR)
+    processor.run()
+    late = event("2026-11-23T12:01:00Z", "Alice", old=100, new=90)  # arrives after 12:30
+    _ingest(settings, tmp_path / "in.jsonl", [late])
+    processor.run()
+    hourly = {r["domain"]: r for r in _table(settings, "gold.hourly_stats", ["domain"])}
+    assert hourly["en.wikipedia.org"]["events"] == 7
+    assert len(_table(settings, "gold.hourly_stats", ["domain"])) == 2  # replaced, not added
+    risk = {r["user"]: r for r in _table(settings, "gold.risk_scores", ["user"])}
+    assert risk["Alice"]["edits"] == 4
+
+
+def _synthetic_lines(count: int) -> list[bytes]:
+    generator = SyntheticGenerator(seed=9, start="2026-11-22T10:50:00Z")
+    return [generator.record(i) + b"\n" for i in range(count)]
+
+
+def _all_layers(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    keys = {
+        "silver.events": ["event_id"],
+        "gold.hourly_stats": ["domain", "event_hour"],
+        "gold.metrics_10min": ["scope", "entity", "window_start"],
+        "gold.risk_scores": ["user", "window_start"],
+        "gold.daily_summary": ["event_date"],
+    }
+    return {name: _table(settings, name, columns) for name, columns in keys.items()}
+
+
+def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothing(
+    tmp_path: Path,
+) -> None:
+    lines = _synthetic_lines(6000)  # 6,000 events x 20 ms: two hours, many windows
+    once = make_settings(tmp_path / "once")
+    _ingest(once, tmp_path / "once.jsonl", lines)
+    processor = Processor(open_catalog(once), once)
+    processor.run()
+    expected = _all_layers(once)
+
+    many = make_settings(tmp_path / "many")
+    processor_many = Processor(open_catalog(many), many)
+    for start in range(0, 6000, 600):  # ten bronze commits, a cycle after each
+        _ingest(many, tmp_path / "many.jsonl", lines[start : start + 600])
+        processor_many.run()
+    assert _all_layers(many) == expected
+
+    snapshots = {t.identifier: len(open_catalog(once).load_table(t.identifier).snapshots())
+                 for t in GOLD_TABLES}  # fmt: skip
+    assert processor.run().rows == {}  # nothing new: no commit at all
+    assert {t.identifier: len(open_catalog(once).load_table(t.identifier).snapshots())
+            for t in GOLD_TABLES} == snapshots  # fmt: skip
+    processor.run(lookback_hours=48)  # recomputing every window changes nothing
+    assert _all_layers(once) == expected
+    processor.run(full_refresh=True)
+    assert _all_layers(once) == expected
+
+    # Invariants: gold totals equal silver counts.
+    silver = read_table(once, "silver.events")
+    hourly = read_table(once, "gold.hourly_stats")
+    assert pa.compute.sum(hourly.column("events")).as_py() == silver.num_rows
+    daily = read_table(once, "gold.daily_summary")
+    assert pa.compute.sum(daily.column("events")).as_py() == silver.num_rows
+    windows = read_table(once, "gold.metrics_10min").to_pylist()
+    assert sum(w["events"] for w in windows if w["scope"] == "global") == silver.num_rows
+    assert sum(w["events"] for w in windows if w["scope"] == "entity") == silver.num_rows

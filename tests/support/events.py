@@ -1,0 +1,52 @@
+"""Small, hand-written recentchange events for transform tests."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from wikistream.events.decode import EventDecoder, decode_chunk
+from wikistream.settings import EVENT_TYPES
+
+_ids = itertools.count()
+
+
+def event(
+    at: str,
+    user: str | None = "Alice",
+    *,
+    domain: str = "en.wikipedia.org",
+    type: str = "edit",
+    old: int | None = 100,
+    new: int | None = 150,
+    bot: bool = False,
+    comment: str = "",
+    id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An event at `at` (ISO time); `old`/`new` are the page lengths."""
+    body: dict[str, Any] = {
+        "$schema": "/mediawiki/recentchange/1.0.0",
+        "meta": {"dt": at, "id": id or f"id-{next(_ids)}", "domain": domain,
+                 "stream": "mediawiki.recentchange"},
+        "type": type, "namespace": 0, "title": "Page", "bot": bot, "comment": comment,
+        "wiki": domain.split(".")[0] + "wiki",
+    }  # fmt: skip
+    if user is not None:
+        body["user"] = user
+    length = {k: v for k, v in (("old", old), ("new", new)) if v is not None}
+    if length:
+        body["length"] = length
+    body.update(extra)
+    return body
+
+
+def bronze_rows(events: list[dict[str, Any]]) -> pa.Table:
+    """The bronze rows these events become (every domain allowed)."""
+    records = [msgspec.json.encode(e) for e in events]
+    decoder = EventDecoder(["*"], EVENT_TYPES)
+    return decode_chunk(decoder, records, "test", datetime(2026, 11, 23, tzinfo=UTC)).table
