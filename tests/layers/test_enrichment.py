@@ -80,7 +80,8 @@ def test_normalize_user_is_idempotent_and_never_has_control_characters(text: str
          "([[User talk:Foo Bar|talk]])", Revert("undo", "Foo Bar")),
         ("Undid revision 1234 by 192.0.2.7 (talk)", Revert("undo", "192.0.2.7")),
         ("Reverted edits by [[Special:Contributions/~2025-31427-81|~2025-31427-81]] "
-         "([[User talk:~2025-31427-81|talk]]) to last revision by Y", Revert("rollback", "~2025-31427-81")),
+         "([[User talk:~2025-31427-81|talk]]) to last revision by Y",
+         Revert("rollback", "~2025-31427-81")),
         ("Reverted edits by Vandal (talk) to last revision by Y (HG) (3.4.10)",
          Revert("huggle", "Vandal")),
         ("Reverted 1 edit by [[Special:Contributions/Vandal|Vandal]] ([[User talk:Vandal|talk]]): "
@@ -88,7 +89,8 @@ def test_normalize_user_is_idempotent_and_never_has_control_characters(text: str
         ("Reverting possible vandalism by 2001:db8::1 to version by Example. Report False "
          "Positive? Thanks, ClueBot NG.", Revert("cluebot", "2001:db8::1")),
         ("Änderungen von [[Spezial:Beiträge/Hans|Hans]] ([[Benutzer Diskussion:Hans|Diskussion]]) "
-         "rückgängig gemacht und letzte Version von Y wiederhergestellt", Revert("rollback", "Hans")),
+         "rückgängig gemacht und letzte Version von Y wiederhergestellt",
+         Revert("rollback", "Hans")),
         ("copyedit", None),
         ("/* wbsetclaim-update:2||1 */ [[Property:P31]]: [[Q5]]", None),
         (None, None),
