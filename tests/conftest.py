@@ -42,9 +42,15 @@ def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "warehouse"
 
 
+# The transform suite runs once on the native runner and once on a local Ray cluster
+# (tests/pipeline/test_ray.py re-runs it in a subprocess with WIKISTREAM_TEST_RUNNER=ray).
+TEST_RUNNER = os.environ.get("WIKISTREAM_TEST_RUNNER", "native")
+
+
 def make_settings(warehouse: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "warehouse": warehouse,
+        "engine": {"runner": TEST_RUNNER},
         "filters": {"domains": ["*"]},
         "synthetic": {"start": "2026-01-01T00:00:00Z"},
         "source": {"backoff_initial_s": 0.05, "backoff_max_s": 0.2, "read_timeout_s": 2.0},

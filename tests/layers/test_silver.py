@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tests.conftest import TEST_RUNNER
 from tests.support.events import bronze_rows, event
 from wikistream.lakehouse.tables import SILVER_EVENTS
 from wikistream.layers.silver import to_silver
@@ -14,7 +15,7 @@ PROCESSED = datetime(2026, 11, 23, 12, 0, 10, tzinfo=UTC)
 
 
 def _silver(events: list[dict[str, object]], **settings: object) -> dict[str, dict[str, object]]:
-    configure_engine(EngineSettings())
+    configure_engine(EngineSettings(runner=TEST_RUNNER))
     table = to_silver(bronze_rows(events), SilverSettings(**settings), PROCESSED)  # type: ignore[arg-type]
     assert table.schema == SILVER_EVENTS.schema
     return {row["title"]: row for row in table.to_pylist()}
@@ -76,6 +77,6 @@ def test_reverts_name_the_reverted_user() -> None:
 
 def test_duplicates_within_a_batch_become_one_row() -> None:
     same = event("2026-11-23T12:00:00Z", title="dup", id="same-id")
-    configure_engine(EngineSettings())
+    configure_engine(EngineSettings(runner=TEST_RUNNER))
     table = to_silver(bronze_rows([same, same, same]), SilverSettings(), PROCESSED)
     assert table.num_rows == 1

@@ -16,6 +16,8 @@ from wikistream.settings import EngineSettings
 # Daft reports usage to a third party unless told not to; a local pipeline should not.
 os.environ.setdefault("DAFT_ANALYTICS_ENABLED", "0")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Per-operator progress bars (printed by every Ray worker) would drown the pipeline's output.
+os.environ.setdefault("DAFT_PROGRESS_BAR", "0")
 
 import daft  # noqa: E402 - after the opt-out above
 
