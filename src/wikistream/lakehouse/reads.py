@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -49,11 +50,21 @@ def appended_since(table: Table, snapshot_id: int | None) -> tuple[pa.Table, int
     return scan.to_arrow(), current.snapshot_id
 
 
-def rows_where(table: Table, column: str, values: list[object]) -> pa.Table:
-    """Rows whose `column` is one of `values` (file statistics and partitions prune the read)."""
-    if table.current_snapshot() is None or not values:
-        return table.schema().as_arrow().empty_table()
-    return table.scan(row_filter=_predicate(In, column, _literals(values))).to_arrow()
+def rows_where(
+    table: Table, column: str, values: list[object] | None, columns: Sequence[str] = ("*",)
+) -> pa.Table:
+    """`columns` of the rows whose `column` is in `values` (every row if None).
+
+    Partition values and file statistics prune the files read; only `columns` are decoded.
+    """
+    if table.current_snapshot() is None or values == []:
+        schema = table.schema().as_arrow()
+        names = schema.names if tuple(columns) == ("*",) else list(columns)
+        return pa.schema([schema.field(n) for n in names]).empty_table()
+    if values is None:
+        return table.scan(selected_fields=tuple(columns)).to_arrow()
+    condition = _predicate(In, column, _literals(values))
+    return table.scan(row_filter=condition, selected_fields=tuple(columns)).to_arrow()
 
 
 def _literals(values: list[object]) -> list[object]:

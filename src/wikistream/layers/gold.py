@@ -26,6 +26,14 @@ _COUNTS = """
 """
 
 
+# The silver columns each aggregate reads (projection keeps recomputing windows cheap).
+_MEASURES = ("type", "user", "length_delta", "is_bot", "is_anonymous", "is_large_deletion",
+             "is_revert")  # fmt: skip
+HOURLY_INPUTS = ("domain", "event_hour", "is_large_addition", *_MEASURES)
+METRICS_INPUTS = ("domain", "event_ts", "event_hour", *_MEASURES)
+DAILY_INPUTS = ("event_date", "event_id", "region", *_MEASURES)
+
+
 def _shape(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 

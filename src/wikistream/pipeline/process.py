@@ -39,7 +39,7 @@ from wikistream.lakehouse.tables import (
 from wikistream.layers import gold
 from wikistream.layers.silver import to_silver
 from wikistream.pipeline.engine import configure_engine
-from wikistream.risk.scores import risk_scores
+from wikistream.risk.scores import RISK_INPUTS, risk_scores
 from wikistream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -176,22 +176,29 @@ def _ten_minute_windows(rows: pa.Table) -> list[Any]:
     return sorted(starts)
 
 
+_INPUTS = {
+    GOLD_HOURLY.identifier: gold.HOURLY_INPUTS,
+    GOLD_METRICS_10MIN.identifier: gold.METRICS_INPUTS,
+    GOLD_RISK.identifier: RISK_INPUTS,
+    GOLD_DAILY.identifier: gold.DAILY_INPUTS,
+}
+
+
 def _silver_rows(
     silver: Table, column: str, windows: list[Any] | None, table_def: TableDef
 ) -> pa.Table:
-    """All silver rows of the windows being recomputed (all of silver for a full refresh)."""
-    if windows is None:
-        return silver.scan().to_arrow() if silver.current_snapshot() else pa.table({})
+    """The silver rows (needed columns only) of the windows being recomputed; all if None."""
+    columns = _INPUTS[table_def.identifier]
     if table_def is GOLD_DAILY:
-        return rows_where(silver, "event_date", windows)
-    if table_def is GOLD_METRICS_10MIN:
+        return rows_where(silver, "event_date", windows, columns)
+    if table_def is GOLD_METRICS_10MIN and windows is not None:
         hours = sorted({w.replace(minute=0) for w in windows})
-        rows = rows_where(silver, "event_hour", hours)
+        rows = rows_where(silver, "event_hour", hours, columns)
         if rows.num_rows == 0:
             return rows
         starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
         return rows.filter(pc.is_in(starts, pa.array(windows, starts.type)))
-    return rows_where(silver, "event_hour", windows)
+    return rows_where(silver, "event_hour", windows, columns)
 
 
 def _lookback(table_def: TableDef, hours: float) -> list[Any]:

@@ -20,6 +20,9 @@ from wikistream.lakehouse.tables import GOLD_RISK
 from wikistream.pipeline.engine import frame, sql
 from wikistream.settings import RiskSettings
 
+RISK_INPUTS = ("user", "event_hour", "user_kind", "type", "domain", "is_bot", "is_anonymous",
+               "is_large_deletion", "is_revert", "reverted_user")  # fmt: skip
+
 
 def risk_scores(silver: pa.Table, risk: RiskSettings) -> pa.Table:
     """Risk rows for every (user, hour) present in `silver`."""

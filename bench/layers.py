@@ -1,0 +1,193 @@
+"""Silver and gold throughput and live freshness. Prints one JSON document.
+
+1. Ingests N generated events into bronze (not timed here: see bench/bronze.py).
+2. Full refresh: bronze -> silver -> gold in one cycle, per-layer seconds, events/s.
+3. Incremental: the same events processed as 100 bronze commits with a cycle after each.
+4. Freshness: a synthetic stream at 200 events/s through `run`'s loops (bronze commits every
+   2 s, a silver/gold cycle every 2 s); for sampled events, the time from being read to being
+   counted in gold.hourly_stats; p50 and p99.
+5. The full refresh again on a local Ray cluster, and the ratio Ray / native.
+
+    .venv/bin/python bench/layers.py                       # 1,000,000 events
+    .venv/bin/python bench/layers.py --events 100000 --no-ray
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from datagen import ensure_events_file  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+def _settings(warehouse: Path, runner: str = "native", **extra: Any) -> Any:
+    from wikistream.settings import load_settings
+
+    return load_settings(warehouse=warehouse, filters={"domains": ["*"]},
+                         engine={"runner": runner}, **extra)  # fmt: skip
+
+
+def full_refresh(path: Path, events: int, runner: str) -> dict[str, Any]:
+    """Ingest, then time one silver+gold cycle over everything."""
+    from wikistream.lakehouse.catalog import open_catalog
+    from wikistream.pipeline.process import Processor
+    from wikistream.pipeline.runner import run_ingest
+    from wikistream.sources.file import FileSource
+
+    warehouse = Path(tempfile.mkdtemp(prefix="wikistream-layers-"))
+    try:
+        settings = _settings(warehouse, runner)
+        run_ingest(settings, FileSource(path), max_events=events)
+        processor = Processor(open_catalog(settings), settings)
+        started = time.perf_counter()
+        report = processor.run(full_refresh=True)
+        seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(warehouse, ignore_errors=True)
+    return {
+        "runner": runner,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(events / seconds),
+        "per_table_seconds": {k: round(v, 2) for k, v in report.seconds.items()},
+        "rows": report.rows,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
+    """The same events as `batches` bronze commits, each followed by a cycle."""
+    from wikistream.lakehouse.catalog import open_catalog
+    from wikistream.pipeline.process import Processor
+    from wikistream.pipeline.runner import run_ingest
+    from wikistream.sources.file import FileSource
+
+    warehouse = Path(tempfile.mkdtemp(prefix="wikistream-layers-"))
+    per_batch = -(-events // batches)
+    try:
+        settings = _settings(warehouse, commit={"max_events": per_batch})
+        processor = Processor(open_catalog(settings), settings)
+        cycle_seconds = []
+        for _ in range(batches):
+            run_ingest(settings, FileSource(path), max_events=per_batch)
+            started = time.perf_counter()
+            processor.run()
+            cycle_seconds.append(time.perf_counter() - started)
+    finally:
+        shutil.rmtree(warehouse, ignore_errors=True)
+    total = sum(cycle_seconds)
+    return {
+        "batches": batches,
+        "events_per_batch": per_batch,
+        "processing_seconds": round(total, 2),
+        "events_per_s": round(events / total),
+        "cycle_seconds_p50": round(statistics.median(cycle_seconds), 3),
+        "cycle_seconds_max": round(max(cycle_seconds), 3),
+    }
+
+
+def freshness(rate: float, seconds: float) -> dict[str, Any]:
+    """Read -> visible in gold.hourly_stats, for events sampled every second."""
+    from wikistream.lakehouse.catalog import open_catalog
+    from wikistream.pipeline.process import ProcessLoop, Processor
+    from wikistream.pipeline.runner import StopToken, run_ingest
+    from wikistream.sources.synthetic import SyntheticSource
+
+    warehouse = Path(tempfile.mkdtemp(prefix="wikistream-fresh-"))
+    settings = _settings(warehouse, synthetic={"start": "now"})
+    catalog = open_catalog(settings)
+    loop = ProcessLoop(Processor(catalog, settings), settings.process.interval_s).start()
+    stop = StopToken()
+    lags: list[float] = []
+    counts: list[tuple[float, int]] = []  # (time read, events read so far)
+
+    def progress(stats: Any, _elapsed: float) -> None:
+        counts.append((time.time(), stats.read))
+
+    def watch() -> None:
+        from wikistream.lakehouse.reads import recent_values  # noqa: F401 - warm import
+
+        pending = counts
+        while not stop.event.is_set():
+            time.sleep(0.25)
+            try:
+                table = catalog.load_table("gold.hourly_stats").scan(
+                    selected_fields=("events",)).to_arrow()  # fmt: skip
+            except Exception:
+                continue
+            counted = sum(table.column("events").to_pylist()) if table.num_rows else 0
+            now = time.time()
+            while pending and pending[0][1] * 0.97 <= counted:  # minus filtered/dead letters
+                lags.append(now - pending.pop(0)[0])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run_ingest(settings, SyntheticSource(rate=rate, start="now"), max_seconds=seconds,
+                   stop=stop, on_progress=progress)  # fmt: skip
+        time.sleep(settings.process.interval_s * 3)
+    finally:
+        stop.stop("done")
+        loop.stop()
+        shutil.rmtree(warehouse, ignore_errors=True)
+    lags.sort()
+    return {
+        "rate_events_per_s": rate,
+        "seconds": seconds,
+        "samples": len(lags),
+        "p50_s": round(lags[len(lags) // 2], 2) if lags else None,
+        "p99_s": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2) if lags else None,
+        "target_p99_s": 15,
+    }
+
+
+def _subprocess(call: str) -> dict[str, Any]:
+    code = f"import json, sys; sys.path.insert(0, 'bench'); import layers; print(json.dumps({call}))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         env={**os.environ, "RAY_ADDRESS": ""})  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--freshness-seconds", type=float, default=60)
+    parser.add_argument("--no-ray", action="store_true")
+    args = parser.parse_args()
+
+    path = ensure_events_file(DATA / f"events-{args.events}.jsonl", args.events)
+    p = str(path)
+    native = _subprocess(f"layers.full_refresh(__import__('pathlib').Path({p!r}), {args.events}, 'native')")
+    result: dict[str, Any] = {
+        "benchmark": "silver_gold",
+        "input_events": args.events,
+        "full_refresh": native,
+        "target_full_refresh_s": 30,
+        "incremental": _subprocess(
+            f"layers.incremental(__import__('pathlib').Path({p!r}), {args.events}, {args.batches})"
+        ),
+        "freshness": _subprocess(f"layers.freshness(200, {args.freshness_seconds})"),
+    }
+    if not args.no_ray:
+        ray = _subprocess(f"layers.full_refresh(__import__('pathlib').Path({p!r}), {args.events}, 'ray')")
+        result["full_refresh_ray"] = ray
+        result["ray_over_native_seconds"] = round(ray["seconds"] / native["seconds"], 2)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
