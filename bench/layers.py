@@ -126,7 +126,7 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
             try:
                 table = catalog.load_table("gold.hourly_stats").scan(
                     selected_fields=("events",)).to_arrow()  # fmt: skip
-            except Exception:
+            except Exception:  # noqa: S112 - not created yet: look again shortly
                 continue
             counted = sum(table.column("events").to_pylist()) if table.num_rows else 0
             now = time.time()
@@ -155,7 +155,10 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
 
 
 def _subprocess(call: str) -> dict[str, Any]:
-    code = f"import json, sys; sys.path.insert(0, 'bench'); import layers; print(json.dumps({call}))"
+    code = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, 'bench'); "
+        f"import layers; print(json.dumps({call}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          env={**os.environ, "RAY_ADDRESS": ""})  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -171,19 +174,19 @@ def main() -> None:
 
     path = ensure_events_file(DATA / f"events-{args.events}.jsonl", args.events)
     p = str(path)
-    native = _subprocess(f"layers.full_refresh(__import__('pathlib').Path({p!r}), {args.events}, 'native')")
+    native = _subprocess(f"layers.full_refresh(Path({p!r}), {args.events}, 'native')")
     result: dict[str, Any] = {
         "benchmark": "silver_gold",
         "input_events": args.events,
         "full_refresh": native,
         "target_full_refresh_s": 30,
         "incremental": _subprocess(
-            f"layers.incremental(__import__('pathlib').Path({p!r}), {args.events}, {args.batches})"
+            f"layers.incremental(Path({p!r}), {args.events}, {args.batches})"
         ),
         "freshness": _subprocess(f"layers.freshness(200, {args.freshness_seconds})"),
     }
     if not args.no_ray:
-        ray = _subprocess(f"layers.full_refresh(__import__('pathlib').Path({p!r}), {args.events}, 'ray')")
+        ray = _subprocess(f"layers.full_refresh(Path({p!r}), {args.events}, 'ray')")
         result["full_refresh_ray"] = ray
         result["ray_over_native_seconds"] = round(ray["seconds"] / native["seconds"], 2)
     print(json.dumps(result, indent=2))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.test_process import _all_layers, _ingest, _synthetic_lines
 from tests.conftest import make_settings
+from tests.pipeline.test_process import _all_layers, _ingest, _synthetic_lines
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.pipeline.process import Processor
 
