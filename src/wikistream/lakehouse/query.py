@@ -50,6 +50,8 @@ def run_query(catalog: Catalog, sql: str, limit: int | None = None) -> pa.Table:
     from daft.catalog import Catalog as DaftCatalog  # heavy: imported only when needed
     from daft.session import Session
 
+    from wikistream.pipeline import engine  # noqa: F401 - Daft's environment (no telemetry)
+
     session = Session()
     session.attach(DaftCatalog.from_iceberg(catalog), alias="wikistream")
     try:

@@ -18,6 +18,8 @@ os.environ.setdefault("DAFT_ANALYTICS_ENABLED", "0")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 # Per-operator progress bars (printed by every Ray worker) would drown the pipeline's output.
 os.environ.setdefault("DAFT_PROGRESS_BAR", "0")
+# An engine panic becomes a one-line QueryError; a 60-frame Rust backtrace helps nobody here.
+os.environ.setdefault("RUST_BACKTRACE", "0")
 
 import daft  # noqa: E402 - after the opt-out above
 
