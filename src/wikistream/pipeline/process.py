@@ -25,7 +25,12 @@ from pyiceberg.table import Table
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.catalog import ensure_table
-from wikistream.lakehouse.positions import POSITION_KEY, SOURCE_KEY, stored_position
+from wikistream.lakehouse.positions import (
+    MAX_EVENT_TS_KEY,
+    POSITION_KEY,
+    SOURCE_KEY,
+    stored_position,
+)
 from wikistream.lakehouse.reads import appended_since, rows_where
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
@@ -89,6 +94,8 @@ class Processor:
             return
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
         summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto)}
+        if out.num_rows:
+            summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
         guard = _guard(BRONZE_EVENTS.identifier, None if full_refresh else done)
         if full_refresh:
             commits.replace(silver, out, "event_id", None, summary, guard=guard)
