@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
 from pyiceberg.table import Table
 
 from wikistream.exceptions import CommitConflict
@@ -43,26 +44,12 @@ def append(
     Raises:
         CommitConflict: the commit still failed after `retries` retries.
     """
-    for attempt in range(retries + 1):
-        try:
-            table.append(data, snapshot_properties=dict(properties))
-        except CommitFailedException as exc:
-            if attempt == retries:
-                raise CommitConflict(f"commit to {table.name()} kept failing: {exc}") from exc
-            delay = min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
-            log.warning(
-                "commit lost a race, retrying",
-                extra={"table": ".".join(table.name()), "attempt": attempt + 1, "wait_s": delay},
-            )
-            time.sleep(delay)
-            table.refresh()
-            if guard is not None:
-                guard(table)
-            continue
-        snapshot = table.current_snapshot()
-        assert snapshot is not None  # noqa: S101 - we just committed one
-        return snapshot.snapshot_id
-    raise AssertionError("unreachable")  # pragma: no cover
+    return _commit(
+        table,
+        lambda: table.append(data, snapshot_properties=dict(properties)),
+        retries=retries,
+        guard=guard,
+    )
 
 
 def replace(
@@ -78,26 +65,43 @@ def replace(
     """Replace the rows whose `column` is in `values` (all rows if None) by `data`, atomically.
 
     Delete and append commit together, so readers see the old windows or the new ones,
-    never a mix; recomputing the same windows again yields the same table.
+    never a mix; recomputing the same windows again yields the same table. Arguments and
+    errors as for `append`.
     """
-    from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
-
     condition: BooleanExpression = AlwaysTrue()
     if values is not None:
         literals = [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
         condition = In(column, literals)  # type: ignore[call-arg,misc]
+
+    def overwrite() -> None:
+        with warnings.catch_warnings():
+            # A window computed for the first time has nothing to delete: not a problem.
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            table.overwrite(data, overwrite_filter=condition, snapshot_properties=dict(properties))
+
+    return _commit(table, overwrite, retries=retries, guard=guard)
+
+
+def _commit(
+    table: Table,
+    attempt_commit: Callable[[], None],
+    *,
+    retries: int,
+    guard: Callable[[Table], None] | None,
+) -> int:
+    """Run one commit, retrying lost races with backoff; return the new snapshot id."""
     for attempt in range(retries + 1):
         try:
-            with warnings.catch_warnings():
-                # A window computed for the first time has nothing to delete: not a problem.
-                warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                table.overwrite(
-                    data, overwrite_filter=condition, snapshot_properties=dict(properties)
-                )
+            attempt_commit()
         except CommitFailedException as exc:
             if attempt == retries:
                 raise CommitConflict(f"commit to {table.name()} kept failing: {exc}") from exc
-            time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+            delay = min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
+            log.warning(
+                "commit lost a race, retrying",
+                extra={"table": ".".join(table.name()), "attempt": attempt + 1, "wait_s": delay},
+            )
+            time.sleep(delay)
             table.refresh()
             if guard is not None:
                 guard(table)
