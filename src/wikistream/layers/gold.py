@@ -7,10 +7,12 @@ gold rows for exactly those windows, so replacing the windows makes the result i
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pyarrow as pa
 
 from wikistream.lakehouse.tables import GOLD_DAILY, GOLD_HOURLY, GOLD_METRICS_10MIN
+from wikistream.layers import enrichment
 from wikistream.pipeline.engine import frame, sql
 
 # Shared measures; every condition is wrapped in coalesce because SQL CASE on NULL is NULL.
@@ -31,7 +33,6 @@ _MEASURES = ("type", "user", "length_delta", "is_bot", "is_anonymous", "is_large
              "is_revert")  # fmt: skip
 HOURLY_INPUTS = ("domain", "event_hour", "is_large_addition", *_MEASURES)
 METRICS_INPUTS = ("domain", "event_ts", "event_hour", *_MEASURES)
-DAILY_INPUTS = ("event_date", "event_id", "region", *_MEASURES)
 
 
 def _shape(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -93,8 +94,19 @@ def metrics_10min(silver: pa.Table) -> pa.Table:
                   GOLD_METRICS_10MIN.schema)  # fmt: skip
 
 
-def daily_summary(silver: pa.Table, risk: pa.Table, high_at: float, medium_at: float) -> pa.Table:
-    """gold.daily_summary for every day in `silver` (all of that day's rows) and its risk rows.
+def daily_summary(
+    hourly: pa.Table,
+    user_windows: pa.Table,
+    risk: pa.Table,
+    high_at: float,
+    medium_at: float,
+    regions: dict[str, str] | None = None,
+) -> pa.Table:
+    """gold.daily_summary for every day in `hourly`, built from the other gold tables.
+
+    Reading gold instead of a whole day of silver keeps the cycle cheap all day long:
+    `hourly` (gold.hourly_stats rows of the days), `user_windows` (gold.metrics_10min rows of
+    scope `user`: who was active) and `risk` (gold.risk_scores rows of the days).
 
     Health score (0-100) = 100 - 35 x min(1, revert rate / 10 %)
                                - 25 x min(1, large-deletion rate / 2 %)
@@ -102,32 +114,44 @@ def daily_summary(silver: pa.Table, risk: pa.Table, high_at: float, medium_at: f
                                - 15 x min(1, share of users at MEDIUM risk / 20 %),
     with rates per edit and user shares among the day's scored users.
     """
-    if silver.num_rows == 0:
+    if hourly.num_rows == 0:
         return GOLD_DAILY.schema.empty_table()
-    kpis = sql(
-        f"SELECT event_date, {_COUNTS} FROM silver GROUP BY event_date",
-        silver=frame(silver),
-    ).to_arrow()
-    mix = silver.group_by(["event_date", "region"]).aggregate([("event_id", "count")]).to_pylist()
+    users = {
+        day: len({row["entity"] for row in rows})
+        for day, rows in _by_day(user_windows.select(["event_date", "entity"]).to_pylist()).items()
+    }
     per_user = _user_levels(risk, high_at, medium_at)
+    region_map = {**enrichment.DEFAULT_REGIONS, **(regions or {})}
     rows = []
-    for kpi in kpis.to_pylist():
-        day = kpi["event_date"]
-        regions = {m["region"]: m["event_id_count"] for m in mix if m["event_date"] == day}
+    for day, hours in _by_day(hourly.to_pylist()).items():
+        events = sum(h["events"] for h in hours)
+        edits = sum(h["edits"] for h in hours)
+        reverts = sum(h["reverts"] for h in hours)
+        deletions = sum(h["large_deletions"] for h in hours)
+        mix: dict[str, int] = {}
+        for h in hours:
+            region = enrichment.region_of(h["domain"], region_map)
+            mix[region] = mix.get(region, 0) + h["events"]
         levels = per_user.get(day, {})
         scored = max(1, sum(levels.values()))
-        edits = max(1, kpi["edits"])
         health = (
             100
-            - 35 * min(1.0, kpi["reverts"] / edits / 0.10)
-            - 25 * min(1.0, kpi["large_deletions"] / edits / 0.02)
+            - 35 * min(1.0, reverts / max(1, edits) / 0.10)
+            - 25 * min(1.0, deletions / max(1, edits) / 0.02)
             - 25 * min(1.0, levels.get("HIGH", 0) / scored / 0.05)
             - 15 * min(1.0, levels.get("MEDIUM", 0) / scored / 0.20)
         )
         rows.append(
             {
-                **kpi,
-                "regional_mix": json.dumps(dict(sorted(regions.items()))),
+                "event_date": day,
+                "events": events,
+                "edits": edits,
+                "distinct_users": users.get(day, 0),
+                "bot_share": sum(h["bot_share"] * h["events"] for h in hours) / events,
+                "anonymous_share": sum(h["anonymous_share"] * h["events"] for h in hours) / events,
+                "reverts": reverts,
+                "large_deletions": deletions,
+                "regional_mix": json.dumps(dict(sorted(mix.items()))),
                 "users_low_risk": levels.get("LOW", 0),
                 "users_medium_risk": levels.get("MEDIUM", 0),
                 "users_high_risk": levels.get("HIGH", 0),
@@ -135,6 +159,13 @@ def daily_summary(silver: pa.Table, risk: pa.Table, high_at: float, medium_at: f
             }
         )
     return pa.Table.from_pylist(rows, schema=GOLD_DAILY.schema)
+
+
+def _by_day(rows: list[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["event_date"], []).append(row)
+    return groups
 
 
 def _user_levels(risk: pa.Table, high_at: float, medium_at: float) -> dict[object, dict[str, int]]:

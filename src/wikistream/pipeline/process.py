@@ -128,7 +128,10 @@ class Processor:
             windows: list[Any] | None = None if full_refresh else windows_of(new_rows)
             if lookback is not None and not full_refresh:
                 windows = sorted(set(windows or []) | set(_lookback(table_def, lookback)))
-            source_rows = _silver_rows(silver, column, windows, table_def)
+            if table_def is GOLD_DAILY:  # built from the other gold tables, not from silver
+                source_rows = rows_where(ensure_table(self._catalog, GOLD_HOURLY), column, windows)
+            else:
+                source_rows = _silver_rows(silver, column, windows, table_def)
             out = recompute(source_rows)
             summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto)}
             guard = _guard(SILVER_EVENTS.identifier, done)
@@ -139,12 +142,15 @@ class Processor:
             report.rows[table_def.identifier] = out.num_rows
             report.seconds[table_def.identifier] = time.perf_counter() - started
 
-    def _daily(self, silver_rows: pa.Table) -> pa.Table:
-        risk_table = ensure_table(self._catalog, GOLD_RISK)
-        days = _distinct("event_date")(silver_rows)
-        risk_rows = rows_where(risk_table, "event_date", days)
+    def _daily(self, hourly: pa.Table) -> pa.Table:
+        days = _distinct("event_date")(hourly)
+        metrics = rows_where(ensure_table(self._catalog, GOLD_METRICS_10MIN), "event_date", days,
+                             ("event_date", "scope", "entity"))  # fmt: skip
+        users = metrics.filter(pc.equal(metrics.column("scope"), "user"))
+        risk_rows = rows_where(ensure_table(self._catalog, GOLD_RISK), "event_date", days)
         risk = self._settings.risk
-        return gold.daily_summary(silver_rows, risk_rows, risk.high_at, risk.medium_at)
+        return gold.daily_summary(hourly, users, risk_rows, risk.high_at, risk.medium_at,
+                                  self._settings.silver.regions)  # fmt: skip
 
 
 Recompute = Callable[[pa.Table], pa.Table]
@@ -187,7 +193,6 @@ _INPUTS = {
     GOLD_HOURLY.identifier: gold.HOURLY_INPUTS,
     GOLD_METRICS_10MIN.identifier: gold.METRICS_INPUTS,
     GOLD_RISK.identifier: RISK_INPUTS,
-    GOLD_DAILY.identifier: gold.DAILY_INPUTS,
 }
 
 
@@ -196,8 +201,6 @@ def _silver_rows(
 ) -> pa.Table:
     """The silver rows (needed columns only) of the windows being recomputed; all if None."""
     columns = _INPUTS[table_def.identifier]
-    if table_def is GOLD_DAILY:
-        return rows_where(silver, "event_date", windows, columns)
     if table_def is GOLD_METRICS_10MIN and windows is not None:
         hours = sorted({w.replace(minute=0) for w in windows})
         rows = rows_where(silver, "event_hour", hours, columns)
