@@ -170,3 +170,17 @@ def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothi
     windows = read_table(once, "gold.metrics_10min").to_pylist()
     assert sum(w["events"] for w in windows if w["scope"] == "global") == silver.num_rows
     assert sum(w["events"] for w in windows if w["scope"] == "entity") == silver.num_rows
+
+
+def test_an_event_ingested_again_much_later_is_not_counted_twice(tmp_path: Path) -> None:
+    # A bronze dedupe memory that forgets at once lets the re-sent event into bronze twice.
+    settings = make_settings(tmp_path / "wh", dedupe={"window_s": 1e-6, "max_ids": 1000})
+    processor = Processor(open_catalog(settings), settings)
+    _ingest(settings, tmp_path / "a.jsonl", HOUR)
+    processor.run()
+    _ingest(settings, tmp_path / "b.jsonl", [HOUR[0], HOUR[1]])
+    processor.run()
+    assert read_table(settings, "bronze.events").num_rows == len(HOUR) + 2
+    assert read_table(settings, "silver.events").num_rows == len(HOUR)
+    hourly = {r["domain"]: r for r in _table(settings, "gold.hourly_stats", ["domain"])}
+    assert hourly["en.wikipedia.org"]["events"] == 6

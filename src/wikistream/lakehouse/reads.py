@@ -7,7 +7,14 @@ from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, In
+from pyiceberg.expressions import (
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    In,
+    LessThanOrEqual,
+)
 from pyiceberg.table import Table
 
 
@@ -65,6 +72,17 @@ def rows_where(
         return table.scan(selected_fields=tuple(columns)).to_arrow()
     condition = _predicate(In, column, _literals(values))
     return table.scan(row_filter=condition, selected_fields=tuple(columns)).to_arrow()
+
+
+def values_between(table: Table, column: str, low: object, high: object, value: str) -> pa.Array:
+    """`value` of the rows with `low <= column <= high`; min/max file statistics prune."""
+    if table.current_snapshot() is None:
+        return pa.array([], table.schema().as_arrow().field(value).type)
+    condition = And(
+        _predicate(GreaterThanOrEqual, column, _literals([low])[0]),
+        _predicate(LessThanOrEqual, column, _literals([high])[0]),
+    )
+    return table.scan(row_filter=condition, selected_fields=(value,)).to_arrow().column(value)
 
 
 def _literals(values: list[object]) -> list[object]:

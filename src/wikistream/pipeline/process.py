@@ -31,7 +31,7 @@ from wikistream.lakehouse.positions import (
     SOURCE_KEY,
     stored_position,
 )
-from wikistream.lakehouse.reads import appended_since, rows_where
+from wikistream.lakehouse.reads import appended_since, rows_where, values_between
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
     GOLD_DAILY,
@@ -93,6 +93,8 @@ class Processor:
         if upto is None or (upto == done and not full_refresh):
             return
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
+        if not full_refresh:
+            out = _not_in_silver(silver, out)
         summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto)}
         if out.num_rows:
             summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
@@ -154,6 +156,19 @@ class Processor:
 
 
 Recompute = Callable[[pa.Table], pa.Table]
+
+
+def _not_in_silver(silver: Table, rows: pa.Table) -> pa.Table:
+    """Drop rows whose event is already in silver (e.g. re-ingested long after bronze's
+    dedupe window). A duplicate has the same event time, so only silver files whose event_ts
+    range overlaps this batch are read."""
+    if rows.num_rows == 0:
+        return rows
+    low, high = pc.min(rows.column("event_ts")), pc.max(rows.column("event_ts"))
+    known = values_between(silver, "event_ts", low.as_py(), high.as_py(), "event_id")
+    if len(known) == 0:
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows.column("event_id"), known)))
 
 
 def _as_id(position: str | None) -> int | None:
