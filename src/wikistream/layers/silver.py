@@ -43,27 +43,48 @@ def _enricher(regions: dict[str, str]) -> daft.udf.Func:  # type: ignore[name-de
 
     @daft.func.batch(return_dtype=_ENRICHED, unnest=True)
     def enrich(user: Series, bot: Series, domain: Series, comment: Series) -> pa.Array:
-        rows = []
-        for raw_user, is_bot, dom, text in zip(
-            user.to_pylist(), bot.to_pylist(), domain.to_pylist(), comment.to_pylist(),
-            strict=True,
-        ):  # fmt: skip
-            name = enrichment.normalize_user(raw_user)
-            revert = enrichment.detect_revert(text)
-            rows.append(
-                {
-                    "user": name,
-                    "user_kind": enrichment.user_kind(name, is_bot),
-                    "language": enrichment.language_of(dom),
-                    "region": enrichment.region_of(dom, region_map),
-                    "is_revert": revert is not None,
-                    "revert_method": revert.method if revert else None,
-                    "reverted_user": revert.reverted_user if revert else None,
-                }
-            )
-        return pa.array(rows, type=_ENRICHED.to_arrow_dtype())
+        return enrich_arrays(
+            user.to_arrow(), bot.to_arrow(), domain.to_arrow(), comment.to_arrow(), region_map
+        )
 
     return enrich
+
+
+# Every revert summary the rules know starts with one of these: only those rows are parsed.
+_REVERT_PREFIX = r"^(Undid |Reverted |Reverting |Änderungen von )"
+
+
+def enrich_arrays(
+    user: pa.Array, bot: pa.Array, domain: pa.Array, comment: pa.Array, regions: dict[str, str]
+) -> pa.Array:
+    """The enrichment struct for a batch. The rules run once per distinct user and domain
+    (both repeat a lot) and only on comments that can be reverts."""
+    users = pc.unique(user).to_pylist()
+    normalized = {u: enrichment.normalize_user(u) for u in users}
+    user_list, bot_list = user.to_pylist(), bot.to_pylist()
+    names = [normalized[u] for u in user_list]
+    kinds = [enrichment.user_kind(n, b) for n, b in zip(names, bot_list, strict=True)]
+    domains = {d: (enrichment.language_of(d), enrichment.region_of(d, regions))
+               for d in pc.unique(domain).to_pylist()}  # fmt: skip
+    places = [domains[d] for d in domain.to_pylist()]
+    n = len(user_list)
+    methods: list[str | None] = [None] * n
+    reverted: list[str | None] = [None] * n
+    candidates = pc.fill_null(pc.match_substring_regex(comment, _REVERT_PREFIX), False)
+    texts = comment.to_pylist()
+    for index in pc.indices_nonzero(candidates).to_pylist():
+        revert = enrichment.detect_revert(texts[index])
+        if revert is not None:
+            methods[index], reverted[index] = revert.method, revert.reverted_user
+    columns = [
+        names, kinds, [p[0] for p in places], [p[1] for p in places],
+        [m is not None for m in methods], methods, reverted,
+    ]  # fmt: skip
+    fields = list(_ENRICHED.to_arrow_dtype())
+    return pa.StructArray.from_arrays(
+        [pa.array(values, f.type) for values, f in zip(columns, fields, strict=True)],
+        fields=fields,
+    )
 
 
 def to_silver(bronze: pa.Table, settings: SilverSettings, processed_at: datetime) -> pa.Table:

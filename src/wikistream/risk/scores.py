@@ -15,6 +15,7 @@ Flagged bots are not scored: their volume is approved, not a signal.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from wikistream.lakehouse.tables import GOLD_RISK
 from wikistream.pipeline.engine import frame, sql
@@ -56,38 +57,50 @@ def risk_scores(silver: pa.Table, risk: RiskSettings) -> pa.Table:
 
 
 def _score(rows: pa.Table, risk: RiskSettings) -> pa.Table:
-    out = []
-    for row in rows.to_pylist():
-        velocity = 40 * min(1.0, row["edits"] / risk.velocity_edits_per_hour)
-        deletion = 30 * min(1.0, row["large_deletions"] / risk.large_deletions)
-        anonymity = 20 * min(1.0, row["anonymous_share"] / risk.anonymous_share)
-        cross = 10 * min(1.0, (row["domains"] - 1) / (risk.domains - 1))
-        reverted = 20 * min(1.0, row["reverted_by_others"] / risk.reverted_by_others)
-        total = min(100.0, velocity + deletion + anonymity + cross + reverted)
-        level = "HIGH" if total >= risk.high_at else "MEDIUM" if total >= risk.medium_at else "LOW"
-        reasons = [
-            text
-            for score, text in (
-                (velocity, f"{row['edits']} edits in the hour"),
-                (deletion, f"{row['large_deletions']} large deletions"),
-                (anonymity, "anonymous editor"),
-                (cross, f"active on {row['domains']} wikis"),
-                (reverted, f"reverted {row['reverted_by_others']} times by others"),
-            )
-            if score > 0
-        ]
-        out.append(
-            {
-                **row,
-                "event_date": row["window_start"].date(),
-                "velocity_score": round(velocity, 2),
-                "deletion_score": round(deletion, 2),
-                "anonymity_score": round(anonymity, 2),
-                "cross_domain_score": round(cross, 2),
-                "reverted_score": round(reverted, 2),
-                "risk_score": round(total, 2),
-                "risk_level": level,
-                "reasons": "; ".join(reasons) or "no risk signals",
-            }
+    def capped(column: str, full_at: float, points: float, offset: float = 0) -> pa.Array:
+        share = pc.divide(pc.subtract(pc.cast(rows.column(column), pa.float64()), offset), full_at)
+        return pc.round(pc.multiply(pc.min_element_wise(share, 1.0), points), 2)
+
+    velocity = capped("edits", risk.velocity_edits_per_hour, 40)
+    deletion = capped("large_deletions", risk.large_deletions, 30)
+    anonymity = capped("anonymous_share", risk.anonymous_share, 20)
+    cross = capped("domains", risk.domains - 1, 10, offset=1)
+    reverted = capped("reverted_by_others", risk.reverted_by_others, 20)
+    total = pc.min_element_wise(
+        pc.add(pc.add(pc.add(pc.add(velocity, deletion), anonymity), cross), reverted), 100.0
+    )
+    total = pc.round(total, 2)
+    level = pc.if_else(
+        pc.greater_equal(total, risk.high_at),
+        "HIGH",
+        pc.if_else(pc.greater_equal(total, risk.medium_at), "MEDIUM", "LOW"),
+    )
+    columns = {
+        "velocity_score": velocity, "deletion_score": deletion, "anonymity_score": anonymity,
+        "cross_domain_score": cross, "reverted_score": reverted, "risk_score": total,
+        "risk_level": level,
+        "event_date": pc.cast(rows.column("window_start"), pa.date32()),
+        "reasons": pa.array(_reasons(rows, velocity, deletion, anonymity, cross, reverted)),
+    }  # fmt: skip
+    for name, values in columns.items():
+        rows = rows.append_column(name, values)
+    return rows.select(GOLD_RISK.schema.names).cast(GOLD_RISK.schema)
+
+
+def _reasons(rows: pa.Table, *scores: pa.Array) -> list[str]:
+    edits, deletions, domains, reverted = (
+        rows.column(c).to_pylist()
+        for c in ("edits", "large_deletions", "domains", "reverted_by_others")
+    )
+    texts = []
+    for i, points in enumerate(zip(*(s.to_pylist() for s in scores), strict=True)):
+        parts = (
+            f"{edits[i]} edits in the hour",
+            f"{deletions[i]} large deletions",
+            "anonymous editor",
+            f"active on {domains[i]} wikis",
+            f"reverted {reverted[i]} times by others",
         )
-    return pa.Table.from_pylist(out, schema=GOLD_RISK.schema)
+        found = [text for score, text in zip(points, parts, strict=True) if score > 0]
+        texts.append("; ".join(found) or "no risk signals")
+    return texts
