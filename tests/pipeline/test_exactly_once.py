@@ -49,8 +49,9 @@ def _run(config: Path, *args: str) -> subprocess.Popen[bytes]:
                 "--config",
                 str(config),
                 "--log-level",
-                "warning",
+                "info",
                 "run",
+                "--no-process",
                 *args,
             ],  # fmt: skip
             stdout=log,
@@ -59,8 +60,19 @@ def _run(config: Path, *args: str) -> subprocess.Popen[bytes]:
         )
 
 
-def _log(config: Path) -> str:
-    return (config.parent / "runs.log").read_text(errors="replace")[-3000:]
+def _log(config: Path, whole: bool = False) -> str:
+    path = config.parent / "runs.log"
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return text if whole else text[-3000:]
+
+
+def _wait_until_ingesting(config: Path, process: subprocess.Popen[bytes], before: int) -> None:
+    """Kill times count from the moment this run starts reading, not from process start."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if _log(config, whole=True).count("ingest starting") > before:
+            return
+        time.sleep(0.05)
 
 
 def _kill_repeatedly(config: Path, args: list[str], rng: random.Random) -> list[int]:
@@ -68,9 +80,11 @@ def _kill_repeatedly(config: Path, args: list[str], rng: random.Random) -> list[
     rows_after_kill: list[int] = []
     settings = make_settings(config.parent / "wh")
     for _ in range(KILLS):
+        started = _log(config, whole=True).count("ingest starting")
         process = _run(config, *args)
+        _wait_until_ingesting(config, process, started)
         try:
-            process.wait(timeout=rng.uniform(1.5, 4.0))
+            process.wait(timeout=rng.uniform(0.2, 2.5))
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()

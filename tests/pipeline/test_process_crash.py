@@ -24,8 +24,18 @@ def _process(warehouse: Path) -> subprocess.Popen[bytes]:
     config.write_text('[filters]\ndomains = ["*"]\n')
     with (warehouse.parent / "process.log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "wikistream", "--config", str(config), "--warehouse",
-             str(warehouse), "--log-level", "warning", "process"],  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "wikistream",
+                "--config",
+                str(config),
+                "--warehouse",
+                str(warehouse),
+                "--log-level",
+                "warning",
+                "process",
+            ],  # fmt: skip
             stdout=log,
             stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

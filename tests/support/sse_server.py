@@ -58,8 +58,11 @@ class EventStreamsServer:
         self.script = script or Script()
         self.observed = Observed()
         self._errors = list(self.script.errors)
-        self._heartbeat_only = self.script.heartbeat_only_connections
-        self._silent = self.script.silent_connections
+        # How many of the next connections still get each special treatment.
+        self._special = {
+            "silent": self.script.silent_connections,
+            "heartbeat_only": self.script.heartbeat_only_connections,
+        }
         self._stopping = threading.Event()
         handler = self._handler_class()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -84,17 +87,10 @@ class EventStreamsServer:
         with self.observed.lock:
             return self._errors.pop(0) if self._errors else None
 
-    def _take_silent(self) -> bool:
+    def _take(self, treatment: str) -> bool:
         with self.observed.lock:
-            if self._silent > 0:
-                self._silent -= 1
-                return True
-            return False
-
-    def _take_heartbeat_only(self) -> bool:
-        with self.observed.lock:
-            if self._heartbeat_only > 0:
-                self._heartbeat_only -= 1
+            if self._special[treatment] > 0:
+                self._special[treatment] -= 1
                 return True
             return False
 
@@ -142,10 +138,10 @@ class EventStreamsServer:
                 self.end_headers()
                 self._write(":ok\n\n")
                 script = server.script
-                if server._take_silent():
+                if server._take("silent"):
                     server._stopping.wait(script.silence_s)
                     return
-                if server._take_heartbeat_only():
+                if server._take("heartbeat_only"):
                     for _ in range(20):
                         self._write(":\n")
                         time.sleep(script.heartbeat_interval_s)

@@ -11,7 +11,6 @@ from wikistream.cli.app import Context, cli
 from wikistream.cli.output import emit_json
 from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.layers.bronze import BronzeStats
-from wikistream.pipeline.process import ProcessLoop, Processor
 from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals, run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.registry import SPEC_HELP, open_source
@@ -87,6 +86,8 @@ def _ingest(
     progress = _progress_line if sys.stderr.isatty() else None
     loop = None
     if keep_layers:
+        from wikistream.pipeline.process import ProcessLoop, Processor  # Daft: only if needed
+
         processor = Processor(open_catalog(settings), settings)
         loop = ProcessLoop(processor, settings.process.interval_s).start()
     with graceful_signals(stop):
@@ -169,6 +170,8 @@ def process(
     obj: Context, layer: str, lookback: float | None, full_refresh: bool, output: str
 ) -> None:
     """Run one silver/gold cycle now (e.g. after a backfill); idempotent."""
+    from wikistream.pipeline.process import Processor  # Daft: imported only when needed
+
     settings = obj.settings()
     report = Processor(open_catalog(settings), settings).run(layer, full_refresh, lookback)
     data = {"layer": layer, "full_refresh": full_refresh, "rows_written": report.rows,
