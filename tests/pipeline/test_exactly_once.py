@@ -6,11 +6,9 @@ bronze.quarantine every rejected record exactly once, from a file and from an SS
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings, read_table, sample_lines
+from tests.support.processes import spawn
 from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.events.decode import EventDecoder
 from wikistream.settings import EVENT_TYPES
@@ -40,24 +39,8 @@ def _config(tmp_path: Path) -> Path:
 
 
 def _run(config: Path, *args: str) -> subprocess.Popen[bytes]:
-    with (config.parent / "runs.log").open("ab") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wikistream",
-                "--config",
-                str(config),
-                "--log-level",
-                "info",
-                "run",
-                "--no-process",
-                *args,
-            ],  # fmt: skip
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    return spawn(config.parent / "runs.log", "--config", str(config), "--log-level", "info",
+                 "run", "--no-process", *args)  # fmt: skip
 
 
 def _log(config: Path, whole: bool = False) -> str:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_settings
 from tests.pipeline.test_process import _all_layers, _ingest, _synthetic_lines
+from tests.support.processes import spawn
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.pipeline.process import Processor
 
@@ -22,24 +21,8 @@ pytestmark = pytest.mark.integration
 def _process(warehouse: Path) -> subprocess.Popen[bytes]:
     config = warehouse.parent / f"{warehouse.name}.toml"
     config.write_text('[filters]\ndomains = ["*"]\n')
-    with (warehouse.parent / "process.log").open("ab") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wikistream",
-                "--config",
-                str(config),
-                "--warehouse",
-                str(warehouse),
-                "--log-level",
-                "warning",
-                "process",
-            ],  # fmt: skip
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    return spawn(warehouse.parent / "process.log", "--config", str(config), "--warehouse",
+                 str(warehouse), "--log-level", "warning", "process")  # fmt: skip
 
 
 def test_sigkill_during_processing_leaves_tables_identical_to_a_clean_run(tmp_path: Path) -> None:

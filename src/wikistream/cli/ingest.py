@@ -13,6 +13,7 @@ from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.layers.bronze import BronzeStats
 from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals, run_ingest
 from wikistream.settings import Settings
+from wikistream.sources.base import Source
 from wikistream.sources.registry import SPEC_HELP, open_source
 from wikistream.sources.synthetic import SyntheticSource
 
@@ -77,7 +78,7 @@ def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
 
 def _ingest(
     settings: Settings,
-    source: Any,
+    source: Source,
     max_events: int | None,
     max_seconds: float | None,
     keep_layers: bool,

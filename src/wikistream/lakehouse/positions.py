@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
@@ -54,6 +54,4 @@ def stored_positions(table: Table) -> dict[str, str]:
 
 def snapshot_time(snapshot: Snapshot) -> datetime:
     """When a snapshot was committed, as an aware UTC datetime."""
-    from datetime import UTC
-
     return datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC)

@@ -197,11 +197,8 @@ def _distinct(column: str) -> Callable[[pa.Table], list[Any]]:
 def _ten_minute_windows(rows: pa.Table) -> list[Any]:
     if rows.num_rows == 0:
         return []
-    starts = {
-        ts.replace(minute=ts.minute - ts.minute % 10, second=0, microsecond=0)
-        for ts in pc.unique(rows.column("event_ts")).to_pylist()
-    }
-    return sorted(starts)
+    starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
+    return sorted(pc.unique(starts).to_pylist())
 
 
 _INPUTS = {
