@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -150,13 +152,28 @@ def _report(summary: RunSummary, settings: Settings, output: str, title: str) ->
     click.echo(f"WikiStream {title}")
     for label, value in rows:
         click.echo(f"  {label:<19} {value}")
-    click.echo(
-        "\nNext:  wikistream status\n"
-        '       wikistream query "SELECT domain, count(*) AS events FROM bronze.events '
-        'GROUP BY domain ORDER BY events DESC LIMIT 10"\n'
-        '       wikistream query "SELECT \\"user\\", risk_score, risk_level, reasons '
-        'FROM gold.risk_scores ORDER BY risk_score DESC LIMIT 20"'
-    )
+    me = _command_name()
+    click.echo("\nNext:  " + "\n       ".join(f"{me} {hint}" for hint in _NEXT_STEPS))
+
+
+_NEXT_STEPS = (
+    "status",
+    'query "SELECT domain, count(*) AS events FROM bronze.events '
+    'GROUP BY domain ORDER BY events DESC LIMIT 10"',
+    'query "SELECT \\"user\\", risk_score, risk_level, reasons FROM gold.risk_scores '
+    'ORDER BY risk_score DESC LIMIT 20"',
+)
+
+
+def _command_name() -> str:
+    """How to call wikistream again: `.venv/bin/wikistream` after `make demo`."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "wikistream" or shutil.which("wikistream") == str(invoked.resolve()):
+        return "wikistream"
+    try:
+        return str(invoked.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(invoked)
 
 
 @cli.command()
