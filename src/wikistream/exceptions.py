@@ -44,5 +44,9 @@ class ConcurrentWriter(TerminalError):
     """Another writer committed a position for the same source while we were running."""
 
 
+class PositionLost(TerminalError):
+    """A derived layer's stored snapshot was rolled back or expired below it."""
+
+
 class QueryError(TerminalError):
     """A user query failed to parse, plan or run, or was not read-only."""

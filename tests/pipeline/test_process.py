@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import make_settings, read_table
 from tests.support.events import event
+from wikistream.exceptions import PositionLost
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.lakehouse.tables import GOLD_TABLES
 from wikistream.pipeline.process import Processor
@@ -184,3 +185,29 @@ def test_an_event_ingested_again_much_later_is_not_counted_twice(tmp_path: Path)
     assert read_table(settings, "silver.events").num_rows == len(HOUR)
     hourly = {r["domain"]: r for r in _table(settings, "gold.hourly_stats", ["domain"])}
     assert hourly["en.wikipedia.org"]["events"] == 6
+
+
+def test_a_lost_position_says_how_to_recover(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "wh")
+    processor = Processor(open_catalog(settings), settings)
+    _ingest(settings, tmp_path / "in.jsonl", HOUR)
+    processor.run()
+    bronze = open_catalog(settings).load_table("bronze.events")
+    first = bronze.snapshots()[0].snapshot_id
+    silver = open_catalog(settings).load_table("silver.events")
+    commits_append(silver, first)  # silver now claims a snapshot bronze never had
+    with pytest.raises(PositionLost, match="--full-refresh"):
+        processor.run(layer="silver")
+    report = processor.run(layer="silver", full_refresh=True)
+    assert report.rows["silver.events"] == len(HOUR)
+    assert read_table(settings, "silver.events").num_rows == len(HOUR)
+
+
+def commits_append(silver: Any, bronze_snapshot: int) -> None:
+    from wikistream.lakehouse import commits
+    from wikistream.lakehouse.positions import POSITION_KEY, SOURCE_KEY
+
+    empty = silver.schema().as_arrow().empty_table()
+    commits.append(
+        silver, empty, {SOURCE_KEY: "bronze.events", POSITION_KEY: str(bronze_snapshot + 1)}
+    )

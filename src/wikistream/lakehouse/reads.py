@@ -17,6 +17,9 @@ from pyiceberg.expressions import (
 )
 from pyiceberg.table import Table
 
+from wikistream.exceptions import PositionLost
+from wikistream.lakehouse.positions import lineage
+
 
 def recent_values(
     table: Table, column: str, since: datetime, source: str | None = None, limit: int | None = None
@@ -51,6 +54,12 @@ def appended_since(table: Table, snapshot_id: int | None) -> tuple[pa.Table, int
         return table.schema().as_arrow().empty_table(), None
     if snapshot_id == current.snapshot_id:
         return table.schema().as_arrow().empty_table(), snapshot_id
+    if snapshot_id is not None and snapshot_id not in {s.snapshot_id for s in lineage(table)}:
+        raise PositionLost(
+            f"snapshot {snapshot_id} of {'.'.join(table.name())}, where the layer above "
+            "stopped, is no longer in its history (rolled back or expired); rebuild the "
+            "layer above with: wikistream process --full-refresh"
+        )
     scan = table.incremental_append_scan(
         from_snapshot_id_exclusive=snapshot_id, to_snapshot_id_inclusive=current.snapshot_id
     )
