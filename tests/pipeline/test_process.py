@@ -201,6 +201,10 @@ def test_a_lost_position_says_how_to_recover(tmp_path: Path) -> None:
     report = processor.run(layer="silver", full_refresh=True)
     assert report.rows["silver.events"] == len(HOUR)
     assert read_table(settings, "silver.events").num_rows == len(HOUR)
+    _ingest(settings, tmp_path / "in.jsonl", [event("2026-11-23T12:05:00Z", "Zed")])
+    processor.run()  # silver was rewritten: gold rebuilds from all of it, then counts Zed
+    hourly = {r["domain"]: r for r in _table(settings, "gold.hourly_stats", ["domain"])}
+    assert hourly["en.wikipedia.org"]["events"] == 7
 
 
 def commits_append(silver: Any, bronze_snapshot: int) -> None:

@@ -66,6 +66,19 @@ def appended_since(table: Table, snapshot_id: int | None) -> tuple[pa.Table, int
     return scan.to_arrow(), current.snapshot_id
 
 
+def rewritten_since(table: Table, snapshot_id: int | None) -> bool:
+    """Whether a snapshot after `snapshot_id` did more than append (overwrite, delete)."""
+    if snapshot_id is None:
+        return False
+    for snapshot in lineage(table):
+        if snapshot.snapshot_id == snapshot_id:
+            return False
+        operation = snapshot.summary.operation if snapshot.summary else None
+        if operation is not None and operation.value != "append":
+            return True
+    return False
+
+
 def rows_where(
     table: Table, column: str, values: list[object] | None, columns: Sequence[str] = ("*",)
 ) -> pa.Table:

@@ -31,7 +31,12 @@ from wikistream.lakehouse.positions import (
     SOURCE_KEY,
     stored_position,
 )
-from wikistream.lakehouse.reads import appended_since, rows_where, values_between
+from wikistream.lakehouse.reads import (
+    appended_since,
+    rewritten_since,
+    rows_where,
+    values_between,
+)
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
     GOLD_DAILY,
@@ -121,14 +126,15 @@ class Processor:
         for table_def, column, windows_of, recompute in plans:
             started = time.perf_counter()
             table = ensure_table(self._catalog, table_def)
-            done = (
-                None if full_refresh else _as_id(stored_position(table, SILVER_EVENTS.identifier))
-            )
+            done = _as_id(stored_position(table, SILVER_EVENTS.identifier))
+            # Silver rewritten (not appended) since: rebuild this table from all of silver.
+            rebuild = full_refresh or rewritten_since(silver, done)
+            done = None if rebuild else done
             new_rows, upto = appended_since(silver, done)
-            if upto is None or (upto == done and lookback is None and not full_refresh):
+            if upto is None or (upto == done and lookback is None and not rebuild):
                 continue
-            windows: list[Any] | None = None if full_refresh else windows_of(new_rows)
-            if lookback is not None and not full_refresh:
+            windows: list[Any] | None = None if rebuild else windows_of(new_rows)
+            if lookback is not None and not rebuild:
                 windows = sorted(set(windows or []) | set(_lookback(table_def, lookback)))
             if table_def is GOLD_DAILY:  # built from the other gold tables, not from silver
                 source_rows = rows_where(ensure_table(self._catalog, GOLD_HOURLY), column, windows)
