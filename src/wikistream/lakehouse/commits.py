@@ -19,6 +19,7 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
 from pyiceberg.table import Table
 
 from wikistream.exceptions import CommitConflict
+from wikistream.lakehouse.reads import as_literals
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ def replace(
     """
     condition: BooleanExpression = AlwaysTrue()
     if values is not None:
-        literals = [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
-        condition = In(column, literals)  # type: ignore[call-arg,misc]
+        condition = In(column, as_literals(values))  # type: ignore[call-arg,misc]
 
     def overwrite() -> None:
         with warnings.catch_warnings():

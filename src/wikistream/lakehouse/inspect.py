@@ -45,11 +45,8 @@ def table_status(catalog: Catalog, identifier: str, now: datetime | None = None)
     committed = snapshot_time(current)
     status["last_commit_at"] = committed.isoformat()
     status["seconds_since_commit"] = round((now - committed).total_seconds(), 1)
-    newest = next(
-        (summary_value(s, MAX_EVENT_TS_KEY) for s in lineage(table)
-         if summary_value(s, MAX_EVENT_TS_KEY)),
-        None,
-    )  # fmt: skip
+    stamps = (summary_value(snapshot, MAX_EVENT_TS_KEY) for snapshot in lineage(table))
+    newest = next((stamp for stamp in stamps if stamp), None)
     if newest is not None:
         status["newest_event_ts"] = newest
         lag = now - datetime.fromisoformat(newest)

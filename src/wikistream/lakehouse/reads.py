@@ -92,7 +92,7 @@ def rows_where(
         return pa.schema([schema.field(n) for n in names]).empty_table()
     if values is None:
         return table.scan(selected_fields=tuple(columns)).to_arrow()
-    condition = _predicate(In, column, _literals(values))
+    condition = _predicate(In, column, as_literals(values))
     return table.scan(row_filter=condition, selected_fields=tuple(columns)).to_arrow()
 
 
@@ -101,11 +101,12 @@ def values_between(table: Table, column: str, low: object, high: object, value: 
     if table.current_snapshot() is None:
         return pa.array([], table.schema().as_arrow().field(value).type)
     condition = And(
-        _predicate(GreaterThanOrEqual, column, _literals([low])[0]),
-        _predicate(LessThanOrEqual, column, _literals([high])[0]),
+        _predicate(GreaterThanOrEqual, column, as_literals([low])[0]),
+        _predicate(LessThanOrEqual, column, as_literals([high])[0]),
     )
     return table.scan(row_filter=condition, selected_fields=(value,)).to_arrow().column(value)
 
 
-def _literals(values: list[object]) -> list[object]:
+def as_literals(values: list[object]) -> list[object]:
+    """Python values as PyIceberg predicate literals (dates and times as ISO strings)."""
     return [v.isoformat() if isinstance(v, datetime | date) else v for v in values]

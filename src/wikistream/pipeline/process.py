@@ -123,6 +123,7 @@ class Processor:
              lambda rows: risk_scores(rows, risk)),
             (GOLD_DAILY, "event_date", _distinct("event_date"), self._daily),
         ]  # fmt: skip
+        increments: dict[int | None, tuple[pa.Table, int | None]] = {}  # read once per cycle
         for table_def, column, windows_of, recompute in plans:
             started = time.perf_counter()
             table = ensure_table(self._catalog, table_def)
@@ -130,7 +131,9 @@ class Processor:
             # Silver rewritten (not appended) since: rebuild this table from all of silver.
             rebuild = full_refresh or rewritten_since(silver, done)
             done = None if rebuild else done
-            new_rows, upto = appended_since(silver, done)
+            if done not in increments:
+                increments[done] = appended_since(silver, done)
+            new_rows, upto = increments[done]
             if upto is None or (upto == done and lookback is None and not rebuild):
                 continue
             windows: list[Any] | None = None if rebuild else windows_of(new_rows)
@@ -260,7 +263,6 @@ class ProcessLoop:
         self._thread = threading.Thread(target=self._loop, name="process-loop", daemon=True)
         self.cycles = 0
         self.failures = 0
-        self.last_report: CycleReport | None = None
 
     def start(self) -> ProcessLoop:
         self._thread.start()
@@ -276,7 +278,7 @@ class ProcessLoop:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
-                self.last_report = self._processor.run()
+                self._processor.run()
                 self.cycles += 1
             except Exception:
                 self.failures += 1
