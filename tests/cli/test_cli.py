@@ -164,27 +164,33 @@ def test_help_explains_every_command() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_commits_what_was_read_and_exits_0(tmp_path: Path, signum: int) -> None:
     warehouse = tmp_path / "wh"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wikistream",
-            "--warehouse",
-            str(warehouse),
-            "run",
-            "--source",
-            "synthetic:400",
-            "--output",
-            "json",
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "WIKISTREAM_COMMIT__MAX_SECONDS": "30"},  # only the stop commits
-    )
-    time.sleep(6)
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wikistream",
+                "--warehouse",
+                str(warehouse),
+                "run",
+                "--source",
+                "synthetic:400",
+                "--output",
+                "json",
+            ],  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            env={**os.environ, "WIKISTREAM_COMMIT__MAX_SECONDS": "30"},  # only the stop commits
+        )
+    deadline = time.monotonic() + 120  # count from the start of ingestion, not of Python
+    while "ingest starting" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)
     process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=30)
+    stdout, _ = process.communicate(timeout=60)
+    stderr = log.read_text()
     assert process.returncode == 0, stderr
     summary = json.loads(stdout)
     assert summary["stopped_by"] == signal.Signals(signum).name
