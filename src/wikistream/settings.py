@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -163,6 +163,78 @@ class ProcessSettings(BaseModel):
     interval_s: float = Field(2.0, gt=0)
 
 
+class QualitySettings(BaseModel):
+    """Quality gates between the layers (docs/quality.md)."""
+
+    enabled: bool = Field(True, description="Run the gates; off only for experiments.")
+    checks_file: Path | None = Field(
+        None, description="TOML checks file; default: the shipped `quality/checks.toml`."
+    )
+
+
+class WebhookSettings(BaseModel):
+    """A Slack-compatible incoming webhook (JSON body with `text`)."""
+
+    url: SecretStr = Field(description="Webhook URL; it usually embeds a token, so a secret.")
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class EmailSettings(BaseModel):
+    """SMTP delivery; STARTTLS unless `starttls = false` (a local relay)."""
+
+    host: str
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(description="From: address.")
+    recipients: list[str] = Field(min_length=1)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class SnsSettings(BaseModel):
+    """AWS SNS (needs the `aws` extra: boto3). Credentials come from the usual AWS chain."""
+
+    topic_arn: str
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, description="Another endpoint, e.g. a local moto.")
+
+
+class AlertSettings(BaseModel):
+    """Where alerts go. `routes` maps a severity to channel names."""
+
+    routes: dict[str, list[str]] = Field(
+        default_factory=lambda: {"critical": ["log"], "warning": ["log"]},
+        description="critical (failed error checks) and warning (failed warn checks).",
+    )
+    dedupe_window_s: float = Field(
+        3600.0, ge=0, description="The same alert is sent at most once per window."
+    )
+    webhook: WebhookSettings | None = None
+    email: EmailSettings | None = None
+    sns: SnsSettings | None = None
+
+    @field_validator("routes")
+    @classmethod
+    def _known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - {"critical", "warning"})
+        if unknown:
+            raise ValueError(f"unknown severities {unknown}; use critical and warning")
+        channels = sorted({c for names in value.values() for c in names}
+                          - {"log", "webhook", "email", "sns"})  # fmt: skip
+        if channels:
+            raise ValueError(f"unknown alert channels {channels}; known: log, webhook, email, sns")
+        return value
+
+    @model_validator(mode="after")
+    def _configured(self) -> AlertSettings:
+        routed = {c for names in self.routes.values() for c in names} - {"log"}
+        missing = sorted(c for c in routed if getattr(self, c) is None)
+        if missing:
+            raise ValueError(f"alerts are routed to {missing} but [alerts.{missing[0]}] is not set")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything WikiStream can be configured with."""
 
@@ -181,6 +253,8 @@ class Settings(BaseSettings):
     silver: SilverSettings = Field(default_factory=lambda: SilverSettings())
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
     process: ProcessSettings = Field(default_factory=lambda: ProcessSettings())
+    dq: QualitySettings = Field(default_factory=lambda: QualitySettings())
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
 
     @classmethod
     def settings_customise_sources(

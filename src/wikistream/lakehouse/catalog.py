@@ -77,9 +77,11 @@ def open_catalog(settings: Settings) -> Catalog:
 def ensure_table(catalog: Catalog, table: TableDef) -> Table:
     """Load a table, creating it (and its namespace) with its schema and partitions if new."""
     try:
-        return _with_properties(catalog.load_table(table.identifier), table.properties)
+        loaded = catalog.load_table(table.identifier)
     except NoSuchTableError:
         pass
+    else:
+        return _with_columns(_with_properties(loaded, table.properties), table)
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(table.namespace)
     schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(table.schema))
@@ -103,6 +105,19 @@ def ensure_table(catalog: Catalog, table: TableDef) -> Table:
         return created
     except TableAlreadyExistsError:  # another process created it first
         return catalog.load_table(table.identifier)
+
+
+def _with_columns(table: Table, definition: TableDef) -> Table:
+    """Add columns a newer WikiStream defines to a table created by an older one.
+
+    Additive only: old rows read the new columns as null; nothing is rewritten.
+    """
+    present = set(table.schema().column_names)
+    if any(name not in present for name in definition.schema.names):
+        with table.update_schema() as update:
+            update.union_by_name(Catalog._convert_schema_if_needed(definition.schema))
+        log.info("added new columns", extra={"table": definition.identifier})
+    return table
 
 
 def _with_properties(table: Table, wanted: dict[str, str]) -> Table:

@@ -47,23 +47,29 @@ def _predicate(kind: Any, column: str, value: object) -> BooleanExpression:
     return predicate
 
 
-def appended_since(table: Table, snapshot_id: int | None) -> tuple[pa.Table, int | None]:
-    """Rows appended after `snapshot_id` (all rows if None), and the snapshot read up to."""
+def appended_since(
+    table: Table, snapshot_id: int | None, upto: int | None = None
+) -> tuple[pa.Table, int | None]:
+    """Rows appended after `snapshot_id` (all rows if None) up to `upto` (default: the
+    current snapshot), and the snapshot read up to."""
     current = table.current_snapshot()
     if current is None:
         return table.schema().as_arrow().empty_table(), None
-    if snapshot_id == current.snapshot_id:
+    end = current.snapshot_id if upto is None else upto
+    if snapshot_id == end:
         return table.schema().as_arrow().empty_table(), snapshot_id
-    if snapshot_id is not None and snapshot_id not in {s.snapshot_id for s in lineage(table)}:
-        raise PositionLost(
-            f"snapshot {snapshot_id} of {'.'.join(table.name())}, where the layer above "
-            "stopped, is no longer in its history (rolled back or expired); rebuild the "
-            "layer above with: wikistream process --full-refresh"
-        )
+    known = {s.snapshot_id for s in lineage(table)}
+    for wanted in (snapshot_id, upto):
+        if wanted is not None and wanted not in known:
+            raise PositionLost(
+                f"snapshot {wanted} of {'.'.join(table.name())}, where the layer above "
+                "stopped, is no longer in its history (rolled back or expired); rebuild the "
+                "layer above with: wikistream process --full-refresh"
+            )
     scan = table.incremental_append_scan(
-        from_snapshot_id_exclusive=snapshot_id, to_snapshot_id_inclusive=current.snapshot_id
+        from_snapshot_id_exclusive=snapshot_id, to_snapshot_id_inclusive=end
     )
-    return scan.to_arrow(), current.snapshot_id
+    return scan.to_arrow(), end
 
 
 def rewritten_since(table: Table, snapshot_id: int | None) -> bool:

@@ -146,9 +146,26 @@ SILVER_EVENTS = TableDef(
             _f("ingested_at", TIMESTAMP, required=True),
             _f("processed_at", TIMESTAMP, required=True),
             _f("processing_lag_s", pa.float64(), required=True),
+            _f("source", pa.string()),  # the bronze source; decides whether it was live
         ]
     ),
     partition_by=("event_date", "region"),
+    properties=_COMMON_PROPERTIES,
+)
+
+SILVER_QUARANTINE = TableDef(
+    identifier="silver.quarantine",
+    doc="Silver rows that failed a row-level quality check, with the checks they failed.",
+    schema=pa.schema(
+        [
+            *SILVER_EVENTS.schema,
+            _f("quarantine_reason", pa.string(), required=True),
+            _f("failed_checks", pa.list_(pa.string()), required=True),
+            _f("run_id", pa.string(), required=True),
+            _f("quarantined_at", TIMESTAMP, required=True),
+        ]
+    ),
+    partition_by=("event_date",),
     properties=_COMMON_PROPERTIES,
 )
 
@@ -259,6 +276,58 @@ GOLD_DAILY = TableDef(
 
 GOLD_TABLES = (GOLD_HOURLY, GOLD_METRICS_10MIN, GOLD_RISK, GOLD_DAILY)
 
+DQ_RESULTS = TableDef(
+    identifier="dq.results",
+    doc="One row per quality check per gate run: metric, threshold, rows, verdict.",
+    schema=pa.schema(
+        [
+            _f("run_id", pa.string(), required=True),
+            _f("run_at", TIMESTAMP, required=True),
+            _f("run_date", pa.date32(), required=True),
+            _f("layer", pa.string(), required=True),
+            _f("table_name", pa.string(), required=True),
+            _f("check_name", pa.string(), required=True),
+            _f("check_type", pa.string(), required=True),
+            _f("level", pa.string(), required=True),
+            _f("metric_value", pa.float64()),
+            _f("threshold", pa.string()),
+            _f("rows_checked", pa.int64(), required=True),
+            _f("rows_failed", pa.int64(), required=True),
+            _f("snapshot_id", pa.int64()),  # the input snapshot the batch was read up to
+            _f("input_from", pa.string()),  # (input_from, input_to]: the batch, for release
+            _f("input_to", pa.string()),
+            _f("verdict", pa.string(), required=True),  # pass | fail | skipped
+            _f("gate", pa.string(), required=True),  # promoted | held | released
+            _f("alerted", pa.bool_(), required=True),
+            _f("detail", pa.string()),
+            _f("duration_ms", pa.float64(), required=True),
+        ]
+    ),
+    partition_by=("run_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
+DQ_RELEASES = TableDef(
+    identifier="dq.releases",
+    doc="Held batches an operator let through anyway (`wikistream dq release`).",
+    schema=pa.schema(
+        [
+            _f("run_id", pa.string(), required=True),
+            _f("layer", pa.string(), required=True),
+            _f("table_name", pa.string(), required=True),
+            _f("input_from", pa.string()),
+            _f("input_to", pa.string(), required=True),
+            _f("released_at", TIMESTAMP, required=True),
+            _f("reason", pa.string()),
+        ]
+    ),
+    properties=_COMMON_PROPERTIES,
+)
+
 TABLES: dict[str, TableDef] = {
-    t.identifier: t for t in (BRONZE_EVENTS, BRONZE_QUARANTINE, SILVER_EVENTS, *GOLD_TABLES)
-}
+    t.identifier: t
+    for t in (
+        BRONZE_EVENTS, BRONZE_QUARANTINE, SILVER_EVENTS, SILVER_QUARANTINE, *GOLD_TABLES,
+        DQ_RESULTS, DQ_RELEASES,
+    )
+}  # fmt: skip

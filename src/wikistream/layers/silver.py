@@ -34,7 +34,7 @@ _ENRICHED = DataType.struct(
 BRONZE_COLUMNS = [
     "event_id", "event_ts", "event_date", "domain", "wiki", "type", "namespace", "title",
     "comment", "user", "bot", "length_old", "length_new", "revision_old", "revision_new",
-    "log_type", "log_action", "ingested_at",
+    "log_type", "log_action", "ingested_at", "source",
 ]  # fmt: skip
 
 
@@ -109,7 +109,7 @@ def to_silver(bronze: pa.Table, settings: SilverSettings, processed_at: datetime
              WHEN length_old IS NULL AND coalesce(type = 'new', false) THEN length_new
              ELSE length_new - length_old END AS length_delta,
         is_revert, revert_method, reverted_user,
-        revision_old, revision_new, log_type, log_action, ingested_at
+        revision_old, revision_new, log_type, log_action, ingested_at, source
     FROM enriched
     """
     rows = sql(query, enriched=enriched)

@@ -44,11 +44,16 @@ from wikistream.lakehouse.tables import (
     GOLD_METRICS_10MIN,
     GOLD_RISK,
     SILVER_EVENTS,
+    SILVER_QUARANTINE,
+    TIMESTAMP,
     TableDef,
 )
 from wikistream.layers import gold
 from wikistream.layers.silver import to_silver
 from wikistream.pipeline.engine import configure_engine
+from wikistream.quality.audit import GateRun
+from wikistream.quality.evaluate import GateOutcome
+from wikistream.quality.gates import HELD, QualityGates
 from wikistream.risk.scores import RISK_INPUTS, risk_scores
 from wikistream.settings import Settings
 
@@ -59,10 +64,12 @@ LAYERS = ("silver", "gold", "all")
 
 @dataclass
 class CycleReport:
-    """What one cycle did, per table: rows written and seconds spent."""
+    """What one cycle did, per table: rows written, seconds spent, batches held back."""
 
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)  # table -> run id of the held batch
 
     @property
     def changed(self) -> bool:
@@ -70,22 +77,35 @@ class CycleReport:
 
 
 class Processor:
-    """Runs silver and gold cycles against one catalog."""
+    """Runs silver and gold cycles, each batch through its quality gate, on one catalog."""
 
-    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+    def __init__(
+        self, catalog: Catalog, settings: Settings, gates: QualityGates | None = None
+    ) -> None:
         configure_engine(settings.engine)
         self._catalog = catalog
         self._settings = settings
+        if gates is None and settings.dq.enabled:
+            gates = QualityGates(catalog, settings)
+        self.gates = gates
 
     def run(
         self, layer: str = "all", full_refresh: bool = False, lookback_hours: float | None = None
     ) -> CycleReport:
         report = CycleReport()
-        if layer in ("silver", "all"):
-            self._silver(report, full_refresh)
-        if layer in ("gold", "all"):
-            self._gold(report, full_refresh, lookback_hours)
+        try:
+            if layer in ("silver", "all"):
+                self._silver(report, full_refresh)
+            if layer in ("gold", "all"):
+                self._gold(report, full_refresh, lookback_hours)
+        finally:
+            if self.gates is not None:
+                self.gates.flush()
         return report
+
+    def close(self) -> None:
+        if self.gates is not None:
+            self.gates.close()
 
     # silver -----------------------------------------------------------------------------
 
@@ -94,13 +114,27 @@ class Processor:
         bronze = ensure_table(self._catalog, BRONZE_EVENTS)
         silver = ensure_table(self._catalog, SILVER_EVENTS)
         done = None if full_refresh else _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
-        rows, upto = appended_since(bronze, done)
+        released = self._releases((BRONZE_EVENTS, SILVER_EVENTS), done)
+        limit = next(iter(released.values()), None)
+        rows, upto = appended_since(bronze, done, limit)
         if upto is None or (upto == done and not full_refresh):
+            return
+        batch_range = (_as_position(done), _as_position(upto))
+        if self._held(report, "bronze", BRONZE_EVENTS, rows, batch_range, upto, released):
             return
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
         if not full_refresh:
             out = _not_in_silver(silver, out)
+        # A full refresh re-reads old events on purpose: freshness is not theirs to judge.
+        exclude = ("timeliness",) if full_refresh else ()
+        run, outcome = self._judge("silver", SILVER_EVENTS, out, batch_range, upto, released,
+                                   exclude=exclude)  # fmt: skip
+        if run is not None and run.gate == HELD:
+            report.held[SILVER_EVENTS.identifier] = run.run_id
+            return
         summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto)}
+        if run is not None and outcome is not None and outcome.row_failures:
+            out = self._quarantine(report, out, outcome, run.run_id, summary, full_refresh)
         if out.num_rows:
             summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
         guard = _guard(BRONZE_EVENTS.identifier, None if full_refresh else done)
@@ -110,6 +144,92 @@ class Processor:
             commits.append(silver, out, summary, guard=guard)
         report.rows[SILVER_EVENTS.identifier] = out.num_rows
         report.seconds[SILVER_EVENTS.identifier] = time.perf_counter() - started
+
+    def _quarantine(
+        self,
+        report: CycleReport,
+        rows: pa.Table,
+        outcome: GateOutcome,
+        run_id: str,
+        summary: dict[str, str],
+        full_refresh: bool,
+    ) -> pa.Table:
+        """Move the rows that failed row-level checks to silver.quarantine; return the rest.
+
+        Written before silver: if we crash in between, the redo finds them already there.
+        """
+        failed = outcome.failed_rows()
+        if not pc.any(failed).as_py():
+            if full_refresh:  # the rebuilt silver comes with a rebuilt quarantine
+                table = ensure_table(self._catalog, SILVER_QUARANTINE)
+                commits.replace(table, SILVER_QUARANTINE.schema.empty_table(), "event_id", None,
+                                summary)  # fmt: skip
+            return rows
+        bad = rows.filter(failed)
+        checks = outcome.failed_checks(failed)
+        reasons = pa.array([_reason(names, outcome) for names in checks.to_pylist()], pa.string())
+        now = pa.scalar(datetime.now(UTC), TIMESTAMP)
+        bad = (
+            bad.append_column("quarantine_reason", reasons)
+            .append_column("failed_checks", checks)
+            .append_column("run_id", pa.repeat(pa.scalar(run_id), bad.num_rows))
+            .append_column("quarantined_at", pa.repeat(now, bad.num_rows))
+            .cast(SILVER_QUARANTINE.schema)
+        )
+        table = ensure_table(self._catalog, SILVER_QUARANTINE)
+        if full_refresh:
+            commits.replace(table, bad, "event_id", None, summary)
+        else:
+            bad = _not_in(table, bad)
+            if bad.num_rows:
+                commits.append(table, bad, summary)
+        report.quarantined[SILVER_QUARANTINE.identifier] = bad.num_rows
+        return rows.filter(pc.invert(failed))
+
+    # gates ------------------------------------------------------------------------------
+
+    def _releases(self, tables: tuple[TableDef, ...], done: int | None) -> dict[str, int]:
+        """The released batches that start at `done`, by the table whose gate held them."""
+        if self.gates is None:
+            return {}
+        ends = {t.identifier: self.gates.release_end(t.identifier, _as_position(done))
+                for t in tables}  # fmt: skip
+        return {table: int(end) for table, end in ends.items() if end is not None}
+
+    def _judge(
+        self,
+        layer: str,
+        table_def: TableDef,
+        batch: pa.Table,
+        batch_range: tuple[str | None, str | None],
+        upto: int | None,
+        released: dict[str, int],
+        reference_rows: int | None = None,
+        exclude: tuple[str, ...] = (),
+    ) -> tuple[GateRun | None, GateOutcome | None]:
+        if self.gates is None or batch.num_rows == 0:
+            return None, None
+        return self.gates.judge(
+            layer, table_def.identifier, batch, batch_range, snapshot_id=upto,
+            reference_rows=reference_rows, released=table_def.identifier in released,
+            exclude=exclude,
+        )  # fmt: skip
+
+    def _held(
+        self,
+        report: CycleReport,
+        layer: str,
+        table_def: TableDef,
+        batch: pa.Table,
+        batch_range: tuple[str | None, str | None],
+        upto: int | None,
+        released: dict[str, int],
+    ) -> bool:
+        run, _ = self._judge(layer, table_def, batch, batch_range, upto, released)
+        if run is not None and run.gate == HELD:
+            report.held[table_def.identifier] = run.run_id
+            return True
+        return False
 
     # gold -------------------------------------------------------------------------------
 
@@ -123,7 +243,7 @@ class Processor:
              lambda rows: risk_scores(rows, risk)),
             (GOLD_DAILY, "event_date", _distinct("event_date"), self._daily),
         ]  # fmt: skip
-        increments: dict[int | None, tuple[pa.Table, int | None]] = {}  # read once per cycle
+        increments: dict[tuple[int | None, int | None], tuple[pa.Table, int | None]] = {}
         for table_def, column, windows_of, recompute in plans:
             started = time.perf_counter()
             table = ensure_table(self._catalog, table_def)
@@ -131,9 +251,11 @@ class Processor:
             # Silver rewritten (not appended) since: rebuild this table from all of silver.
             rebuild = full_refresh or rewritten_since(silver, done)
             done = None if rebuild else done
-            if done not in increments:
-                increments[done] = appended_since(silver, done)
-            new_rows, upto = increments[done]
+            released = self._releases((table_def,), done)
+            limit = released.get(table_def.identifier)
+            if (done, limit) not in increments:  # each silver increment is read once
+                increments[(done, limit)] = appended_since(silver, done, limit)
+            new_rows, upto = increments[(done, limit)]
             if upto is None or (upto == done and lookback is None and not rebuild):
                 continue
             windows: list[Any] | None = None if rebuild else windows_of(new_rows)
@@ -144,6 +266,12 @@ class Processor:
             else:
                 source_rows = _silver_rows(silver, column, windows, table_def)
             out = recompute(source_rows)
+            batch_range = (_as_position(done), _as_position(upto))
+            run, _ = self._judge("gold", table_def, out, batch_range, upto, released,
+                                 reference_rows=source_rows.num_rows)  # fmt: skip
+            if run is not None and run.gate == HELD:
+                report.held[table_def.identifier] = run.run_id
+                continue
             summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto)}
             guard = _guard(SILVER_EVENTS.identifier, done)
             if windows == []:
@@ -182,6 +310,26 @@ def _not_in_silver(silver: Table, rows: pa.Table) -> pa.Table:
 
 def _as_id(position: str | None) -> int | None:
     return int(position) if position else None
+
+
+def _as_position(snapshot_id: int | None) -> str | None:
+    return None if snapshot_id is None else str(snapshot_id)
+
+
+def _not_in(quarantine: Table, rows: pa.Table) -> pa.Table:
+    """Drop rows already quarantined (a redo after a crash between the two commits)."""
+    low, high = pc.min(rows.column("event_ts")).as_py(), pc.max(rows.column("event_ts")).as_py()
+    known = values_between(quarantine, "event_ts", low, high, "event_id")
+    if len(known) == 0:
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows.column("event_id"), known)))
+
+
+def _reason(failed_checks: list[str], outcome: GateOutcome) -> str:
+    """A short, readable reason: the first failed check and what it is about."""
+    check = next(r.check for r in outcome.results if r.check.name == failed_checks[0])
+    about = check.description or check.type
+    return f"{check.name}: {about}"
 
 
 def _guard(source: str, expected: int | None) -> Callable[[Table], None]:
@@ -271,7 +419,10 @@ class ProcessLoop:
     def stop(self) -> CycleReport:
         self._stop.set()
         self._thread.join()
-        report = self._processor.run()
+        try:
+            report = self._processor.run()
+        finally:
+            self._processor.close()
         self.cycles += 1
         return report
 

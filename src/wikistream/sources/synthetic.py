@@ -109,12 +109,12 @@ class SyntheticGenerator:
 
     def __init__(self, seed: int = 42, start: str = "2026-01-01T00:00:00Z") -> None:
         self.seed = seed
-        self._start = _parse_start(start)
+        self.start = _parse_start(start)
 
     def event_time(self, index: int) -> datetime:
-        if self._start is None:
+        if self.start is None:
             return datetime.now(UTC)
-        return self._start + index * _SPACING
+        return self.start + index * _SPACING
 
     def record(self, index: int) -> bytes:
         rng = random.Random(self.seed * 1_000_003 + index)
@@ -247,7 +247,11 @@ class SyntheticSource:
 
     @property
     def name(self) -> str:
-        return f"synthetic:seed={self._generator.seed}"
+        """`synthetic:seed=S` for a live-like stream; `…@START` for a replay of a fixed past
+        (a different stream, and one the freshness check must not judge as late)."""
+        start = self._generator.start
+        suffix = "" if start is None else f"@{start.isoformat().replace('+00:00', 'Z')}"
+        return f"synthetic:seed={self._generator.seed}{suffix}"
 
     def batches(self, start: str | None) -> Iterator[SourceBatch]:
         index = int(start) if start else 0

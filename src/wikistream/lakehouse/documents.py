@@ -1,0 +1,47 @@
+"""JSON documents stored beside the tables (quality reports, run manifests).
+
+They live under the warehouse location and go through PyIceberg's FileIO, so the same code
+writes to a local folder or to S3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from pyiceberg.io import load_file_io
+
+from wikistream.lakehouse.catalog import catalog_properties
+from wikistream.settings import Settings
+
+
+class Documents:
+    """Read and write JSON documents at paths relative to the warehouse."""
+
+    def __init__(self, settings: Settings) -> None:
+        props = catalog_properties(settings)
+        base = props.get("warehouse") or Path(settings.warehouse).expanduser().resolve().as_uri()
+        self._base = base.rstrip("/")
+        self._io = load_file_io(props, self._base)
+
+    def location(self, relative: str) -> str:
+        return f"{self._base}/{relative.lstrip('/')}"
+
+    def write(self, relative: str, document: Any) -> str:
+        """Write (or replace) one document; return its location."""
+        location = self.location(relative)
+        if location.startswith("file:"):  # FileIO does not create local folders
+            Path(location.removeprefix("file://")).parent.mkdir(parents=True, exist_ok=True)
+        data = msgspec.json.format(msgspec.json.encode(document), indent=2)
+        with self._io.new_output(location).create(overwrite=True) as out:
+            out.write(data)
+        return location
+
+    def read(self, relative: str) -> Any | None:
+        """The document, or None if there is none."""
+        source = self._io.new_input(self.location(relative))
+        if not source.exists():
+            return None
+        with source.open() as stream:
+            return msgspec.json.decode(stream.read())

@@ -1,0 +1,173 @@
+"""The quality audit trail: `dq.results` rows, one JSON report per run, and releases.
+
+`dq.results` doubles as the metric history of the drift and volume checks and as the memory
+of which alerts were sent (so a restart does not send them again).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
+
+from wikistream.lakehouse import commits
+from wikistream.lakehouse.catalog import ensure_table
+from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.reads import rows_where
+from wikistream.lakehouse.tables import DQ_RELEASES, DQ_RESULTS
+from wikistream.quality.checks import Check
+from wikistream.quality.evaluate import SKIPPED, CheckResult
+
+HISTORY_DAYS = 7
+
+
+def new_run_id(layer: str, now: datetime) -> str:
+    return f"{layer}-{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """One gate run: which batch, what every check said, and what happened to the batch."""
+
+    run_id: str
+    layer: str
+    table: str
+    run_at: datetime
+    results: list[CheckResult]
+    gate: str  # promoted | held | released
+    input_from: str | None
+    input_to: str | None
+    snapshot_id: int | None
+    alerted: frozenset[str]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": self.run_id, "run_at": self.run_at, "run_date": self.run_at.date(),
+                "layer": self.layer, "table_name": self.table, "check_name": r.check.name,
+                "check_type": r.check.type, "level": r.check.level,
+                "metric_value": r.metric_value, "threshold": r.threshold,
+                "rows_checked": r.rows_checked, "rows_failed": r.rows_failed,
+                "snapshot_id": self.snapshot_id, "input_from": self.input_from,
+                "input_to": self.input_to, "verdict": r.verdict, "gate": self.gate,
+                "alerted": r.check.name in self.alerted, "detail": r.detail or None,
+                "duration_ms": r.duration_ms,
+            }
+            for r in self.results
+        ]  # fmt: skip
+
+    def report(self) -> dict[str, Any]:
+        """The JSON document of this run."""
+        return {
+            "run_id": self.run_id, "layer": self.layer, "table": self.table,
+            "run_at": self.run_at.isoformat(), "gate": self.gate,
+            "input": {"from": self.input_from, "to": self.input_to},
+            "snapshot_id": self.snapshot_id,
+            "checks": [
+                {k: v for k, v in row.items()
+                 if k not in ("run_id", "run_at", "run_date", "layer", "table_name")}
+                for row in self.rows()
+            ],
+        }  # fmt: skip
+
+
+class AuditLog:
+    """Writes gate runs; remembers metric history and sent alerts across restarts."""
+
+    def __init__(self, catalog: Catalog, documents: Documents) -> None:
+        self._catalog = catalog
+        self._documents = documents
+        self._pending: list[GateRun] = []
+        self._history: dict[tuple[str, str, str], deque[float]] = defaultdict(
+            lambda: deque(maxlen=500)
+        )
+        since = datetime.now(UTC) - timedelta(days=HISTORY_DAYS)
+        self._recent = _recent_results(catalog, since)
+        for row in self._recent:
+            if row["verdict"] != SKIPPED and row["metric_value"] is not None:
+                key = (row["layer"], row["table_name"], row["check_name"])
+                self._history[key].append(row["metric_value"])
+
+    def history(self, layer: str, table: str) -> Any:
+        def values(check: Check) -> Sequence[float]:
+            return list(self._history[(layer, table, check.name)])
+
+        return values
+
+    def sent_alerts(self) -> Iterable[tuple[str, float]]:
+        for row in self._recent:
+            if row["alerted"]:
+                key = alert_key(row["layer"], row["table_name"], row["check_name"])
+                yield key, row["run_at"].timestamp()
+
+    def add(self, run: GateRun) -> None:
+        """Keep a run for the next `flush` and write its JSON report now."""
+        for result in run.results:
+            if result.verdict != SKIPPED and result.metric_value is not None:
+                self._history[(run.layer, run.table, result.check.name)].append(result.metric_value)
+        self._documents.write(f"dq/{run.layer}/{run.run_id}.json", run.report())
+        self._pending.append(run)
+
+    def flush(self) -> None:
+        """Append every pending run to `dq.results` in one commit."""
+        if not self._pending:
+            return
+        rows = [row for run in self._pending for row in run.rows()]
+        table = ensure_table(self._catalog, DQ_RESULTS)
+        commits.append(table, pa.Table.from_pylist(rows, DQ_RESULTS.schema), {})
+        self._pending.clear()
+
+
+def alert_key(layer: str, table: str, check: str) -> str:
+    return f"dq/{layer}/{table}/{check}"
+
+
+def _recent_results(catalog: Catalog, since: datetime) -> list[dict[str, Any]]:
+    table = ensure_table(catalog, DQ_RESULTS)
+    days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
+    rows = rows_where(
+        table,
+        "run_date",
+        list(days),
+        ("layer", "table_name", "check_name", "metric_value", "verdict", "alerted", "run_at"),
+    )
+    if rows.num_rows == 0:
+        return []
+    since_scalar = pa.scalar(since, rows.schema.field("run_at").type)
+    rows = rows.filter(pc.greater_equal(rows.column("run_at"), since_scalar))
+    recent: list[dict[str, Any]] = rows.sort_by("run_at").to_pylist()
+    return recent
+
+
+def run_rows(catalog: Catalog, run_id: str) -> list[dict[str, Any]]:
+    """Every `dq.results` row of one run."""
+    rows: list[dict[str, Any]] = rows_where(
+        ensure_table(catalog, DQ_RESULTS), "run_id", [run_id]
+    ).to_pylist()
+    return rows
+
+
+def add_release(catalog: Catalog, run: dict[str, Any], reason: str | None) -> None:
+    """Let a held batch through: the next cycle promotes exactly its input range."""
+    row = {"run_id": run["run_id"], "layer": run["layer"], "table_name": run["table_name"],
+           "input_from": run["input_from"], "input_to": run["input_to"],
+           "released_at": datetime.now(UTC), "reason": reason}  # fmt: skip
+    table = ensure_table(catalog, DQ_RELEASES)
+    commits.append(table, pa.Table.from_pylist([row], DQ_RELEASES.schema), {})
+
+
+def release_at(catalog: Catalog, table_name: str, input_from: str | None) -> str | None:
+    """The end of a released batch that starts where `table_name`'s consumer stands."""
+    releases = rows_where(ensure_table(catalog, DQ_RELEASES), "table_name", [table_name])
+    for row in reversed(releases.to_pylist()):
+        if row["input_from"] == input_from:
+            end: str = row["input_to"]
+            return end
+    return None
