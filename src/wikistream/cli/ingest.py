@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from wikistream.cli.app import Context, cli
+from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
 from wikistream.cli.output import emit_json
 from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.layers.bronze import BronzeStats
@@ -106,7 +106,9 @@ def _ingest(
                 final = loop.stop()
     if loop is not None:
         summary.extra["layers"] = {"cycles": loop.cycles, "failed_cycles": loop.failures,
-                                   "last_cycle_rows": final.rows}  # fmt: skip
+                                   "last_cycle_rows": final.rows,
+                                   "quarantined_by_checks": loop.quarantined,
+                                   "held_by_gates": loop.held}  # fmt: skip
     return summary
 
 
@@ -124,8 +126,15 @@ def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
     layers = summary.extra.get("layers")
     if not layers:
         return []
-    return [("silver/gold", f"{layers['cycles']} cycles ({layers['failed_cycles']} failed), "
+    rows = [("silver/gold", f"{layers['cycles']} cycles ({layers['failed_cycles']} failed), "
                             "kept current while ingesting")]  # fmt: skip
+    if layers["quarantined_by_checks"]:
+        rows.append(("silver quarantine", f"{layers['quarantined_by_checks']:,} rows failed "
+                                          "row checks (wikistream quarantine list)"))  # fmt: skip
+    for table, run_id in layers["held_by_gates"].items():
+        rows.append(("HELD", f"{table}: a quality gate holds the batch back; see "
+                             f"wikistream dq report (run {run_id})"))  # fmt: skip
+    return rows
 
 
 def _report(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
@@ -191,13 +200,25 @@ def process(
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    report = Processor(open_catalog(settings), settings).run(layer, full_refresh, lookback)
+    processor = Processor(open_catalog(settings), settings)
+    try:
+        report = processor.run(layer, full_refresh, lookback)
+    finally:
+        processor.close()
     data = {"layer": layer, "full_refresh": full_refresh, "rows_written": report.rows,
-            "seconds": {k: round(v, 3) for k, v in report.seconds.items()}}  # fmt: skip
+            "seconds": {k: round(v, 3) for k, v in report.seconds.items()},
+            "quarantined": report.quarantined, "held": report.held}  # fmt: skip
     if output == "json":
         emit_json(data)
-        return
-    if not report.rows:
-        click.echo("nothing new to process")
-    for table, rows in report.rows.items():
-        click.echo(f"  {table:<20} {rows:>9,} rows  {report.seconds[table]:.2f} s")
+    else:
+        if not report.rows and not report.held:
+            click.echo("nothing new to process")
+        for table, rows in report.rows.items():
+            click.echo(f"  {table:<20} {rows:>9,} rows  {report.seconds[table]:.2f} s")
+        for table, rows in report.quarantined.items():
+            click.echo(f"  {table:<20} {rows:>9,} rows failed row checks")
+        for table, run_id in report.held.items():
+            click.echo(f"  {table:<20} HELD by its quality gate (run {run_id}): "
+                       "wikistream dq report", err=True)  # fmt: skip
+    if report.held:
+        sys.exit(EXIT_UNHEALTHY)

@@ -11,7 +11,7 @@ import logging
 import random
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
@@ -71,7 +71,7 @@ def replace(
     """
     condition: BooleanExpression = AlwaysTrue()
     if values is not None:
-        condition = In(column, as_literals(values))  # type: ignore[call-arg,misc]
+        condition = In(column, as_literals(list(values)))  # type: ignore[call-arg,misc]
 
     def overwrite() -> None:
         with warnings.catch_warnings():
@@ -80,6 +80,20 @@ def replace(
             table.overwrite(data, overwrite_filter=condition, snapshot_properties=dict(properties))
 
     return _commit(table, overwrite, retries=retries, guard=guard)
+
+
+def delete(table: Table, column: str, values: Sequence[object], *, retries: int = 8) -> None:
+    """Delete the rows whose `column` is in `values` (one snapshot; nothing if no match)."""
+    if not values:
+        return
+    condition = In(column, as_literals(list(values)))  # type: ignore[call-arg,misc]
+
+    def remove() -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            table.delete(condition)
+
+    _commit(table, remove, retries=retries, guard=None)
 
 
 def _commit(

@@ -43,6 +43,7 @@ from wikistream.lakehouse.tables import (
     GOLD_HOURLY,
     GOLD_METRICS_10MIN,
     GOLD_RISK,
+    GOLD_TABLES,
     SILVER_EVENTS,
     SILVER_QUARANTINE,
     TIMESTAMP,
@@ -106,6 +107,42 @@ class Processor:
     def close(self) -> None:
         if self.gates is not None:
             self.gates.close()
+
+    def check(self, layer: str, whole_tables: bool = False) -> list[GateRun]:
+        """Run a layer's gate on demand, without promoting anything.
+
+        bronze and silver judge the batch waiting for the next cycle (`whole_tables`: every
+        row of the layer's table); gold judges its whole tables against all of silver.
+        """
+        gates = self.gates or QualityGates(self._catalog, self._settings)
+        bronze = ensure_table(self._catalog, BRONZE_EVENTS)
+        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        batches: list[tuple[TableDef, pa.Table, int | None]] = []
+        if layer == "bronze":
+            rows = rows_where(bronze, "event_date", None) if whole_tables else \
+                appended_since(bronze, done)[0]  # fmt: skip
+            batches.append((BRONZE_EVENTS, rows, None))
+        elif layer == "silver":
+            if whole_tables:
+                rows = rows_where(silver, "event_date", None)
+            else:
+                pending = appended_since(bronze, done)[0]
+                rows = _not_in_silver(silver, to_silver(pending, self._settings.silver,
+                                                        datetime.now(UTC)))  # fmt: skip
+            batches.append((SILVER_EVENTS, rows, None))
+        else:
+            silver_rows = silver.scan(selected_fields=("event_id",)).to_arrow().num_rows
+            for table_def in GOLD_TABLES:
+                rows = rows_where(ensure_table(self._catalog, table_def), "event_date", None)
+                batches.append((table_def, rows, silver_rows))
+        runs = [
+            gates.judge(layer, table_def.identifier, rows, (None, None),
+                        reference_rows=reference, on_demand=True)[0]
+            for table_def, rows, reference in batches
+        ]  # fmt: skip
+        gates.flush()
+        return runs
 
     # silver -----------------------------------------------------------------------------
 
@@ -411,6 +448,8 @@ class ProcessLoop:
         self._thread = threading.Thread(target=self._loop, name="process-loop", daemon=True)
         self.cycles = 0
         self.failures = 0
+        self.quarantined = 0
+        self.held: dict[str, str] = {}  # as of the latest cycle
 
     def start(self) -> ProcessLoop:
         self._thread.start()
@@ -420,17 +459,21 @@ class ProcessLoop:
         self._stop.set()
         self._thread.join()
         try:
-            report = self._processor.run()
+            report = self._count(self._processor.run())
         finally:
             self._processor.close()
+        return report
+
+    def _count(self, report: CycleReport) -> CycleReport:
         self.cycles += 1
+        self.quarantined += sum(report.quarantined.values())
+        self.held = report.held
         return report
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
-                self._processor.run()
-                self.cycles += 1
+                self._count(self._processor.run())
             except Exception:
                 self.failures += 1
                 log.exception("processing cycle failed; retrying at the next tick")

@@ -171,3 +171,56 @@ def release_at(catalog: Catalog, table_name: str, input_from: str | None) -> str
             end: str = row["input_to"]
             return end
     return None
+
+
+def summarize(catalog: Catalog, layer: str | None, since: datetime) -> dict[str, Any]:
+    """Pass rates per check, the latest failures, and batches still held (dq report)."""
+    table = ensure_table(catalog, DQ_RESULTS)
+    days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
+    rows = [r for r in rows_where(table, "run_date", list(days)).to_pylist()
+            if r["run_at"] >= since and (layer is None or r["layer"] == layer)]  # fmt: skip
+    rows.sort(key=lambda r: r["run_at"])
+    checks: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        entry = checks.setdefault((r["layer"], r["table_name"], r["check_name"]), {
+            "layer": r["layer"], "table": r["table_name"], "check": r["check_name"],
+            "type": r["check_type"], "level": r["level"], "runs": 0, "passed": 0,
+            "failed": 0, "skipped": 0, "rows_failed": 0})  # fmt: skip
+        entry["runs"] += 1
+        entry[{"pass": "passed", "fail": "failed"}.get(r["verdict"], "skipped")] += 1
+        entry["rows_failed"] += r["rows_failed"]
+        entry.update(last_verdict=r["verdict"], last_value=r["metric_value"],
+                     last_run_at=r["run_at"].isoformat())  # fmt: skip
+    for entry in checks.values():
+        judged = entry["passed"] + entry["failed"]
+        entry["pass_rate"] = entry["passed"] / judged if judged else None
+    failures = [r for r in rows if r["verdict"] == "fail"][-20:]
+    released = set(rows_where(ensure_table(catalog, DQ_RELEASES), "run_id", None,
+                              ("run_id",)).column("run_id").to_pylist())  # fmt: skip
+    latest_gate: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["gate"] != "checked":
+            latest_gate[r["table_name"]] = r
+    held = [
+        {
+            "run_id": r["run_id"],
+            "layer": r["layer"],
+            "table": r["table_name"],
+            "run_at": r["run_at"].isoformat(),
+            "input_from": r["input_from"],
+            "input_to": r["input_to"],
+        }
+        for r in latest_gate.values()
+        if r["gate"] == "held" and r["run_id"] not in released
+    ]
+    return {
+        "since": since.isoformat(),
+        "runs": len({r["run_id"] for r in rows}),
+        "checks": sorted(checks.values(), key=lambda e: (e["layer"], e["table"], e["check"])),
+        "recent_failures": [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()
+             if k not in ("run_date",)}
+            for r in reversed(failures)
+        ],
+        "held": held,
+    }  # fmt: skip

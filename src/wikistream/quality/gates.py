@@ -24,7 +24,13 @@ from wikistream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROMOTED, HELD, RELEASED = "promoted", "held", "released"
+PROMOTED, HELD, RELEASED, CHECKED = "promoted", "held", "released", "checked"
+_CONSEQUENCES = {
+    HELD: "the batch is held back",
+    RELEASED: "released by an operator",
+    PROMOTED: "the batch went on",
+    CHECKED: "checked on demand",
+}
 
 
 class QualityGates:
@@ -48,6 +54,7 @@ class QualityGates:
         reference_rows: int | None = None,
         released: bool = False,
         exclude: tuple[str, ...] = (),
+        on_demand: bool = False,
     ) -> tuple[GateRun, GateOutcome]:
         """Evaluate `layer`'s checks for `table` on `batch` and record the run.
 
@@ -58,17 +65,22 @@ class QualityGates:
             reference_rows: input rows the batch summarises (gold reconcile checks).
             released: an operator released this batch: promote even if an error check fails.
             exclude: check types not to run (e.g. timeliness on a deliberate rebuild).
+            on_demand: `wikistream dq run`: recorded, but promotes nothing and alerts nobody.
         """
         now = datetime.now(UTC)
         checks = [c for c in self.checks.of(layer, table if layer == "gold" else None)
                   if c.type not in exclude]  # fmt: skip
         outcome = evaluate(batch, checks, self.audit.history(layer, table), reference_rows)
         gate = PROMOTED
-        if outcome.holds:
+        if on_demand:
+            gate = CHECKED
+        elif outcome.holds:
             gate = RELEASED if released else HELD
         run_id = new_run_id(layer, now)
         alerted = frozenset(
-            r.check.name for r in outcome.failures if self._alert(layer, table, run_id, r, gate)
+            r.check.name
+            for r in outcome.failures
+            if not on_demand and self._alert(layer, table, run_id, r, gate)
         )
         run = GateRun(run_id, layer, table, now, outcome.results, gate, input_range[0],
                       input_range[1], snapshot_id, alerted)  # fmt: skip
@@ -93,8 +105,7 @@ class QualityGates:
     def _alert(self, layer: str, table: str, run_id: str, result: CheckResult, gate: str) -> bool:
         check = result.check
         severity = "critical" if check.level == "error" else "warning"
-        consequence = {HELD: "the batch is held back", RELEASED: "released by an operator",
-                       PROMOTED: "the batch went on"}[gate]  # fmt: skip
+        consequence = _CONSEQUENCES[gate]
         value = "-" if result.metric_value is None else f"{result.metric_value:.4g}"
         text = (
             f"{layer} gate, {table}: check {check.name} ({check.type}, {check.level}) failed: "

@@ -1,0 +1,203 @@
+"""`wikistream dq …` and `wikistream quarantine …`: quality gates and quarantined rows."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
+from wikistream.cli.output import emit_json, emit_table, format_grid
+from wikistream.exceptions import ConfigError
+from wikistream.lakehouse.catalog import ensure_table, open_catalog
+from wikistream.lakehouse.reads import rows_where
+from wikistream.lakehouse.tables import BRONZE_QUARANTINE, SILVER_QUARANTINE
+from wikistream.quality.audit import add_release, run_rows, summarize
+
+_OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
+                       show_default=True)  # fmt: skip
+
+
+@cli.group()
+def dq() -> None:
+    """Quality gates: reports, on-demand runs, releasing a held batch.
+
+    \b
+    Every cycle runs bronze gate -> silver -> silver gate -> gold -> gold gate. Checks are
+    in a TOML file (default: the shipped quality/checks.toml; see docs/quality.md).
+    """
+
+
+@dq.command()
+@click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), help="Only this layer.")
+@click.option("--since", default="24h", show_default=True,
+              help="ISO-8601 time, or a duration like 30m, 6h, 7d.")  # fmt: skip
+@_OUTPUT
+@click.pass_obj
+def report(obj: Context, layer: str | None, since: str, output: str) -> None:
+    """Pass rates per check, the latest failures and the batches held back."""
+    settings = obj.settings()
+    summary = summarize(open_catalog(settings), layer, _since(since))
+    if output == "json":
+        emit_json(summary)
+        return
+    click.echo(f"{summary['runs']:,} gate runs since {summary['since']}")
+    header = ["layer", "table", "check", "level", "runs", "pass rate", "rows failed", "last"]
+    rows = [[c["layer"], c["table"], c["check"], c["level"], c["runs"],
+             "-" if c["pass_rate"] is None else f"{c['pass_rate']:.1%}",
+             f"{c['rows_failed']:,}", c["last_verdict"]] for c in summary["checks"]]  # fmt: skip
+    click.echo(format_grid(header, rows))
+    if summary["recent_failures"]:
+        click.echo("\nrecent failures:")
+        for f in summary["recent_failures"][:10]:
+            click.echo(f"  {f['run_at']}  {f['run_id']}  {f['table_name']}.{f['check_name']} "
+                       f"({f['level']}): {f['metric_value']} vs {f['threshold']}  "
+                       f"-> {f['gate']}")  # fmt: skip
+    for held in summary["held"]:
+        run_id = held["run_id"]
+        click.echo(f"\nHELD: {held['table']} batch of run {run_id}: fix and let the next "
+                   f"cycle re-check it, or: wikistream dq release {run_id}")  # fmt: skip
+
+
+@dq.command("run")
+@click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), required=True)
+@click.option("--all", "whole", is_flag=True,
+              help="Judge every row of the layer's table, not only the batch waiting.")  # fmt: skip
+@_OUTPUT
+@click.pass_obj
+def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
+    """Run a layer's gate now, promoting nothing; exit 4 if an error-level check fails.
+
+    bronze/silver judge the batch waiting for the next cycle (or everything with --all);
+    gold judges its whole tables against silver. Results go to dq.results as usual.
+    """
+    from wikistream.pipeline.process import Processor  # Daft: imported only when needed
+
+    settings = obj.settings()
+    processor = Processor(open_catalog(settings), settings)
+    try:
+        runs = processor.check(layer, whole)
+    finally:
+        processor.close()
+    failing = any(r.failed and r.check.level == "error" for run in runs for r in run.results)
+    if output == "json":
+        emit_json([run.report() for run in runs])
+    else:
+        for run in runs:
+            click.echo(f"{run.table} (run {run.run_id}):")
+            rows = [[r.check.name, r.check.level, r.verdict,
+                     _number(r.metric_value),
+                     r.threshold, f"{r.rows_failed:,}/{r.rows_checked:,}", r.detail]
+                    for r in run.results]  # fmt: skip
+            click.echo(format_grid(["check", "level", "verdict", "value", "expected",
+                                    "rows failed", "detail"], rows))  # fmt: skip
+    if failing:
+        sys.exit(EXIT_UNHEALTHY)
+
+
+@dq.command()
+@click.argument("run_id")
+@click.option("--reason", help="Why it is safe to let this batch through (kept with it).")
+@click.pass_obj
+def release(obj: Context, run_id: str, reason: str | None) -> None:
+    """Let the batch a gate run held back through at the next cycle."""
+    catalog = open_catalog(obj.settings())
+    rows = run_rows(catalog, run_id)
+    if not rows:
+        raise ConfigError(f"no gate run {run_id!r} in dq.results (see: wikistream dq report)")
+    if rows[0]["gate"] != "held":
+        raise ConfigError(f"run {run_id} did not hold its batch (gate: {rows[0]['gate']})")
+    add_release(catalog, rows[0], reason)
+    click.echo(f"released: the next cycle promotes the {rows[0]['table_name']} batch of "
+               f"run {run_id}")  # fmt: skip
+
+
+@cli.group()
+def quarantine() -> None:
+    """Rows that failed decoding (bronze) or row-level checks (silver)."""
+
+
+@quarantine.command("list")
+@click.option("--layer", type=click.Choice(["bronze", "silver"]), default="silver",
+              show_default=True)  # fmt: skip
+@click.option("--check", help="silver: only rows that failed this check.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)  # fmt: skip
+@click.pass_obj
+def list_rows(obj: Context, layer: str, check: str | None, limit: int, output: str) -> None:
+    """Show quarantined rows, newest first, with the reason."""
+    catalog = open_catalog(obj.settings())
+    if layer == "silver":
+        columns = ("quarantined_at", "event_id", "event_ts", "domain", "user", "region",
+                   "quarantine_reason", "failed_checks", "run_id")  # fmt: skip
+        rows = rows_where(ensure_table(catalog, SILVER_QUARANTINE), "event_id", None, columns)
+        if check:
+            keep = [check in names for names in rows.column("failed_checks").to_pylist()]
+            rows = rows.filter(keep)
+        rows = rows.sort_by([("quarantined_at", "descending")])
+    else:
+        dead = ("ingested_at", "quarantine_id", "reason", "detail", "source", "raw_size")
+        rows = rows_where(ensure_table(catalog, BRONZE_QUARANTINE), "reason", None, dead)
+        rows = rows.sort_by([("ingested_at", "descending")])
+    click.echo(f"{rows.num_rows:,} rows in {layer}.quarantine", err=True)
+    emit_table(rows.slice(0, limit), output)
+
+
+@quarantine.command()
+@click.option("--layer", type=click.Choice(["bronze", "silver"]), default="silver",
+              show_default=True)  # fmt: skip
+@click.option("--check", help="silver: only rows that failed this check.")
+@click.option("--dry-run", is_flag=True, help="Say what would move; change nothing.")
+@_OUTPUT
+@click.pass_obj
+def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: str) -> None:
+    """Re-process quarantined rows after a fix; rows that pass leave the quarantine.
+
+    silver: the events are re-read from bronze and judged by the current row checks
+    (freshness excepted: a replay is deliberate); they reach gold at the next cycle.
+    bronze: dead letters are decoded again with the current decoder and filters.
+    Safe to repeat: nothing is written twice.
+    """
+    from wikistream.quality.gates import QualityGates  # Daft: imported only when needed
+    from wikistream.quality.replay import replay_bronze, replay_silver
+
+    settings = obj.settings()
+    catalog = open_catalog(settings)
+    if layer == "silver":
+        gates = QualityGates(catalog, settings)
+        try:
+            outcome = replay_silver(catalog, settings, gates, check, dry_run)
+        finally:
+            gates.close()
+    else:
+        outcome = replay_bronze(catalog, settings, dry_run)
+    data = {"layer": layer, "selected": outcome.selected, "promoted": outcome.promoted,
+            "still_failing": outcome.still_failing, "dry_run": dry_run}  # fmt: skip
+    if output == "json":
+        emit_json(data)
+        return
+    verb = "would move" if dry_run else "moved"
+    click.echo(f"{layer}.quarantine: {outcome.selected:,} rows selected, {verb} "
+               f"{outcome.promoted:,} to {layer}.events, {outcome.still_failing:,} still "
+               "failing (left in quarantine)")  # fmt: skip
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value == int(value) and abs(value) >= 1 else f"{value:.4g}"
+
+
+def _since(text: str) -> datetime:
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--since must be a duration (30m, 6h, 7d) or ISO-8601, not {text!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

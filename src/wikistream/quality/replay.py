@@ -1,0 +1,148 @@
+"""Quarantine replay: after a fix, re-process quarantined rows through the normal path.
+
+silver: the quarantined events are re-read from bronze, transformed and judged again by the
+silver row-level checks (not freshness: a replay is deliberate). Rows that pass are appended
+to silver (skipping any already there) and then leave the quarantine; a crash in between is
+repaired by running the replay again. Rows that still fail stay where they are.
+
+bronze: dead letters are decoded again with the current decoder and filters; events that are
+accepted now go to bronze.events (skipping known event ids) and leave the quarantine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from wikistream.events.decode import EventDecoder, decode_chunk
+from wikistream.lakehouse import commits
+from wikistream.lakehouse.catalog import ensure_table
+from wikistream.lakehouse.reads import rows_where, values_between
+from wikistream.lakehouse.tables import (
+    BRONZE_EVENTS,
+    BRONZE_QUARANTINE,
+    SILVER_EVENTS,
+    SILVER_QUARANTINE,
+)
+from wikistream.layers.silver import to_silver
+from wikistream.quality.gates import QualityGates
+from wikistream.settings import Settings
+
+ROW_TYPES_REJUDGED = ("validity", "consistency")
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did."""
+
+    layer: str
+    selected: int = 0
+    promoted: int = 0  # now in the layer's table (including rows already there)
+    still_failing: int = 0
+    dry_run: bool = False
+
+
+def replay_silver(
+    catalog: Catalog,
+    settings: Settings,
+    gates: QualityGates,
+    check: str | None = None,
+    dry_run: bool = False,
+) -> ReplayReport:
+    """Re-process silver.quarantine rows (those that failed `check`, or all)."""
+    quarantine = ensure_table(catalog, SILVER_QUARANTINE)
+    rows = rows_where(quarantine, "event_id", None, ("event_id", "event_ts", "failed_checks"))
+    if check is not None and rows.num_rows:
+        rows = rows.filter(_failed(rows, check))
+    report = ReplayReport("silver", selected=rows.num_rows, dry_run=dry_run)
+    if rows.num_rows == 0:
+        return report
+    ids = pc.unique(rows.column("event_id"))
+    bronze = _bronze_rows(catalog, rows)
+    bronze = bronze.filter(pc.is_in(bronze.column("event_id"), ids))
+    candidates = to_silver(bronze, settings.silver, datetime.now(UTC))
+    rejudged = [c.type for c in gates.checks.silver if c.type not in ROW_TYPES_REJUDGED]
+    run, outcome = gates.judge("silver", SILVER_QUARANTINE.identifier, candidates,
+                               (None, None), exclude=tuple(rejudged))  # fmt: skip
+    failed = outcome.failed_rows() if outcome.row_failures else None
+    good = candidates if failed is None else candidates.filter(pc.invert(failed))
+    report.still_failing = candidates.num_rows - good.num_rows
+    report.promoted = good.num_rows
+    if dry_run or good.num_rows == 0:
+        gates.flush()
+        return report
+    silver = ensure_table(catalog, SILVER_EVENTS)
+    fresh = _not_already(silver, good)
+    if fresh.num_rows:
+        commits.append(silver, fresh, {"wikistream.replay": run.run_id})
+    commits.delete(quarantine, "event_id", good.column("event_id").to_pylist())
+    gates.flush()
+    return report
+
+
+def replay_bronze(catalog: Catalog, settings: Settings, dry_run: bool = False) -> ReplayReport:
+    """Decode bronze.quarantine records again; accepted events move to bronze.events."""
+    quarantine = ensure_table(catalog, BRONZE_QUARANTINE)
+    dead = rows_where(quarantine, "quarantine_id", None, ("quarantine_id", "source", "raw"))
+    report = ReplayReport("bronze", selected=dead.num_rows, dry_run=dry_run)
+    if dead.num_rows == 0:
+        return report
+    decoder = EventDecoder(settings.filters.domains, settings.filters.types)
+    accepted: list[pa.Table] = []
+    replayed_ids: list[str] = []
+    for source in pc.unique(dead.column("source")).to_pylist():
+        group = dead.filter(pc.equal(dead.column("source"), source))
+        records = group.column("raw").to_pylist()
+        chunk = decode_chunk(decoder, records, source, datetime.now(UTC))
+        if chunk.table.num_rows:
+            accepted.append(chunk.table)
+        rejected = {r.index for r in chunk.rejections}
+        ids = group.column("quarantine_id").to_pylist()
+        replayed_ids += [ids[i] for i in range(len(ids)) if i not in rejected]
+    events = pa.concat_tables(accepted) if accepted else BRONZE_EVENTS.schema.empty_table()
+    events = _first_per_event(events)
+    report.promoted = events.num_rows
+    report.still_failing = dead.num_rows - len(replayed_ids)
+    if dry_run:
+        return report
+    bronze = ensure_table(catalog, BRONZE_EVENTS)
+    fresh = _not_already(bronze, events)
+    if fresh.num_rows:
+        commits.append(bronze, fresh, {"wikistream.replay": "bronze.quarantine"})
+    if replayed_ids:
+        commits.delete(quarantine, "quarantine_id", replayed_ids)
+    return report
+
+
+def _first_per_event(events: pa.Table) -> pa.Table:
+    first: dict[str, int] = {}
+    for index, event_id in enumerate(events.column("event_id").to_pylist()):
+        first.setdefault(event_id, index)
+    return events.take(pa.array(sorted(first.values()), pa.int64()))
+
+
+def _failed(rows: pa.Table, check: str) -> pa.Array:
+    return pa.array([check in names for names in rows.column("failed_checks").to_pylist()])
+
+
+def _bronze_rows(catalog: Catalog, quarantined: pa.Table) -> pa.Table:
+    """The bronze rows of the quarantined events (event-time statistics prune the files)."""
+    bronze = ensure_table(catalog, BRONZE_EVENTS)
+    days = sorted(pc.unique(pc.cast(quarantined.column("event_ts"), pa.date32())).to_pylist())
+    return rows_where(bronze, "event_date", list(days))
+
+
+def _not_already(table: Table, rows: pa.Table) -> pa.Table:
+    """Drop rows whose event_id the table already holds (same event time, so pruned)."""
+    if rows.num_rows == 0:
+        return rows
+    low, high = pc.min(rows.column("event_ts")).as_py(), pc.max(rows.column("event_ts")).as_py()
+    known = values_between(table, "event_ts", low, high, "event_id")
+    if len(known) == 0:
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows.column("event_id"), known)))
