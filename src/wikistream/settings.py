@@ -189,6 +189,9 @@ class EmailSettings(BaseModel):
     password: SecretStr | None = None
     sender: str = Field(description="From: address.")
     recipients: list[str] = Field(min_length=1)
+    ca_file: Path | None = Field(
+        None, description="CA bundle to verify the server with instead of the system CAs."
+    )
     timeout_s: float = Field(10.0, gt=0)
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import pyarrow as pa
 
 from wikistream.events.decode import EventDecoder, decode_chunk
-from wikistream.settings import EVENT_TYPES
+from wikistream.lakehouse import commits
+from wikistream.lakehouse.catalog import ensure_table, open_catalog
+from wikistream.lakehouse.tables import BRONZE_EVENTS
+from wikistream.settings import EVENT_TYPES, Settings
 
 _ids = itertools.count()
 
@@ -50,3 +53,17 @@ def bronze_rows(events: list[dict[str, Any]]) -> pa.Table:
     records = [msgspec.json.encode(e) for e in events]
     decoder = EventDecoder(["*"], EVENT_TYPES)
     return decode_chunk(decoder, records, "test", datetime(2026, 11, 23, tzinfo=UTC)).table
+
+
+def recent_events(count: int, age_s: float = 30, **kw: Any) -> list[dict[str, Any]]:
+    """`count` events 10 ms apart, the first `age_s` seconds ago, by seven users."""
+    start = datetime.now(UTC) - timedelta(seconds=age_s)
+    return [event((start + timedelta(milliseconds=10 * i)).isoformat(), f"User{i % 7}", **kw)
+            for i in range(count)]  # fmt: skip
+
+
+def write_bronze(settings: Settings, events: list[dict[str, Any]], source: str) -> None:
+    """Append events to bronze.events as a writer would (a bad batch is a real one)."""
+    records = [msgspec.json.encode(e) for e in events]
+    rows = decode_chunk(EventDecoder(["*"], EVENT_TYPES), records, source, datetime.now(UTC))
+    commits.append(ensure_table(open_catalog(settings), BRONZE_EVENTS), rows.table, {})

@@ -87,7 +87,9 @@ class EmailChannel:
         message.set_content(alert.as_text())
         with smtplib.SMTP(s.host, s.port, timeout=s.timeout_s) as smtp:
             if s.starttls:
-                smtp.starttls(context=ssl.create_default_context())  # verifies the certificate
+                # Verification stays on; a private CA is added, never a bypass.
+                cafile = str(s.ca_file) if s.ca_file else None
+                smtp.starttls(context=ssl.create_default_context(cafile=cafile))
             if s.username and s.password is not None:
                 smtp.login(s.username, s.password.get_secret_value())
             smtp.send_message(message)

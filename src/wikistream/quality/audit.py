@@ -23,7 +23,7 @@ from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.reads import rows_where
 from wikistream.lakehouse.tables import DQ_RELEASES, DQ_RESULTS
 from wikistream.quality.checks import Check
-from wikistream.quality.evaluate import SKIPPED, CheckResult
+from wikistream.quality.evaluate import CheckResult
 
 HISTORY_DAYS = 7
 
@@ -91,7 +91,7 @@ class AuditLog:
         since = datetime.now(UTC) - timedelta(days=HISTORY_DAYS)
         self._recent = _recent_results(catalog, since)
         for row in self._recent:
-            if row["verdict"] != SKIPPED and row["metric_value"] is not None:
+            if row["metric_value"] is not None:  # also values seen while still learning
                 key = (row["layer"], row["table_name"], row["check_name"])
                 self._history[key].append(row["metric_value"])
 
@@ -110,7 +110,7 @@ class AuditLog:
     def add(self, run: GateRun) -> None:
         """Keep a run for the next `flush` and write its JSON report now."""
         for result in run.results:
-            if result.verdict != SKIPPED and result.metric_value is not None:
+            if result.metric_value is not None:
                 self._history[(run.layer, run.table, result.check.name)].append(result.metric_value)
         self._documents.write(f"dq/{run.layer}/{run.run_id}.json", run.report())
         self._pending.append(run)

@@ -1,0 +1,36 @@
+"""bronze.quarantine replay: records an older decoder rejected move to bronze.events once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pyarrow.compute as pc
+
+from tests.conftest import make_settings, read_table
+from tests.support.events import recent_events
+from wikistream.events.decode import Rejection, quarantine_to_arrow
+from wikistream.lakehouse import commits
+from wikistream.lakehouse.catalog import ensure_table, open_catalog
+from wikistream.lakehouse.tables import BRONZE_QUARANTINE
+from wikistream.quality.replay import replay_bronze
+
+
+def test_bronze_replay_moves_what_decodes_now_and_keeps_the_rest(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "wh")
+    valid = [msgspec.json.encode(e) for e in recent_events(5)]
+    garbage = [b"{not json", b"[]"]
+    dead = [(f"q{i}", Rejection(i, "invalid_type", "old decoder bug"), str(i), raw)
+            for i, raw in enumerate(valid + garbage + valid[:1])]  # fmt: skip
+    table = ensure_table(open_catalog(settings), BRONZE_QUARANTINE)
+    commits.append(table, quarantine_to_arrow(dead, "sse:https://x", datetime.now(UTC)), {})
+
+    first = replay_bronze(open_catalog(settings), settings)
+    again = replay_bronze(open_catalog(settings), settings)
+    assert (first.selected, first.promoted, first.still_failing) == (8, 5, 2)
+    assert (again.selected, again.promoted) == (2, 0)
+    events = read_table(settings, "bronze.events")
+    assert events.num_rows == 5 == len(pc.unique(events.column("event_id")))
+    left = read_table(settings, "bronze.quarantine").column("raw").to_pylist()
+    assert sorted(left) == sorted(garbage)
