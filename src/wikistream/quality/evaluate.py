@@ -7,6 +7,7 @@ batch is the data being promoted (in memory), never a whole table re-read.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -94,7 +95,7 @@ def evaluate(
     """
     if batch.num_rows == 0:
         return GateOutcome([_result(c, SKIPPED, None, "", 0, 0, "empty batch") for c in checks])
-    df = frame(batch)
+    df = frame(batch.select(_referenced(checks, batch.schema.names) or batch.schema.names[:1]))
     results: dict[str, CheckResult] = {}
     usable = []
     for check in checks:
@@ -118,12 +119,29 @@ def evaluate(
     for check in aggregates:
         started = time.perf_counter()
         values = {k: v[0] for k, v in df.agg(*_aggregations(check)).to_pydict().items()}
+        if check.type == "uniqueness":
+            column = batch.column(check.column or "")
+            values[f"{check.name}.n"] = len(column) - column.null_count
+            if values[f"{check.name}.distinct"] != values[f"{check.name}.n"]:
+                # duplicates (or a 64-bit hash collision): count exactly
+                exact = col(check.column or "").count_distinct().alias(f"{check.name}.distinct")
+                values.update({k: v[0] for k, v in df.agg(exact).to_pydict().items()})
         ms = (time.perf_counter() - started) * 1000
         results[check.name] = _aggregate_result(
             check, values, batch.num_rows, history, reference_rows, ms
         )
     outcome.results = [results[c.name] for c in checks]
     return outcome
+
+
+def _referenced(checks: Sequence[Check], present: Sequence[str]) -> list[str]:
+    """The batch columns the checks use: handing Daft only these saves most of the copy."""
+    words: set[str] = set()
+    for check in checks:
+        words.update(filter(None, (check.column, "source" if check.exempt_sources else None)))
+        for text in (check.where, check.expr):
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text or ""))
+    return [name for name in present if name in words]
 
 
 def _missing_columns(check: Check, present: Sequence[str]) -> str:
@@ -188,8 +206,8 @@ def _aggregations(check: Check) -> list[Expression]:
             (where & value.not_null()).cast(int64).sum().alias(f"{key}.present"),
             where.cast(int64).sum().alias(f"{key}.scope"),
         ]
-    if check.type == "uniqueness":
-        return [value.count_distinct().alias(f"{key}.distinct"), value.count().alias(f"{key}.n")]
+    if check.type == "uniqueness":  # distinct 64-bit hashes: 4x faster than distinct strings
+        return [value.hash().count_distinct().alias(f"{key}.distinct")]
     if check.type == "volume":
         ts = col(check.column or "event_ts")
         return [ts.min().alias(f"{key}.first"), ts.max().alias(f"{key}.last")]
