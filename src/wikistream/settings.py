@@ -163,6 +163,21 @@ class ProcessSettings(BaseModel):
     interval_s: float = Field(2.0, gt=0)
 
 
+class MaintenanceSettings(BaseModel):
+    """Compaction, snapshot expiry and orphan removal (`wikistream maintain`, and in `run`)."""
+
+    interval_s: float = Field(3600.0, gt=0, description="How often `run` maintains tables.")
+    target_file_mb: int = Field(128, ge=1, description="Compacted files aim at this size.")
+    min_small_files: int = Field(
+        5, ge=2, description="Compact a partition once it has this many smaller files."
+    )
+    snapshot_retention_h: float = Field(48.0, gt=0, description="Expire snapshots older than.")
+    keep_last_snapshots: int = Field(20, ge=1, description="Always keep the newest N.")
+    orphan_age_h: float = Field(
+        72.0, ge=0, description="Delete unreferenced files only when older than this."
+    )
+
+
 class QualitySettings(BaseModel):
     """Quality gates between the layers (docs/quality.md)."""
 
@@ -257,6 +272,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
     process: ProcessSettings = Field(default_factory=lambda: ProcessSettings())
     dq: QualitySettings = Field(default_factory=lambda: QualitySettings())
+    maintenance: MaintenanceSettings = Field(default_factory=lambda: MaintenanceSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
 
     @classmethod

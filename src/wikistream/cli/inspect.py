@@ -63,13 +63,16 @@ def _ago(seconds: float | None) -> str:
 @click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="json: an array of row objects.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), help="Return at most N rows.")
+@click.option("--as-of", metavar="SNAPSHOT|TIME",
+              help="Time travel: tables as of an ISO-8601 time or a snapshot id.")  # fmt: skip
 @click.pass_obj
-def query(obj: Context, sql: str, output: str, limit: int | None) -> None:
+def query(obj: Context, sql: str, output: str, limit: int | None, as_of: str | None) -> None:
     """Run one read-only SQL query; tables are bronze.events, bronze.quarantine, …
 
     \b
-    Example:
+    Examples:
       wikistream query "SELECT type, count(*) AS n FROM bronze.events GROUP BY type"
+      wikistream query "SELECT count(*) FROM silver.events" --as-of 2026-11-23T08:00:00Z
     """
     settings = obj.settings()
-    emit_table(run_query(open_catalog(settings), sql, limit), output)
+    emit_table(run_query(open_catalog(settings), sql, limit, as_of), output)

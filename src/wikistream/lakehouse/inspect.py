@@ -24,7 +24,7 @@ def table_status(catalog: Catalog, identifier: str, now: datetime | None = None)
     try:
         table = catalog.load_table(identifier)
     except NoSuchTableError:
-        return {"table": identifier, "exists": False}
+        return {"table": identifier, "exists": False, "rows": 0, "positions": {}}
     current = table.current_snapshot()
     status: dict[str, Any] = {
         "table": identifier,

@@ -11,6 +11,7 @@ SOURCE_KEY = "wikistream.source"
 POSITION_KEY = "wikistream.position"
 MAX_EVENT_TS_KEY = "wikistream.max-event-ts"
 WRITER_KEY = "wikistream.writer"
+MAINTENANCE_KEY = "wikistream.maintenance"  # compaction, carried positions: no new rows
 
 
 def summary_value(snapshot: Snapshot, key: str) -> str | None:

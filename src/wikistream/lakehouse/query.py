@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
 
-from wikistream.exceptions import QueryError
+from wikistream.exceptions import ConfigError, QueryError
+from wikistream.lakehouse.snapshots import resolve
+from wikistream.lakehouse.tables import TABLES
 
 _READ_ONLY = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 # Daft warns on every scan of a partitioned table without a partition filter: noise here.
@@ -40,14 +44,21 @@ def _without_literals(sql: str) -> str:
     return re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", "''", sql)
 
 
-def run_query(catalog: Catalog, sql: str, limit: int | None = None) -> pa.Table:
+def run_query(
+    catalog: Catalog, sql: str, limit: int | None = None, as_of: str | None = None
+) -> pa.Table:
     """Run one read-only query; tables are named `namespace.table` (e.g. `bronze.events`).
+
+    Args:
+        as_of: time travel: an ISO-8601 time (every table as it was then) or a snapshot id
+            (the table that has it as of that snapshot, the others as of its time).
 
     Raises:
         QueryError: the query is not read-only, or the engine rejects or fails it.
     """
     statement = check_read_only(sql)
-    from daft.catalog import Catalog as DaftCatalog  # heavy: imported only when needed
+    import daft  # heavy: imported only when needed
+    from daft.catalog import Catalog as DaftCatalog
     from daft.session import Session
 
     from wikistream.pipeline import engine  # noqa: F401 - Daft's environment (no telemetry)
@@ -55,7 +66,12 @@ def run_query(catalog: Catalog, sql: str, limit: int | None = None) -> pa.Table:
     session = Session()
     session.attach(DaftCatalog.from_iceberg(catalog), alias="wikistream")
     try:
-        frame = session.sql(statement)
+        if as_of is None:
+            frame = session.sql(statement)
+        else:
+            frames = {name: daft.read_iceberg(table, snapshot_id=snapshot)
+                      for name, (table, snapshot) in _as_of(catalog, as_of).items()}  # fmt: skip
+            frame = daft.sql(statement, register_globals=False, **frames)
         if frame is None:
             raise QueryError("the statement returned no rows")
         if limit is not None:
@@ -66,6 +82,27 @@ def run_query(catalog: Catalog, sql: str, limit: int | None = None) -> pa.Table:
             raise
         raise QueryError(f"query failed: {_first_line(exc)}") from None
     return result
+
+
+def _as_of(catalog: Catalog, ref: str) -> dict[str, tuple[Table, int]]:
+    """Every WikiStream table that existed at `ref`, with its snapshot then."""
+    tables = {name: catalog.load_table(name) for name in TABLES if catalog.table_exists(name)}
+    moment = ref
+    if ref.lstrip("-").isdigit():  # a snapshot id: its own table, the others at its time
+        owner = next((t for t in tables.values() if t.snapshot_by_id(int(ref))), None)
+        if owner is None:
+            raise QueryError(f"no table has snapshot {ref} (see: wikistream history TABLE)")
+        snapshot = owner.snapshot_by_id(int(ref))
+        assert snapshot is not None  # noqa: S101 - just found
+        moment = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat()
+    pinned: dict[str, tuple[Table, int]] = {}
+    for name, table in tables.items():
+        wanted = ref if moment != ref and table.snapshot_by_id(int(ref)) else moment
+        try:
+            pinned[name] = (table, resolve(table, wanted))
+        except ConfigError:
+            continue  # the table had no data yet at that time
+    return pinned
 
 
 def _first_line(exc: BaseException) -> str:

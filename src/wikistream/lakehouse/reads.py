@@ -16,9 +16,10 @@ from pyiceberg.expressions import (
     LessThanOrEqual,
 )
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from wikistream.exceptions import PositionLost
-from wikistream.lakehouse.positions import lineage
+from wikistream.lakehouse.positions import MAINTENANCE_KEY, lineage, summary_value
 
 
 def recent_values(
@@ -51,14 +52,16 @@ def appended_since(
     table: Table, snapshot_id: int | None, upto: int | None = None
 ) -> tuple[pa.Table, int | None]:
     """Rows appended after `snapshot_id` (all rows if None) up to `upto` (default: the
-    current snapshot), and the snapshot read up to."""
+    current snapshot), and the snapshot read up to. Maintenance rewrites (compaction) add
+    no new rows and are skipped."""
     current = table.current_snapshot()
     if current is None:
         return table.schema().as_arrow().empty_table(), None
     end = current.snapshot_id if upto is None else upto
     if snapshot_id == end:
         return table.schema().as_arrow().empty_table(), snapshot_id
-    known = {s.snapshot_id for s in lineage(table)}
+    chain = lineage(table)
+    known = {s.snapshot_id for s in chain}
     for wanted in (snapshot_id, upto):
         if wanted is not None and wanted not in known:
             raise PositionLost(
@@ -66,21 +69,55 @@ def appended_since(
                 "stopped, is no longer in its history (rolled back or expired); rebuild the "
                 "layer above with: wikistream process --full-refresh"
             )
-    scan = table.incremental_append_scan(
-        from_snapshot_id_exclusive=snapshot_id, to_snapshot_id_inclusive=end
-    )
-    return scan.to_arrow(), end
+    parts = [
+        table.incremental_append_scan(
+            from_snapshot_id_exclusive=start, to_snapshot_id_inclusive=stop
+        ).to_arrow()
+        for start, stop in _segments(chain, snapshot_id, end)
+    ]
+    if not parts:
+        return table.schema().as_arrow().empty_table(), end
+    return pa.concat_tables(parts), end
+
+
+def _segments(chain: list[Snapshot], start: int | None, end: int) -> list[tuple[int | None, int]]:
+    """(from exclusive, to inclusive) ranges between `start` and `end` that leave out
+    maintenance snapshots (a compaction re-appends rows that are already there)."""
+    window: list[Snapshot] = []  # after `start`, up to and including `end`
+    collecting = False
+    for snapshot in chain:  # newest first
+        collecting = collecting or snapshot.snapshot_id == end
+        if snapshot.snapshot_id == start:
+            break
+        if collecting:
+            window.append(snapshot)
+    ranges: list[tuple[int | None, int]] = []
+    begin = start
+    for snapshot in reversed(window):
+        if _is_maintenance(snapshot):
+            parent = snapshot.parent_snapshot_id
+            if parent is not None and parent != begin:
+                ranges.append((begin, parent))
+            begin = snapshot.snapshot_id
+    if begin != end:
+        ranges.append((begin, end))
+    return ranges
+
+
+def _is_maintenance(snapshot: Snapshot) -> bool:
+    return summary_value(snapshot, MAINTENANCE_KEY) is not None
 
 
 def rewritten_since(table: Table, snapshot_id: int | None) -> bool:
-    """Whether a snapshot after `snapshot_id` did more than append (overwrite, delete)."""
+    """Whether a snapshot after `snapshot_id` did more than append (overwrite, delete);
+    maintenance rewrites, which keep every row, do not count."""
     if snapshot_id is None:
         return False
     for snapshot in lineage(table):
         if snapshot.snapshot_id == snapshot_id:
             return False
         operation = snapshot.summary.operation if snapshot.summary else None
-        if operation is not None and operation.value != "append":
+        if operation is not None and operation.value != "append" and not _is_maintenance(snapshot):
             return True
     return False
 

@@ -1,0 +1,132 @@
+"""`wikistream history`, `rollback` and `maintain`: an operator's table commands."""
+
+from __future__ import annotations
+
+import click
+
+from wikistream.cli.app import Context, cli
+from wikistream.cli.output import emit_json, format_grid
+from wikistream.exceptions import ConfigError
+from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.snapshots import history as table_history
+from wikistream.lakehouse.tables import TABLES
+
+_OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
+                       show_default=True)  # fmt: skip
+_TABLE = click.argument("table", metavar="TABLE")
+
+
+def _known(table: str) -> str:
+    if table not in TABLES:
+        raise ConfigError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    return table
+
+
+@cli.command()
+@_TABLE
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@_OUTPUT
+@click.pass_obj
+def history(obj: Context, table: str, limit: int, output: str) -> None:
+    """Snapshots of TABLE, newest first: id, time, operation, rows, stored positions."""
+    catalog = open_catalog(obj.settings())
+    if not catalog.table_exists(_known(table)):
+        raise ConfigError(f"{table} does not exist yet")
+    rows = table_history(catalog.load_table(table))[:limit]
+    if output == "json":
+        emit_json(rows)
+        return
+    header = ["snapshot", "committed at", "operation", "rows", "added", "position", ""]
+    grid = [
+        [r["snapshot_id"], r["committed_at"], r["operation"],
+         r["summary"].get("total-records", ""), r["summary"].get("added-records", ""),
+         _position(r["summary"]),
+         "current" if r["current"] else ("" if r["current_lineage"] else "rolled back")]
+        for r in rows
+    ]  # fmt: skip
+    click.echo(format_grid(header, grid))
+
+
+def _position(summary: dict[str, str]) -> str:
+    source = summary.get("wikistream.source")
+    return f"{source} @ {summary.get('wikistream.position')}" if source else ""
+
+
+@cli.command()
+@_TABLE
+@click.option("--to", "ref", required=True, metavar="SNAPSHOT|TIME",
+              help="A snapshot id (see `wikistream history`) or an ISO-8601 time.")  # fmt: skip
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_OUTPUT
+@click.pass_obj
+def rollback(obj: Context, table: str, ref: str, yes: bool, output: str) -> None:
+    """Restore TABLE to an earlier snapshot; the layers above are rebuilt to match.
+
+    \b
+    bronze.events  -> its source position goes back too; silver and gold are rebuilt
+    silver.events  -> silver resumes from its bronze position then; gold is rebuilt
+    gold.*         -> resumes from its silver position then; the next cycles catch up
+    Stop `wikistream run` first: a rollback under a running writer is refused by its guard.
+    """
+    from wikistream.ops.rollback import rollback_table  # Daft: imported only when needed
+
+    settings = obj.settings()
+    if not yes:
+        click.confirm(f"Roll {_known(table)} back to {ref} and rebuild the layers above?",
+                      abort=True)  # fmt: skip
+    report = rollback_table(open_catalog(settings), settings, _known(table), ref)
+    if output == "json":
+        emit_json(report.as_dict())
+        return
+    click.echo(f"{table}: snapshot {report.from_snapshot} -> {report.to_snapshot}, rows "
+               f"{report.rows_before:,} -> {report.rows_after:,}")  # fmt: skip
+    for name, rows in report.rebuilt.items():
+        click.echo(f"  rebuilt {name:<20} {rows:>9,} rows")
+
+
+@cli.command()
+@click.option("--table", "tables", multiple=True, metavar="TABLE",
+              help="Only this table (repeatable); default: every table.")  # fmt: skip
+@click.option("--target-file-mb", type=click.IntRange(min=1), help="Compacted file size.")
+@click.option("--retention-hours", type=click.FloatRange(min=0, min_open=True),
+              help="Expire snapshots older than this.")  # fmt: skip
+@click.option("--orphan-age-hours", type=click.FloatRange(min=0),
+              help="Delete unreferenced files older than this.")  # fmt: skip
+@_OUTPUT
+@click.pass_obj
+def maintain(
+    obj: Context,
+    tables: tuple[str, ...],
+    target_file_mb: int | None,
+    retention_hours: float | None,
+    orphan_age_hours: float | None,
+    output: str,
+) -> None:
+    """Compact small files, expire old snapshots, delete orphan files; report what changed.
+
+    Safe while `wikistream run` is running: compaction commits against the snapshot it read
+    (a concurrent commit makes it retry), and no snapshot a layer still reads from expires.
+    Defaults come from [maintenance] (docs/operations.md); `run` also does this every
+    maintenance.interval_s.
+    """
+    from wikistream.ops.maintain import maintain as maintain_tables
+
+    given = {"target_file_mb": target_file_mb, "snapshot_retention_h": retention_hours,
+             "orphan_age_h": orphan_age_hours}  # fmt: skip
+    overrides = {k: v for k, v in given.items() if v is not None}
+    settings = obj.settings(maintenance=overrides) if overrides else obj.settings()
+    for table in tables:
+        _known(table)
+    progress = None if output == "json" else (lambda t: click.echo(f"maintaining {t} …", err=True))
+    reports = maintain_tables(open_catalog(settings), settings.maintenance, tables or None,
+                              on_table=progress)  # fmt: skip
+    if output == "json":
+        emit_json([r.as_dict() for r in reports])
+        return
+    header = ["table", "files before", "files after", "rows rewritten", "snapshots expired",
+              "kept", "orphans removed", "s"]  # fmt: skip
+    rows = [[r.table, r.compaction.files_before or "-", r.compaction.files_after or "-",
+             f"{r.compaction.rows:,}", r.expiry.expired, r.expiry.kept,
+             f"{len(r.orphans.removed)} ({r.orphans.bytes_removed:,} B)", r.seconds]
+            for r in reports]  # fmt: skip
+    click.echo(format_grid(header, rows))
