@@ -163,6 +163,18 @@ class ProcessSettings(BaseModel):
     interval_s: float = Field(2.0, gt=0)
 
 
+class SupervisorSettings(BaseModel):
+    """How `wikistream run` keeps its components alive."""
+
+    stall_s: float = Field(
+        120.0, gt=0, description="Restart ingestion when no record was read for this long."
+    )
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    alert_after_restarts: int = Field(3, ge=1, description="Alert once restarts reach this.")
+    heartbeat_s: float = Field(5.0, gt=0, description="How often the run state is written.")
+
+
 class MaintenanceSettings(BaseModel):
     """Compaction, snapshot expiry and orphan removal (`wikistream maintain`, and in `run`)."""
 
@@ -273,6 +285,7 @@ class Settings(BaseSettings):
     process: ProcessSettings = Field(default_factory=lambda: ProcessSettings())
     dq: QualitySettings = Field(default_factory=lambda: QualitySettings())
     maintenance: MaintenanceSettings = Field(default_factory=lambda: MaintenanceSettings())
+    supervisor: SupervisorSettings = Field(default_factory=lambda: SupervisorSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
 
     @classmethod

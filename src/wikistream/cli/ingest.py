@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
 from wikistream.cli.output import emit_json
 from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.layers.bronze import BronzeStats
-from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals, run_ingest
+from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals
+from wikistream.pipeline.supervisor import Supervisor, supervise_ingest
 from wikistream.settings import Settings
 from wikistream.sources.base import Source
 from wikistream.sources.registry import SPEC_HELP, open_source
@@ -51,8 +53,9 @@ def run(
     if spec or since:
         overrides["source"] = {k: v for k, v in {"spec": spec, "since": since}.items() if v}
     settings = obj.settings(**overrides)
-    source = open_source(settings.source.spec, settings)
-    summary = _ingest(settings, source, max_events, max_seconds, keep_layers)
+    open_source(settings.source.spec, settings).close()  # a bad spec fails here, at once
+    summary = _ingest(settings, lambda: open_source(settings.source.spec, settings),
+                      max_events, max_seconds, keep_layers)  # fmt: skip
     _report(summary, settings, output, title=f"ingest from {settings.source.spec}")
 
 
@@ -72,38 +75,51 @@ def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
     """
     settings = obj.settings()
     s = settings.synthetic
-    source = SyntheticSource(rate=rate, seed=s.seed, start=s.start,
-                             chunk_events=settings.source.chunk_events)  # fmt: skip
+
+    def source() -> Source:
+        return SyntheticSource(rate=rate, seed=s.seed, start=s.start,
+                               chunk_events=settings.source.chunk_events)  # fmt: skip
+
     summary = _ingest(settings, source, events, None, True)
     _report(summary, settings, output, title=f"demo: {events:,} synthetic events")
 
 
 def _ingest(
     settings: Settings,
-    source: Source,
+    source: Callable[[], Source],
     max_events: int | None,
     max_seconds: float | None,
     keep_layers: bool,
 ) -> RunSummary:
+    """Ingest under the supervisor, with silver/gold cycles and maintenance beside it."""
+    from wikistream.alerts.router import AlertRouter
+
     stop = StopToken()
     progress = _progress_line if sys.stderr.isatty() else None
-    loop = None
+    loop, processor = None, None
     if keep_layers:
         from wikistream.pipeline.process import ProcessLoop, Processor  # Daft: only if needed
 
         processor = Processor(open_catalog(settings), settings)
-        loop = ProcessLoop(processor, settings.process.interval_s).start()
+    alerts = processor.gates.alerts if processor and processor.gates else \
+        AlertRouter(settings.alerts)  # fmt: skip
+    supervisor = Supervisor(settings, alerts).start()
+    if processor is not None:
+        loop = ProcessLoop(processor, settings.process.interval_s, supervisor).start()
     with graceful_signals(stop):
         try:
-            summary = run_ingest(
-                settings, source, max_events=max_events, max_seconds=max_seconds, stop=stop,
-                on_progress=progress,
-            )  # fmt: skip
+            summary = supervise_ingest(supervisor, source, stop, max_events, max_seconds,
+                                       on_progress=progress)  # fmt: skip
         finally:
             if progress is not None:
                 click.echo("\r\033[K", nl=False, err=True)
             if loop is not None:
                 final = loop.stop()
+            else:
+                alerts.close()
+            supervisor.close()
+    components = {n: c.as_dict() for n, c in supervisor.components.items()}
+    summary.extra["components"] = components
     if loop is not None:
         summary.extra["layers"] = {"cycles": loop.cycles, "failed_cycles": loop.failures,
                                    "last_cycle_rows": final.rows,
@@ -120,6 +136,14 @@ def _progress_line(stats: BronzeStats, seconds: float) -> None:
         nl=False,
         err=True,
     )
+
+
+def _restart_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    restarted = {n: c["restarts"] for n, c in summary.extra.get("components", {}).items()
+                 if c["restarts"]}  # fmt: skip
+    if not restarted:
+        return []
+    return [("restarts", ", ".join(f"{n} {r}" for n, r in restarted.items()))]
 
 
 def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
@@ -156,6 +180,7 @@ def _report(summary: RunSummary, settings: Settings, output: str, title: str) ->
         ("position", f"{summary.start_position or 'start'} -> {summary.end_position or '-'}"),
         ("stopped by", summary.stopped_by),
         *_layer_rows(summary),
+        *_restart_rows(summary),
         ("data", f"{warehouse}  ({data['catalog']})"),
     ]
     click.echo(f"WikiStream {title}")

@@ -11,26 +11,37 @@ from wikistream.cli.output import emit_json, emit_table, format_grid
 from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.query import run_query
+from wikistream.ops.health import health
 
 
 @cli.command()
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--max-lag", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Also unhealthy when bronze's newest event is older than this.")  # fmt: skip
 @click.pass_obj
-def status(obj: Context, output: str) -> None:
-    """Tables, rows, snapshots, stored positions, last commit and freshness."""
+def status(obj: Context, output: str, max_lag: float | None) -> None:
+    """Tables, files, snapshots, positions, freshness, running components, gate verdicts.
+
+    Exits 4 when something is unhealthy (no tables yet, a batch held by a quality gate, a
+    component of `wikistream run` failing or silent, bronze lagging more than --max-lag),
+    so it can serve as a health check.
+    """
     settings = obj.settings()
-    tables = lakehouse_status(open_catalog(settings))
+    catalog = open_catalog(settings)
+    tables = lakehouse_status(catalog)
+    report = health(catalog, settings, tables, max_lag)
     if output == "json":
-        emit_json({"catalog": describe_catalog(settings),
-                   "warehouse": str(settings.warehouse.resolve()), "tables": tables})  # fmt: skip
+        emit_json({"catalog": describe_catalog(settings), "healthy": not report["problems"],
+                   "warehouse": str(settings.warehouse.resolve()), "tables": tables,
+                   **report})  # fmt: skip
     else:
         click.echo(f"catalog: {describe_catalog(settings)}")
-        header = ["table", "rows", "files", "snapshots", "last commit", "freshness lag"]
+        header = ["table", "rows", "files (small)", "snapshots", "last commit", "freshness lag"]
         rows = [
             [
                 t["table"],
                 f"{t['rows']:,}" if t["exists"] else "(missing)",
-                t.get("data_files", ""),
+                f"{t['data_files']} ({t['small_files']})" if t["exists"] else "",
                 t.get("snapshots", ""),
                 _ago(t.get("seconds_since_commit")),
                 _ago(t.get("freshness_lag_s")),
@@ -41,8 +52,17 @@ def status(obj: Context, output: str) -> None:
         for t in tables:
             for source, position in (t.get("positions") or {}).items():
                 click.echo(f"position  {t['table']}  {source}  {position}")
-    if not any(t["exists"] for t in tables):
-        click.echo("no tables yet: run `wikistream demo` or `wikistream run` first", err=True)
+        for gate in report["gates"]:
+            failed = ", ".join(gate["failed"]) or "-"
+            click.echo(f"gate      {gate['table']}  {gate['gate']}  {gate['run_at']}  "
+                       f"failed: {failed}")  # fmt: skip
+        for name, component in report["components"].items():
+            click.echo(f"component {name}  {component['state']}  last success "
+                       f"{component.get('last_success') or '-'}  restarts "
+                       f"{component.get('restarts', 0)}")  # fmt: skip
+        for problem in report["problems"]:
+            click.echo(f"UNHEALTHY: {problem}", err=True)
+    if report["problems"]:
         sys.exit(EXIT_UNHEALTHY)
 
 

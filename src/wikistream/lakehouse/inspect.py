@@ -8,6 +8,7 @@ from typing import Any
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from wikistream.lakehouse.maintenance import small_files
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
     lineage,
@@ -16,6 +17,8 @@ from wikistream.lakehouse.positions import (
     summary_value,
 )
 from wikistream.lakehouse.tables import TABLES
+
+SMALL_FILE_BYTES = 16 * 1024 * 1024  # below this a file is worth compacting
 
 
 def table_status(catalog: Catalog, identifier: str, now: datetime | None = None) -> dict[str, Any]:
@@ -31,6 +34,7 @@ def table_status(catalog: Catalog, identifier: str, now: datetime | None = None)
         "exists": True,
         "rows": 0,
         "data_files": 0,
+        "small_files": 0,
         "snapshots": len(table.metadata.snapshots),
         "last_commit_at": None,
         "seconds_since_commit": None,
@@ -41,7 +45,7 @@ def table_status(catalog: Catalog, identifier: str, now: datetime | None = None)
     if current is None:
         return status
     status["rows"] = int(summary_value(current, "total-records") or 0)
-    status["data_files"] = int(summary_value(current, "total-data-files") or 0)
+    status["data_files"], status["small_files"] = small_files(table, SMALL_FILE_BYTES)
     committed = snapshot_time(current)
     status["last_commit_at"] = committed.isoformat()
     status["seconds_since_commit"] = round((now - committed).total_seconds(), 1)

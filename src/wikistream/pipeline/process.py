@@ -52,6 +52,7 @@ from wikistream.lakehouse.tables import (
 from wikistream.layers import gold
 from wikistream.layers.silver import to_silver
 from wikistream.pipeline.engine import configure_engine
+from wikistream.pipeline.supervisor import Supervisor
 from wikistream.quality.audit import GateRun
 from wikistream.quality.evaluate import GateOutcome
 from wikistream.quality.gates import HELD, QualityGates
@@ -107,6 +108,16 @@ class Processor:
     def close(self) -> None:
         if self.gates is not None:
             self.gates.close()
+
+    @property
+    def maintenance_every_s(self) -> float:
+        return self._settings.maintenance.interval_s
+
+    def maintain(self) -> None:
+        """Compact, expire and clean every table (see `wikistream maintain`)."""
+        from wikistream.ops.maintain import maintain  # noqa: PLC0415 - only on schedule
+
+        maintain(self._catalog, self._settings.maintenance)
 
     def check(self, layer: str, whole_tables: bool = False) -> list[GateRun]:
         """Run a layer's gate on demand, without promoting anything.
@@ -435,17 +446,22 @@ def _lookback(table_def: TableDef, hours: float) -> list[Any]:
 
 
 class ProcessLoop:
-    """Keeps silver and gold current while bronze ingests: a cycle every `interval_s`.
+    """Keeps silver and gold current while bronze ingests: a cycle every `interval_s`, and
+    table maintenance every `maintenance.interval_s`.
 
-    A failing cycle is logged and retried at the next tick (cycles are idempotent); `stop()`
-    runs one last cycle so the layers end as fresh as bronze.
+    A failing cycle is retried with backoff (cycles are idempotent) and reported to the
+    supervisor; `stop()` runs one last cycle so the layers end as fresh as bronze.
     """
 
-    def __init__(self, processor: Processor, interval_s: float) -> None:
+    def __init__(
+        self, processor: Processor, interval_s: float, supervisor: Supervisor | None = None
+    ) -> None:
         self._processor = processor
         self._interval_s = interval_s
+        self._supervisor = supervisor
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="process-loop", daemon=True)
+        self._last_maintenance = time.monotonic()
         self.cycles = 0
         self.failures = 0
         self.quarantined = 0
@@ -471,9 +487,30 @@ class ProcessLoop:
         return report
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        delay = self._interval_s
+        while not self._stop.wait(delay):
+            delay = self._interval_s
             try:
                 self._count(self._processor.run())
-            except Exception:
+                self._succeeded("process")
+            except Exception as exc:
                 self.failures += 1
-                log.exception("processing cycle failed; retrying at the next tick")
+                log.exception("processing cycle failed; retrying")
+                delay = max(delay, self._failed("process", exc))
+            if time.monotonic() - self._last_maintenance >= self._processor.maintenance_every_s:
+                self._last_maintenance = time.monotonic()
+                try:
+                    self._processor.maintain()
+                    self._succeeded("maintenance")
+                except Exception as exc:
+                    log.exception("maintenance failed; trying again at the next interval")
+                    self._failed("maintenance", exc)
+
+    def _succeeded(self, name: str) -> None:
+        if self._supervisor is not None:
+            self._supervisor.succeeded(self._supervisor.component(name))
+
+    def _failed(self, name: str, exc: Exception) -> float:
+        if self._supervisor is None:
+            return 0.0
+        return self._supervisor.failed(self._supervisor.component(name), exc)

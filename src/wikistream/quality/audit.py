@@ -224,3 +224,27 @@ def summarize(catalog: Catalog, layer: str | None, since: datetime) -> dict[str,
         ],
         "held": held,
     }  # fmt: skip
+
+
+def latest_gates(catalog: Catalog, since: datetime) -> list[dict[str, Any]]:
+    """The latest gate run per table since `since` (on-demand checks excluded), with the
+    names of the checks that failed; a held batch that was released counts as released."""
+    summary = summarize(catalog, None, since)
+    held = {h["run_id"] for h in summary["held"]}
+    table = ensure_table(catalog, DQ_RESULTS)
+    days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
+    rows = [r for r in rows_where(table, "run_date", list(days), (
+        "run_id", "run_at", "layer", "table_name", "check_name", "verdict", "gate")).to_pylist()
+        if r["run_at"] >= since and r["gate"] != "checked"]  # fmt: skip
+    latest: dict[str, dict[str, Any]] = {}
+    for r in sorted(rows, key=lambda r: r["run_at"]):
+        entry = latest.get(r["table_name"])
+        if entry is None or entry["run_id"] != r["run_id"]:
+            entry = {"table": r["table_name"], "layer": r["layer"], "run_id": r["run_id"],
+                     "run_at": r["run_at"].isoformat(), "failed": []}  # fmt: skip
+            latest[r["table_name"]] = entry
+        entry["gate"] = "held" if r["run_id"] in held else \
+            ("released" if r["gate"] == "held" else r["gate"])  # fmt: skip
+        if r["verdict"] == "fail":
+            entry["failed"].append(r["check_name"])
+    return sorted(latest.values(), key=lambda e: e["table"])

@@ -1,0 +1,54 @@
+"""Is the pipeline healthy? What `wikistream status` reports and its exit code rests on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pyiceberg.catalog import Catalog
+
+from wikistream.lakehouse.documents import Documents
+from wikistream.pipeline.supervisor import RUN_STATE
+from wikistream.quality.audit import latest_gates
+from wikistream.settings import Settings
+
+_SILENT_AFTER_BEATS = 6  # a running pipeline that missed this many heartbeats is in trouble
+
+
+def health(
+    catalog: Catalog, settings: Settings, tables: list[dict[str, Any]], max_lag: float | None
+) -> dict[str, Any]:
+    """Problems (empty when healthy), the latest gate verdict per table, the components."""
+    problems: list[str] = []
+    if not any(t["exists"] for t in tables):
+        problems.append("no tables yet: run `wikistream demo` or `wikistream run` first")
+    gates = latest_gates(catalog, datetime.now(UTC) - timedelta(days=1))
+    for gate in gates:
+        if gate["gate"] == "held":
+            problems.append(f"{gate['table']}: a batch is held by its quality gate (run "
+                            f"{gate['run_id']}; see wikistream dq report)")  # fmt: skip
+    state = Documents(settings).read(RUN_STATE) or {}
+    components: dict[str, Any] = state.get("components", {})
+    if state.get("running"):
+        updated = datetime.fromisoformat(state["updated_at"])
+        silent = (datetime.now(UTC) - updated).total_seconds()
+        if silent > _SILENT_AFTER_BEATS * float(state.get("heartbeat_s", 5)):
+            problems.append(f"wikistream run (pid {state.get('pid')}) stopped reporting "
+                            f"{silent:.0f} s ago without stopping cleanly")  # fmt: skip
+    for name, component in components.items():
+        if component["state"] == "failed" or component["consecutive_failures"] >= \
+                settings.supervisor.alert_after_restarts:  # fmt: skip
+            problems.append(
+                f"component {name} is {component['state']} after "
+                f"{component['restarts']} restarts: {component['last_error']}"
+            )
+    bronze = next((t for t in tables if t["table"] == "bronze.events"), None)
+    lag = bronze.get("freshness_lag_s") if bronze else None
+    if max_lag is not None and lag is not None and lag > max_lag:
+        problems.append(f"bronze.events is {lag:.0f} s behind the stream (max {max_lag:g} s)")
+    return {
+        "problems": problems,
+        "gates": gates,
+        "components": components,
+        "run": {k: state.get(k) for k in ("pid", "running", "started_at", "updated_at")},
+    }

@@ -1,0 +1,247 @@
+"""`wikistream run` as one supervised process: ingest, processing cycles and maintenance.
+
+The supervisor restarts the ingest component when it raises or stalls (no record read for
+`supervisor.stall_s`), with exponential backoff, counts restarts, and alerts when they pass
+`supervisor.alert_after_restarts`. Errors that a restart cannot fix (bad configuration, a
+refusing source, a second writer) stop the run. The processing loop retries failed cycles
+with backoff under the same rules. Component states are written every few seconds to
+`<warehouse>/ops/run-state.json`, which `wikistream status` reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from wikistream.alerts.channels import Alert
+from wikistream.alerts.router import AlertRouter
+from wikistream.exceptions import SourceUnavailable, TerminalError
+from wikistream.lakehouse.documents import Documents
+from wikistream.layers.bronze import BronzeStats
+from wikistream.pipeline.runner import RunSummary, StopToken, run_ingest
+from wikistream.settings import Settings
+from wikistream.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+RUN_STATE = "ops/run-state.json"
+STALLED = "stalled"
+
+
+@dataclass
+class Component:
+    """What `status` shows for one part of the running pipeline."""
+
+    name: str
+    state: str = "starting"  # running | restarting | failed | stopped
+    restarts: int = 0
+    consecutive_failures: int = 0
+    last_success: datetime | None = None
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "restarts": self.restarts,
+                "consecutive_failures": self.consecutive_failures,
+                "last_success": self.last_success.isoformat() if self.last_success else None,
+                "last_error": self.last_error}  # fmt: skip
+
+
+@dataclass
+class Supervisor:
+    """Restart policy, alerts and the run-state document shared by the components."""
+
+    settings: Settings
+    alerts: AlertRouter | None = None
+    components: dict[str, Component] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._documents = Documents(self.settings)
+        self._started = datetime.now(UTC)
+        self._lock = threading.Lock()
+        self._beat_stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="run-state", daemon=True)
+
+    def component(self, name: str) -> Component:
+        with self._lock:
+            return self.components.setdefault(name, Component(name))
+
+    def start(self) -> Supervisor:
+        self._beat.start()
+        return self
+
+    def close(self) -> None:
+        self._beat_stop.set()
+        if self._beat.ident is not None:  # started
+            self._beat.join(timeout=5)
+        for component in self.components.values():
+            if component.state != "failed":
+                component.state = "stopped"
+        self.write_state(running=False)
+
+    # restart policy ---------------------------------------------------------------------
+
+    def failed(self, component: Component, error: BaseException | str) -> float:
+        """Record a failure; return how long to wait before restarting."""
+        s = self.settings.supervisor
+        component.restarts += 1
+        component.consecutive_failures += 1
+        component.state = "restarting"
+        component.last_error = error if isinstance(error, str) else \
+            f"{type(error).__name__}: {error}"[:500]  # fmt: skip
+        exponent = component.consecutive_failures - 1
+        delay = min(s.backoff_max_s, s.backoff_initial_s * 2.0**exponent)
+        delay *= random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not cryptography
+        log.warning("component failed; restarting",
+                    extra={"component": component.name, "restarts": component.restarts,
+                           "error": component.last_error, "wait_s": round(delay, 2)})  # fmt: skip
+        if component.restarts >= s.alert_after_restarts and self.alerts is not None:
+            self.alerts.submit(Alert(
+                severity="critical",
+                title=f"wikistream run: {component.name} restarted {component.restarts} times",
+                text=f"The {component.name} component keeps failing; last error: "
+                     f"{component.last_error}. Check `wikistream status` and the logs.",
+                key=f"supervisor/{component.name}",
+                fields={"component": component.name, "restarts": component.restarts},
+            ))  # fmt: skip
+        self.write_state(running=True)
+        return delay
+
+    def succeeded(self, component: Component) -> None:
+        component.state = "running"
+        component.consecutive_failures = 0
+        component.last_success = datetime.now(UTC)
+
+    # run state --------------------------------------------------------------------------
+
+    def write_state(self, running: bool) -> None:
+        document = {
+            "pid": os.getpid(), "running": running, "started_at": self._started.isoformat(),
+            "updated_at": datetime.now(UTC).isoformat(),
+            "heartbeat_s": self.settings.supervisor.heartbeat_s,
+            "components": {n: c.as_dict() for n, c in self.components.items()},
+        }  # fmt: skip
+        try:
+            self._documents.write(RUN_STATE, document)
+        except OSError:
+            log.warning("could not write the run state", exc_info=True)
+
+    def _heartbeat(self) -> None:
+        while not self._beat_stop.wait(self.settings.supervisor.heartbeat_s):
+            self.write_state(running=True)
+
+
+def supervise_ingest(
+    supervisor: Supervisor,
+    open_source: Callable[[], Source],
+    stop: StopToken,
+    max_events: int | None = None,
+    max_seconds: float | None = None,
+    on_progress: Callable[[BronzeStats, float], None] | None = None,
+) -> RunSummary:
+    """Run ingestion until the source ends, a limit is hit or `stop` is set, restarting it
+    after failures and stalls. Returns the totals over every attempt."""
+    component = supervisor.component("ingest")
+    stall_s = supervisor.settings.supervisor.stall_s
+    began = time.monotonic()
+    summaries: list[RunSummary] = []
+    ever_ran = False
+    while not stop.event.is_set():
+        read_so_far = sum(s.stats.read for s in summaries)
+        remaining_events = None if max_events is None else max_events - read_so_far
+        remaining_s = None if max_seconds is None else max_seconds - (time.monotonic() - began)
+        if (remaining_events is not None and remaining_events <= 0) or \
+                (remaining_s is not None and remaining_s <= 0):  # fmt: skip
+            break
+        attempt = StopToken()
+        progress = _Progress(on_progress, read_so_far)
+        watchdog = threading.Thread(target=_watch, args=(stop, attempt, progress, stall_s),
+                                    name="ingest-watchdog", daemon=True)  # fmt: skip
+        watchdog.start()
+        component.state = "running"
+        try:
+            summary = run_ingest(supervisor.settings, open_source(), max_events=remaining_events,
+                                 max_seconds=remaining_s, stop=attempt,
+                                 on_progress=progress.update)  # fmt: skip
+        except TerminalError:
+            component.state = "failed"
+            raise
+        except SourceUnavailable as exc:
+            if not ever_ran and not progress.any:
+                component.state = "failed"
+                raise  # never reached the source: say so instead of retrying forever
+            _wait(stop, supervisor.failed(component, exc))
+            continue
+        except Exception as exc:
+            _wait(stop, supervisor.failed(component, exc))
+            continue
+        finally:
+            attempt.stop("attempt over")
+            watchdog.join(timeout=2)
+        summaries.append(summary)
+        ever_ran = True
+        if summary.stopped_by == STALLED:
+            _wait(stop, supervisor.failed(component, f"no records for {stall_s:g} s"))
+            continue
+        supervisor.succeeded(component)
+        break
+    component.state = "stopped"
+    return _combined(summaries, stop, time.monotonic() - began)
+
+
+class _Progress:
+    """Tracks when the last record was read (the watchdog's stall clock)."""
+
+    def __init__(self, forward: Callable[[BronzeStats, float], None] | None, offset: int):
+        self._forward = forward
+        self._offset = offset
+        self.read = 0
+        self.any = False
+        self.at = time.monotonic()
+
+    def update(self, stats: BronzeStats, seconds: float) -> None:
+        if stats.read != self.read:
+            self.read, self.at, self.any = stats.read, time.monotonic(), True
+        if self._forward is not None:
+            self._forward(stats, seconds)
+
+
+def _watch(stop: StopToken, attempt: StopToken, progress: _Progress, stall_s: float) -> None:
+    """Stops the attempt when the run is stopped, or when no record came for `stall_s`."""
+    while not attempt.event.wait(0.2):
+        if stop.event.is_set():
+            attempt.stop(stop.reason)
+        elif time.monotonic() - progress.at > stall_s:
+            attempt.stop(STALLED)
+
+
+def _wait(stop: StopToken, seconds: float) -> None:
+    stop.event.wait(seconds)
+
+
+def _combined(summaries: list[RunSummary], stop: StopToken, seconds: float) -> RunSummary:
+    if not summaries:
+        return RunSummary("", None, None, seconds, BronzeStats(), stop.reason or "stopped")
+    stats = BronzeStats()
+    dropped: Counter[str] = Counter()
+    for s in summaries:
+        stats.read += s.stats.read
+        stats.accepted += s.stats.accepted
+        stats.quarantined += s.stats.quarantined
+        stats.duplicates += s.stats.duplicates
+        stats.commits += s.stats.commits
+        stats.commit_seconds += s.stats.commit_seconds
+        dropped.update(s.stats.dropped)
+        stats.last_commit_at = s.stats.last_commit_at or stats.last_commit_at
+    stats.dropped = dropped
+    first, last = summaries[0], summaries[-1]
+    stopped_by = stop.reason if stop.event.is_set() else last.stopped_by
+    return RunSummary(last.source, first.start_position, last.end_position, seconds, stats,
+                      stopped_by)  # fmt: skip
