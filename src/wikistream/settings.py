@@ -178,13 +178,19 @@ class SupervisorSettings(BaseModel):
 class MaintenanceSettings(BaseModel):
     """Compaction, snapshot expiry and orphan removal (`wikistream maintain`, and in `run`)."""
 
-    interval_s: float = Field(3600.0, gt=0, description="How often `run` maintains tables.")
+    interval_s: float = Field(300.0, gt=0, description="How often `run` maintains tables.")
     target_file_mb: int = Field(128, ge=1, description="Compacted files aim at this size.")
     min_small_files: int = Field(
         5, ge=2, description="Compact a partition once it has this many smaller files."
     )
     snapshot_retention_h: float = Field(48.0, gt=0, description="Expire snapshots older than.")
     keep_last_snapshots: int = Field(20, ge=1, description="Always keep the newest N.")
+    max_snapshots: int = Field(
+        500,
+        ge=1,
+        description="Also expire beyond the newest N: commit time grows with the "
+        "snapshot count (PyIceberg rewrites all of them in every metadata file).",
+    )
     orphan_age_h: float = Field(
         72.0, ge=0, description="Delete unreferenced files only when older than this."
     )

@@ -143,17 +143,32 @@ class ExpiryReport:
     protected: list[int] = field(default_factory=list)
 
 
-def expire(table: Table, older_than: datetime, keep_last: int, protected: set[int]) -> ExpiryReport:
-    """Expire snapshots older than `older_than`, except the newest `keep_last` of the current
-    lineage and `protected` ones (positions other layers or sources still need)."""
+def expire(
+    table: Table,
+    older_than: datetime,
+    keep_last: int,
+    protected: set[int],
+    max_snapshots: int | None = None,
+    needed_since: datetime | None = None,
+) -> ExpiryReport:
+    """Expire snapshots older than `older_than`, and beyond the newest `max_snapshots` of the
+    current lineage; never the newest `keep_last`, `protected` ones (positions sources
+    resume from), or any snapshot from `needed_since` on (what a consumer still reads)."""
     report = ExpiryReport()
 
     def expire_now() -> None:
         chain = lineage(table)
         keep = {s.snapshot_id for s in chain[:keep_last]} | protected
         cutoff = int(older_than.timestamp() * 1000)
-        doomed = [s.snapshot_id for s in table.metadata.snapshots
-                  if s.timestamp_ms < cutoff and s.snapshot_id not in keep]  # fmt: skip
+        floor = None if needed_since is None else int(needed_since.timestamp() * 1000)
+        excess = {s.snapshot_id for s in chain[max_snapshots:]} if max_snapshots else set()
+        doomed = [
+            s.snapshot_id
+            for s in table.metadata.snapshots
+            if (s.timestamp_ms < cutoff or s.snapshot_id in excess)
+            and s.snapshot_id not in keep
+            and (floor is None or s.timestamp_ms < floor)
+        ]
         report.protected = sorted(protected & {s.snapshot_id for s in chain})
         report.expired = len(doomed)
         if doomed:

@@ -69,6 +69,8 @@ def appended_since(
                 "stopped, is no longer in its history (rolled back or expired); rebuild the "
                 "layer above with: wikistream process --full-refresh"
             )
+    if snapshot_id is None:  # everything: a plain scan (older snapshots may be expired)
+        return table.scan(snapshot_id=end).to_arrow(), end
     parts = [
         table.incremental_append_scan(
             from_snapshot_id_exclusive=start, to_snapshot_id_inclusive=stop

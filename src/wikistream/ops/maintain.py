@@ -76,11 +76,15 @@ def maintain(
         report = TableMaintenance(name)
         target = settings.target_file_mb * 1024 * 1024
         report.compaction = compact(table, target, settings.min_small_files)
-        cutoff = _cutoff(table, now - timedelta(hours=settings.snapshot_retention_h),
-                         consumers.get(name, set()))  # fmt: skip
+        needed = consumers.get(name, set())
+        needed_since = _oldest(table, needed)
+        cutoff = now - timedelta(hours=settings.snapshot_retention_h)
+        if needed_since is not None:
+            cutoff = min(cutoff, needed_since)
         report.carried_positions = _carry_positions(table, cutoff, settings.keep_last_snapshots)
-        protected = consumers.get(name, set()) | _position_holders(table)
-        report.expiry = expire(table, cutoff, settings.keep_last_snapshots, protected)
+        protected = needed | _position_holders(table)
+        report.expiry = expire(table, cutoff, settings.keep_last_snapshots, protected,
+                               settings.max_snapshots, needed_since)  # fmt: skip
         report.orphans = remove_orphans(table, now - timedelta(hours=settings.orphan_age_h))
         report.seconds = round((datetime.now(UTC) - started).total_seconds(), 2)
         log.info("maintained table", extra={
@@ -108,13 +112,11 @@ def _consumer_positions(catalog: Catalog) -> dict[str, set[int]]:
     return needed
 
 
-def _cutoff(table: Table, retention_cutoff: datetime, needed: set[int]) -> datetime:
-    """Expire only below the oldest snapshot a consumer needs: its incremental read spans
-    every snapshot from there to now."""
+def _oldest(table: Table, needed: set[int]) -> datetime | None:
+    """When the oldest snapshot a consumer still reads from was committed: its incremental
+    read spans every snapshot from there to now, so none of them may expire."""
     stamps = [s.timestamp_ms for s in table.metadata.snapshots if s.snapshot_id in needed]
-    if not stamps:
-        return retention_cutoff
-    return min(retention_cutoff, datetime.fromtimestamp(min(stamps) / 1000, UTC))
+    return datetime.fromtimestamp(min(stamps) / 1000, UTC) if stamps else None
 
 
 def _carry_positions(table: Table, cutoff: datetime, keep_last: int) -> list[str]:
