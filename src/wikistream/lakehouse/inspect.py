@@ -27,7 +27,14 @@ def table_status(catalog: Catalog, identifier: str, now: datetime | None = None)
     try:
         table = catalog.load_table(identifier)
     except NoSuchTableError:
-        return {"table": identifier, "exists": False, "rows": 0, "positions": {}}
+        return {
+            "table": identifier,
+            "exists": False,
+            "rows": 0,
+            "data_files": 0,
+            "small_files": 0,
+            "positions": {},
+        }
     current = table.current_snapshot()
     status: dict[str, Any] = {
         "table": identifier,

@@ -35,7 +35,7 @@ from wikistream.lakehouse.positions import (
     WRITER_KEY,
     stored_position,
 )
-from wikistream.lakehouse.reads import recent_values
+from wikistream.lakehouse.reads import recent_values, rows_where, values_between
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE
 from wikistream.layers.recent_ids import RecentIds
 from wikistream.settings import Settings
@@ -75,9 +75,18 @@ class BronzeWriter:
     `position` is the last committed position. Call `close()` when done.
     """
 
-    def __init__(self, catalog: Catalog, settings: Settings, source: str) -> None:
+    def __init__(
+        self, catalog: Catalog, settings: Settings, source: str, replay_of: str | None = None
+    ) -> None:
+        """
+        Args:
+            source: the name positions are stored under.
+            replay_of: a replay re-reads this source: events already in bronze (whatever
+                their age) and dead letters already quarantined are dropped.
+        """
         self._settings = settings
         self._source = source
+        self._replay_of = replay_of
         self._events: Table = ensure_table(catalog, BRONZE_EVENTS)
         self._quarantine: Table = ensure_table(catalog, BRONZE_QUARANTINE)
         self._decoder = EventDecoder(settings.filters.domains, settings.filters.types)
@@ -91,6 +100,9 @@ class BronzeWriter:
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-commit")
         self._in_flight: Future[None] | None = None
         self._remember_recent()
+        if replay_of is not None:  # the replay's dead letters carry the original's ids
+            known = rows_where(self._quarantine, "source", [replay_of], ("quarantine_id",))
+            self._recent_dead.add(known.column("quarantine_id").to_pylist())
 
     @property
     def pending(self) -> int:
@@ -137,8 +149,9 @@ class BronzeWriter:
         now = datetime.now(UTC)
         chunk = decode_chunk(self._decoder, records, self._source, now)
         self.stats.dropped.update(chunk.dropped)
+        identity = self._replay_of or self._source
         dead = [
-            (quarantine_id(self._source, positions[r.index] or "", records[r.index]), r,
+            (quarantine_id(identity, positions[r.index] or "", records[r.index]), r,
              positions[r.index] or "", records[r.index])
             for r in chunk.rejections
         ]  # fmt: skip
@@ -147,6 +160,8 @@ class BronzeWriter:
         kept = sum(mask)
         self.stats.duplicates += len(mask) - kept
         events = chunk.table if kept == len(mask) else chunk.table.filter(pa.array(mask))
+        if self._replay_of is not None:
+            events = self._not_in_bronze(events)
         # Remember now, not after the commit: the next batch is deduplicated against this one.
         self._recent.add(i for i, new in zip(chunk.ids, mask, strict=True) if new)
         self._recent_dead.add(d[0] for d in dead)
@@ -156,6 +171,18 @@ class BronzeWriter:
             position=position,
             at=now,
         )
+
+    def _not_in_bronze(self, events: pa.Table) -> pa.Table:
+        """Drop events bronze already holds (a replay re-reads events of any age)."""
+        if events.num_rows == 0:
+            return events
+        low, high = pc.min(events.column("event_ts")), pc.max(events.column("event_ts"))
+        known = values_between(self._events, "event_ts", low.as_py(), high.as_py(), "event_id")
+        if len(known) == 0:
+            return events
+        fresh = events.filter(pc.invert(pc.is_in(events.column("event_id"), known)))
+        self.stats.duplicates += events.num_rows - fresh.num_rows
+        return fresh
 
     def _commit(self, prepared: _Prepared) -> None:
         started = time.perf_counter()

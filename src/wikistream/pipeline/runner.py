@@ -64,6 +64,13 @@ class RunSummary:
         }
 
 
+@dataclass(frozen=True)
+class Replay:
+    """Re-read a source from `start` (a position it produced; None: its beginning)."""
+
+    start: str | None = None
+
+
 class _End:
     """Queue marker: the source ended, or failed with `error`."""
 
@@ -92,12 +99,20 @@ def run_ingest(
     max_seconds: float | None = None,
     stop: StopToken | None = None,
     on_progress: Callable[[BronzeStats, float], None] | None = None,
+    replay: Replay | None = None,
 ) -> RunSummary:
-    """Ingest from `source` into bronze until it ends, a limit is hit, or `stop` is set."""
+    """Ingest from `source` into bronze until it ends, a limit is hit, or `stop` is set.
+
+    With `replay`, read from the replay's start instead of the stored position, store
+    positions under `replay:<source>` (the live position stays where it is) and drop
+    events bronze already holds, so running a replay twice equals running it once.
+    """
     stop = stop or StopToken()
-    writer = BronzeWriter(open_catalog(settings), settings, source.name)
-    start_position = writer.position
-    log.info("ingest starting", extra={"source": source.name, "position": start_position})
+    name = source.name if replay is None else f"replay:{source.name}"
+    writer = BronzeWriter(open_catalog(settings), settings, name,
+                          replay_of=None if replay is None else source.name)  # fmt: skip
+    start_position = writer.position if replay is None else replay.start
+    log.info("ingest starting", extra={"source": name, "position": start_position})
     batches: queue.Queue[SourceBatch | _End] = queue.Queue(maxsize=_QUEUE_BATCHES)
     reader = threading.Thread(
         target=_read, args=(source, start_position, batches, stop), name="source-reader",
@@ -156,7 +171,7 @@ def run_ingest(
     if error is not None:
         raise error
     return RunSummary(
-        source=source.name,
+        source=name,
         start_position=start_position,
         end_position=writer.position,
         seconds=time.monotonic() - began,
