@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -88,5 +89,11 @@ def test_soak_500_events_per_second_with_maintenance_and_a_concurrent_reader(
     files = {t["table"]: t["data_files"] for t in report["tables"]}
     assert files["bronze.events"] < summary["commits"]  # compaction kept up with the commits
 
-    steady = memory[len(memory) // 3 :]
-    assert max(steady) < 1.5 * min(steady), [m // 2**20 for m in memory]
+    # Flat: the last third of the run does not sit higher than the middle third (maintenance
+    # reading a partition makes short peaks; growth would raise the whole level).
+    third = len(memory) // 3
+    middle, last = (
+        statistics.median(memory[third : 2 * third]),
+        statistics.median(memory[2 * third :]),
+    )
+    assert last < 1.25 * middle, [m // 2**20 for m in memory]
