@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.expressions import (
     And,
     BooleanExpression,
@@ -150,6 +151,18 @@ def values_between(table: Table, column: str, low: object, high: object, value: 
         _predicate(LessThanOrEqual, column, as_literals([high])[0]),
     )
     return table.scan(row_filter=condition, selected_fields=(value,)).to_arrow().column(value)
+
+
+def without_known(table: Table, rows: pa.Table) -> pa.Table:
+    """`rows` minus those whose event_id `table` already holds. A repeat of an event has the
+    same event time, so only files whose event_ts range overlaps `rows` are read."""
+    if rows.num_rows == 0:
+        return rows
+    low, high = pc.min(rows.column("event_ts")).as_py(), pc.max(rows.column("event_ts")).as_py()
+    known = values_between(table, "event_ts", low, high, "event_id")
+    if len(known) == 0:
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows.column("event_id"), known)))
 
 
 def as_literals(values: list[object]) -> list[object]:

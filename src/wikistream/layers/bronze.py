@@ -35,7 +35,7 @@ from wikistream.lakehouse.positions import (
     WRITER_KEY,
     stored_position,
 )
-from wikistream.lakehouse.reads import recent_values, rows_where, values_between
+from wikistream.lakehouse.reads import recent_values, rows_where, without_known
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE
 from wikistream.layers.recent_ids import RecentIds
 from wikistream.settings import Settings
@@ -174,13 +174,7 @@ class BronzeWriter:
 
     def _not_in_bronze(self, events: pa.Table) -> pa.Table:
         """Drop events bronze already holds (a replay re-reads events of any age)."""
-        if events.num_rows == 0:
-            return events
-        low, high = pc.min(events.column("event_ts")), pc.max(events.column("event_ts"))
-        known = values_between(self._events, "event_ts", low.as_py(), high.as_py(), "event_id")
-        if len(known) == 0:
-            return events
-        fresh = events.filter(pc.invert(pc.is_in(events.column("event_id"), known)))
+        fresh = without_known(self._events, events)
         self.stats.duplicates += events.num_rows - fresh.num_rows
         return fresh
 

@@ -35,7 +35,7 @@ from wikistream.lakehouse.reads import (
     appended_since,
     rewritten_since,
     rows_where,
-    values_between,
+    without_known,
 )
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
@@ -139,7 +139,7 @@ class Processor:
                 rows = rows_where(silver, "event_date", None)
             else:
                 pending = appended_since(bronze, done)[0]
-                rows = _not_in_silver(silver, to_silver(pending, self._settings.silver,
+                rows = without_known(silver, to_silver(pending, self._settings.silver,
                                                         datetime.now(UTC)))  # fmt: skip
             batches.append((SILVER_EVENTS, rows, None))
         else:
@@ -172,7 +172,7 @@ class Processor:
             return
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
         if not full_refresh:
-            out = _not_in_silver(silver, out)
+            out = without_known(silver, out)
         # A full refresh re-reads old events on purpose: freshness is not theirs to judge.
         exclude = ("timeliness",) if full_refresh else ()
         run, outcome = self._judge("silver", SILVER_EVENTS, out, batch_range, upto, released,
@@ -228,7 +228,7 @@ class Processor:
         if full_refresh:
             commits.replace(table, bad, "event_id", None, summary)
         else:
-            bad = _not_in(table, bad)
+            bad = without_known(table, bad)
             if bad.num_rows:
                 commits.append(table, bad, summary)
         report.quarantined[SILVER_QUARANTINE.identifier] = bad.num_rows
@@ -343,34 +343,12 @@ class Processor:
 Recompute = Callable[[pa.Table], pa.Table]
 
 
-def _not_in_silver(silver: Table, rows: pa.Table) -> pa.Table:
-    """Drop rows whose event is already in silver (e.g. re-ingested long after bronze's
-    dedupe window). A duplicate has the same event time, so only silver files whose event_ts
-    range overlaps this batch are read."""
-    if rows.num_rows == 0:
-        return rows
-    low, high = pc.min(rows.column("event_ts")), pc.max(rows.column("event_ts"))
-    known = values_between(silver, "event_ts", low.as_py(), high.as_py(), "event_id")
-    if len(known) == 0:
-        return rows
-    return rows.filter(pc.invert(pc.is_in(rows.column("event_id"), known)))
-
-
 def _as_id(position: str | None) -> int | None:
     return int(position) if position else None
 
 
 def _as_position(snapshot_id: int | None) -> str | None:
     return None if snapshot_id is None else str(snapshot_id)
-
-
-def _not_in(quarantine: Table, rows: pa.Table) -> pa.Table:
-    """Drop rows already quarantined (a redo after a crash between the two commits)."""
-    low, high = pc.min(rows.column("event_ts")).as_py(), pc.max(rows.column("event_ts")).as_py()
-    known = values_between(quarantine, "event_ts", low, high, "event_id")
-    if len(known) == 0:
-        return rows
-    return rows.filter(pc.invert(pc.is_in(rows.column("event_id"), known)))
 
 
 def _reason(failed_checks: list[str], outcome: GateOutcome) -> str:

@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 
 from wikistream.events.decode import EventDecoder, decode_chunk
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.catalog import ensure_table
-from wikistream.lakehouse.reads import rows_where, values_between
+from wikistream.lakehouse.reads import rows_where, without_known
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
     BRONZE_QUARANTINE,
@@ -77,7 +76,7 @@ def replay_silver(
         gates.flush()
         return report
     silver = ensure_table(catalog, SILVER_EVENTS)
-    fresh = _not_already(silver, good)
+    fresh = without_known(silver, good)
     if fresh.num_rows:
         commits.append(silver, fresh, {"wikistream.replay": run.run_id})
     commits.delete(quarantine, "event_id", good.column("event_id").to_pylist())
@@ -111,7 +110,7 @@ def replay_bronze(catalog: Catalog, settings: Settings, dry_run: bool = False) -
     if dry_run:
         return report
     bronze = ensure_table(catalog, BRONZE_EVENTS)
-    fresh = _not_already(bronze, events)
+    fresh = without_known(bronze, events)
     if fresh.num_rows:
         commits.append(bronze, fresh, {"wikistream.replay": "bronze.quarantine"})
     if replayed_ids:
@@ -135,14 +134,3 @@ def _bronze_rows(catalog: Catalog, quarantined: pa.Table) -> pa.Table:
     bronze = ensure_table(catalog, BRONZE_EVENTS)
     days = sorted(pc.unique(pc.cast(quarantined.column("event_ts"), pa.date32())).to_pylist())
     return rows_where(bronze, "event_date", list(days))
-
-
-def _not_already(table: Table, rows: pa.Table) -> pa.Table:
-    """Drop rows whose event_id the table already holds (same event time, so pruned)."""
-    if rows.num_rows == 0:
-        return rows
-    low, high = pc.min(rows.column("event_ts")).as_py(), pc.max(rows.column("event_ts")).as_py()
-    known = values_between(table, "event_ts", low, high, "event_id")
-    if len(known) == 0:
-        return rows
-    return rows.filter(pc.invert(pc.is_in(rows.column("event_id"), known)))
