@@ -1,7 +1,8 @@
 """A local server that speaks the EventStreams protocol, and misbehaves on request.
 
 Ids look like Wikimedia's (`[{"topic": …, "partition": 0, "offset": N}]`); a client that sends
-`Last-Event-ID` resumes after that offset. Behaviours are scripted per test: drop the
+`Last-Event-ID` resumes after that offset, one that sends `?since=ISO` starts at the first
+event from then. Behaviours are scripted per test: drop the
 connection every few events, answer 429/503 with Retry-After, send only heartbeats, send
 garbage frames, resend events already delivered.
 """
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -169,9 +171,24 @@ class EventStreamsServer:
             def _start_offset(self) -> int:
                 last = self.headers.get("Last-Event-ID")
                 if not last:
-                    return 0
+                    return self._since_offset()
                 offset = int(json.loads(last)[0]["offset"]) + 1
                 return max(0, offset - server.script.resend_on_reconnect)
+
+            def _since_offset(self) -> int:
+                """`?since=ISO`: the first event whose meta.dt is at or after it."""
+                since = parse_qs(urlparse(self.path).query).get("since", [None])[0]
+                if since is None:
+                    return 0
+                moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+                for offset, raw in enumerate(server.events):
+                    try:
+                        dt = json.loads(raw)["meta"]["dt"]
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    if datetime.fromisoformat(dt.replace("Z", "+00:00")) >= moment:
+                        return offset
+                return len(server.events)
 
             def _write(self, text: str) -> None:
                 self.wfile.write(text.encode())

@@ -6,7 +6,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from wikistream.settings import Settings
 from wikistream.sources.base import Source
 from wikistream.sources.registry import SPEC_HELP, open_source
 from wikistream.sources.synthetic import SyntheticSource
+
+if TYPE_CHECKING:
+    from wikistream.pipeline.process import CycleReport
 
 _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
                        show_default=True, help="Summary format.")  # fmt: skip
@@ -56,7 +59,7 @@ def run(
     open_source(settings.source.spec, settings).close()  # a bad spec fails here, at once
     summary = _ingest(settings, lambda: open_source(settings.source.spec, settings),
                       max_events, max_seconds, keep_layers)  # fmt: skip
-    _report(summary, settings, output, title=f"ingest from {settings.source.spec}")
+    report_run(summary, settings, output, title=f"ingest from {settings.source.spec}")
 
 
 @cli.command()
@@ -81,7 +84,7 @@ def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
                                chunk_events=settings.source.chunk_events)  # fmt: skip
 
     summary = _ingest(settings, source, events, None, True)
-    _report(summary, settings, output, title=f"demo: {events:,} synthetic events")
+    report_run(summary, settings, output, title=f"demo: {events:,} synthetic events")
 
 
 def _ingest(
@@ -95,7 +98,7 @@ def _ingest(
     from wikistream.alerts.router import AlertRouter
 
     stop = StopToken()
-    progress = _progress_line if sys.stderr.isatty() else None
+    progress = progress_line if sys.stderr.isatty() else None
     loop, processor = None, None
     if keep_layers:
         from wikistream.pipeline.process import ProcessLoop, Processor  # Daft: only if needed
@@ -128,7 +131,7 @@ def _ingest(
     return summary
 
 
-def _progress_line(stats: BronzeStats, seconds: float) -> None:
+def progress_line(stats: BronzeStats, seconds: float) -> None:
     rate = stats.read / seconds if seconds else 0.0
     click.echo(
         f"\r\033[K  read {stats.read:,}  accepted {stats.accepted:,}  "
@@ -147,6 +150,10 @@ def _restart_rows(summary: RunSummary) -> list[tuple[str, str]]:
 
 
 def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    processed = summary.extra.get("processed")
+    if processed is not None:
+        written = ", ".join(f"{t} {n:,}" for t, n in processed.items()) or "nothing new"
+        return [("silver/gold", f"processed afterwards: {written}")]
     layers = summary.extra.get("layers")
     if not layers:
         return []
@@ -161,7 +168,7 @@ def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
     return rows
 
 
-def _report(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
+def report_run(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
     warehouse = settings.warehouse.expanduser().resolve()
     data = summary.as_dict() | {"warehouse": str(warehouse),
                                 "catalog": describe_catalog(settings)}  # fmt: skip
@@ -230,9 +237,14 @@ def process(
         report = processor.run(layer, full_refresh, lookback)
     finally:
         processor.close()
-    data = {"layer": layer, "full_refresh": full_refresh, "rows_written": report.rows,
-            "seconds": {k: round(v, 3) for k, v in report.seconds.items()},
-            "quarantined": report.quarantined, "held": report.held}  # fmt: skip
+    print_cycle(report, output, {"layer": layer, "full_refresh": full_refresh})
+
+
+def print_cycle(report: CycleReport, output: str, about: dict[str, Any]) -> None:
+    """What a silver/gold cycle wrote (text or JSON); exit 4 if a gate held a batch."""
+    data = about | {"rows_written": report.rows, "quarantined": report.quarantined,
+                    "seconds": {k: round(v, 3) for k, v in report.seconds.items()},
+                    "held": report.held}  # fmt: skip
     if output == "json":
         emit_json(data)
     else:

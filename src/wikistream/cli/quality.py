@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import click
 
@@ -14,6 +14,7 @@ from wikistream.lakehouse.catalog import ensure_table, open_catalog
 from wikistream.lakehouse.reads import rows_where
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE, SILVER_QUARANTINE
 from wikistream.quality.audit import add_release, run_rows, summarize
+from wikistream.times import instant
 
 _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
                        show_default=True)  # fmt: skip
@@ -191,13 +192,4 @@ def _number(value: float | None) -> str:
 
 
 def _since(text: str) -> datetime:
-    units = {"m": 60, "h": 3600, "d": 86400}
-    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
-        return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * units[text[-1]])
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--since must be a duration (30m, 6h, 7d) or ISO-8601, not {text!r}"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return instant(text, "--since")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, In
 from pyiceberg.table import Table
 
 from wikistream.exceptions import CommitConflict
@@ -71,8 +71,34 @@ def replace(
     """
     condition: BooleanExpression = AlwaysTrue()
     if values is not None:
-        condition = In(column, as_literals(list(values)))  # type: ignore[call-arg,misc]
+        condition = In(column, as_literals(list(values)))  # type: ignore[call-arg]
+    return _overwrite(table, data, condition, properties, retries=retries, guard=guard)
 
+
+def replace_from(
+    table: Table,
+    data: pa.Table,
+    column: str,
+    low: object,
+    properties: Mapping[str, str],
+    *,
+    retries: int = 8,
+    guard: Callable[[Table], None] | None = None,
+) -> int:
+    """Like `replace`, for the rows whose `column` is at least `low` (e.g. recompute from)."""
+    condition = GreaterThanOrEqual(column, as_literals([low])[0])  # type: ignore[call-arg]
+    return _overwrite(table, data, condition, properties, retries=retries, guard=guard)
+
+
+def _overwrite(
+    table: Table,
+    data: pa.Table,
+    condition: BooleanExpression,
+    properties: Mapping[str, str],
+    *,
+    retries: int,
+    guard: Callable[[Table], None] | None,
+) -> int:
     def overwrite() -> None:
         with warnings.catch_warnings():
             # A window computed for the first time has nothing to delete: not a problem.
@@ -86,7 +112,7 @@ def delete(table: Table, column: str, values: Sequence[object], *, retries: int 
     """Delete the rows whose `column` is in `values` (one snapshot; nothing if no match)."""
     if not values:
         return
-    condition = In(column, as_literals(list(values)))  # type: ignore[call-arg,misc]
+    condition = In(column, as_literals(list(values)))  # type: ignore[call-arg]
 
     def remove() -> None:
         with warnings.catch_warnings():

@@ -129,10 +129,10 @@ def _matching(partition: dict[str, Any]) -> BooleanExpression:
     terms: list[BooleanExpression] = []
     for column, value in partition.items():
         if value is None:
-            terms.append(IsNull(column))  # type: ignore[call-arg,misc]
+            terms.append(IsNull(column))  # type: ignore[call-arg]
         else:
             literal = value.isoformat() if hasattr(value, "isoformat") else value
-            terms.append(EqualTo(column, literal))  # type: ignore[call-arg,misc]
+            terms.append(EqualTo(column, literal))  # type: ignore[call-arg]
     return reduce(And, terms) if len(terms) > 1 else terms[0]
 
 

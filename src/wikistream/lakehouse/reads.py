@@ -142,6 +142,14 @@ def rows_where(
     return table.scan(row_filter=condition, selected_fields=tuple(columns)).to_arrow()
 
 
+def rows_from(table: Table, column: str, low: object, columns: Sequence[str] = ("*",)) -> pa.Table:
+    """`columns` of the rows whose `column` is at least `low` (partitions and stats prune)."""
+    if table.current_snapshot() is None:
+        return rows_where(table, column, [], columns)
+    condition = _predicate(GreaterThanOrEqual, column, as_literals([low])[0])
+    return table.scan(row_filter=condition, selected_fields=tuple(columns)).to_arrow()
+
+
 def values_between(table: Table, column: str, low: object, high: object, value: str) -> pa.Array:
     """`value` of the rows with `low <= column <= high`; min/max file statistics prune."""
     if table.current_snapshot() is None:

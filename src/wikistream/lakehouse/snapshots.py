@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pyiceberg.table import Table
 
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.positions import lineage, snapshot_time
+from wikistream.times import iso_instant
 
 
 def history(table: Table) -> list[dict[str, Any]]:
@@ -45,11 +45,9 @@ def resolve(table: Table, ref: str) -> int:
         if table.snapshot_by_id(int(ref)) is None:
             raise ConfigError(f"{name} has no snapshot {ref} (see: wikistream history {name})")
         return int(ref)
-    try:
-        moment = datetime.fromisoformat(ref.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"not a snapshot id or ISO-8601 time: {ref!r}") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = iso_instant(ref)
+    if moment is None:
+        raise ConfigError(f"not a snapshot id or ISO-8601 time: {ref!r}")
     snapshot = table.snapshot_as_of_timestamp(int(moment.timestamp() * 1000))
     if snapshot is None:
         raise ConfigError(f"{name} had no snapshot yet at {moment.isoformat()}")

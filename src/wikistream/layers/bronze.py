@@ -60,6 +60,38 @@ class BronzeStats:
 
 
 @dataclass(frozen=True)
+class EventWindow:
+    """Event times a replay or backfill keeps: `since <= event_ts < until` (None: open)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def keep(self, events: pa.Table) -> tuple[pa.Table, int, int]:
+        """The events inside the window, and how many fell before and after it."""
+        ts = events.column("event_ts")
+        inside = pa.repeat(pa.scalar(True), events.num_rows)
+        before = after = 0
+        if self.since is not None and events.num_rows:
+            early = pc.fill_null(pc.less(ts, pa.scalar(self.since, ts.type)), False)
+            before = pc.sum(early).as_py() or 0
+            inside = pc.and_(inside, pc.invert(early))
+        if self.until is not None and events.num_rows:
+            late = pc.fill_null(pc.greater_equal(ts, pa.scalar(self.until, ts.type)), False)
+            after = pc.sum(late).as_py() or 0
+            inside = pc.and_(inside, pc.invert(late))
+        if before or after:
+            events = events.filter(inside)
+        return events, before, after
+
+    def ends_in(self, events: pa.Table) -> bool:
+        """Whether `events` (duplicates included) reach the end of the window."""
+        if self.until is None or events.num_rows == 0:
+            return False
+        newest = pc.max(events.column("event_ts")).as_py()
+        return newest is not None and newest >= self.until
+
+
+@dataclass(frozen=True)
 class _Prepared:
     """A decoded, deduplicated batch ready to commit."""
 
@@ -76,17 +108,25 @@ class BronzeWriter:
     """
 
     def __init__(
-        self, catalog: Catalog, settings: Settings, source: str, replay_of: str | None = None
+        self,
+        catalog: Catalog,
+        settings: Settings,
+        source: str,
+        replay_of: str | None = None,
+        window: EventWindow | None = None,
     ) -> None:
         """
         Args:
             source: the name positions are stored under.
             replay_of: a replay re-reads this source: events already in bronze (whatever
                 their age) and dead letters already quarantined are dropped.
+            window: keep only events in it; `reached_until` tells when one went past it.
         """
         self._settings = settings
         self._source = source
         self._replay_of = replay_of
+        self._window = window
+        self.reached_until = False
         self._events: Table = ensure_table(catalog, BRONZE_EVENTS)
         self._quarantine: Table = ensure_table(catalog, BRONZE_QUARANTINE)
         self._decoder = EventDecoder(settings.filters.domains, settings.filters.types)
@@ -160,6 +200,11 @@ class BronzeWriter:
         kept = sum(mask)
         self.stats.duplicates += len(mask) - kept
         events = chunk.table if kept == len(mask) else chunk.table.filter(pa.array(mask))
+        if self._window is not None:
+            self.reached_until = self.reached_until or self._window.ends_in(chunk.table)
+            events, before, after = self._window.keep(events)
+            self.stats.dropped.update({k: n for k, n in (("before_since", before),
+                                                         ("after_until", after)) if n})  # fmt: skip
         if self._replay_of is not None:
             events = self._not_in_bronze(events)
         # Remember now, not after the commit: the next batch is deduplicated against this one.

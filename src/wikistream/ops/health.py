@@ -30,8 +30,7 @@ def health(
     state = Documents(settings).read(RUN_STATE) or {}
     components: dict[str, Any] = state.get("components", {})
     if state.get("running"):
-        updated = datetime.fromisoformat(state["updated_at"])
-        silent = (datetime.now(UTC) - updated).total_seconds()
+        silent = _silent_s(state)
         if silent > _SILENT_AFTER_BEATS * float(state.get("heartbeat_s", 5)):
             problems.append(f"wikistream run (pid {state.get('pid')}) stopped reporting "
                             f"{silent:.0f} s ago without stopping cleanly")  # fmt: skip
@@ -52,3 +51,16 @@ def health(
         "components": components,
         "run": {k: state.get(k) for k in ("pid", "running", "started_at", "updated_at")},
     }
+
+
+def active_run(settings: Settings) -> dict[str, Any] | None:
+    """The run-state of a `wikistream run` that is running now (still sending heartbeats)."""
+    state: dict[str, Any] = Documents(settings).read(RUN_STATE) or {}
+    if not state.get("running"):
+        return None
+    alive = _silent_s(state) <= _SILENT_AFTER_BEATS * float(state.get("heartbeat_s", 5))
+    return state if alive else None
+
+
+def _silent_s(state: dict[str, Any]) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(state["updated_at"])).total_seconds()

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ from wikistream.lakehouse.positions import (
 from wikistream.lakehouse.reads import (
     appended_since,
     rewritten_since,
+    rows_from,
     rows_where,
     without_known,
 )
@@ -92,14 +93,22 @@ class Processor:
         self.gates = gates
 
     def run(
-        self, layer: str = "all", full_refresh: bool = False, lookback_hours: float | None = None
+        self,
+        layer: str = "all",
+        full_refresh: bool = False,
+        lookback_hours: float | None = None,
+        since: datetime | None = None,
     ) -> CycleReport:
+        """One cycle. `lookback_hours` / `since`: also recompute every gold window from then."""
         report = CycleReport()
+        if lookback_hours is not None:
+            back = datetime.now(UTC) - timedelta(hours=lookback_hours)
+            since = back if since is None else min(since, back)
         try:
             if layer in ("silver", "all"):
                 self._silver(report, full_refresh)
             if layer in ("gold", "all"):
-                self._gold(report, full_refresh, lookback_hours)
+                self._gold(report, full_refresh, since)
         finally:
             if self.gates is not None:
                 self.gates.flush()
@@ -173,8 +182,51 @@ class Processor:
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
         if not full_refresh:
             out = without_known(silver, out)
-        # A full refresh re-reads old events on purpose: freshness is not theirs to judge.
-        exclude = ("timeliness",) if full_refresh else ()
+        rewrite = ("event_id", None) if full_refresh else None
+        self._promote_silver(report, out, (batch_range, upto, done), released, rewrite, started)
+
+    def recompute_silver(self, dates: list[date]) -> CycleReport:
+        """Rebuild silver's `event_date` partitions in `dates` from bronze (a replay).
+
+        The partitions and their quarantine are replaced in one snapshot each; silver keeps
+        its bronze position, so rows bronze holds beyond it still come in the next cycle
+        (once: the cycle drops rows silver already has). Gold sees the rewrite and rebuilds.
+        """
+        started = time.perf_counter()
+        report = CycleReport()
+        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        if not dates:
+            return report
+        rows = rows_where(ensure_table(self._catalog, BRONZE_EVENTS), "event_date", list(dates))
+        out = to_silver(rows, self._settings.silver, datetime.now(UTC))
+        position = _as_position(done)
+        try:
+            self._promote_silver(report, out, ((position, position), done, done), {},
+                                 ("event_date", list(dates)), started)  # fmt: skip
+        finally:
+            if self.gates is not None:
+                self.gates.flush()
+        return report
+
+    def _promote_silver(
+        self,
+        report: CycleReport,
+        out: pa.Table,
+        span: tuple[tuple[str | None, str | None], int | None, int | None],
+        released: dict[str, int],
+        rewrite: tuple[str, list[Any] | None] | None,
+        started: float,
+    ) -> None:
+        """Gate `out`, quarantine its failed rows, and append it to silver (or, with
+        `rewrite` = (column, values), replace the rows whose column is in values; None: all).
+
+        `span` is (batch range, bronze snapshot read up to, silver's bronze position before).
+        """
+        batch_range, upto, done = span
+        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        # A rebuild re-reads old events on purpose: freshness is not theirs to judge.
+        exclude = ("timeliness",) if rewrite is not None else ()
         run, outcome = self._judge("silver", SILVER_EVENTS, out, batch_range, upto, released,
                                    exclude=exclude)  # fmt: skip
         if run is not None and run.gate == HELD:
@@ -182,12 +234,15 @@ class Processor:
             return
         summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto)}
         if run is not None and outcome is not None and outcome.row_failures:
-            out = self._quarantine(report, out, outcome, run.run_id, summary, full_refresh)
+            out = self._quarantine(report, out, outcome, run.run_id, summary, rewrite)
+        elif rewrite is not None:  # the rebuilt rows come with a rebuilt quarantine
+            table = ensure_table(self._catalog, SILVER_QUARANTINE)
+            commits.replace(table, SILVER_QUARANTINE.schema.empty_table(), *rewrite, summary)
         if out.num_rows:
             summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
-        guard = _guard(BRONZE_EVENTS.identifier, None if full_refresh else done)
-        if full_refresh:
-            commits.replace(silver, out, "event_id", None, summary, guard=guard)
+        guard = _guard(BRONZE_EVENTS.identifier, done)
+        if rewrite is not None:
+            commits.replace(silver, out, *rewrite, summary, guard=guard)
         else:
             commits.append(silver, out, summary, guard=guard)
         report.rows[SILVER_EVENTS.identifier] = out.num_rows
@@ -200,19 +255,14 @@ class Processor:
         outcome: GateOutcome,
         run_id: str,
         summary: dict[str, str],
-        full_refresh: bool,
+        rewrite: tuple[str, list[Any] | None] | None,
     ) -> pa.Table:
         """Move the rows that failed row-level checks to silver.quarantine; return the rest.
 
         Written before silver: if we crash in between, the redo finds them already there.
         """
         failed = outcome.failed_rows()
-        if not pc.any(failed).as_py():
-            if full_refresh:  # the rebuilt silver comes with a rebuilt quarantine
-                table = ensure_table(self._catalog, SILVER_QUARANTINE)
-                commits.replace(table, SILVER_QUARANTINE.schema.empty_table(), "event_id", None,
-                                summary)  # fmt: skip
-            return rows
+        table = ensure_table(self._catalog, SILVER_QUARANTINE)
         bad = rows.filter(failed)
         checks = outcome.failed_checks(failed)
         reasons = pa.array([_reason(names, outcome) for names in checks.to_pylist()], pa.string())
@@ -224,9 +274,8 @@ class Processor:
             .append_column("quarantined_at", pa.repeat(now, bad.num_rows))
             .cast(SILVER_QUARANTINE.schema)
         )
-        table = ensure_table(self._catalog, SILVER_QUARANTINE)
-        if full_refresh:
-            commits.replace(table, bad, "event_id", None, summary)
+        if rewrite is not None:
+            commits.replace(table, bad, *rewrite, summary)
         else:
             bad = without_known(table, bad)
             if bad.num_rows:
@@ -281,7 +330,7 @@ class Processor:
 
     # gold -------------------------------------------------------------------------------
 
-    def _gold(self, report: CycleReport, full_refresh: bool, lookback: float | None) -> None:
+    def _gold(self, report: CycleReport, full_refresh: bool, since: datetime | None) -> None:
         silver = ensure_table(self._catalog, SILVER_EVENTS)
         risk = self._settings.risk
         plans: list[tuple[TableDef, str, Callable[[pa.Table], list[Any]], Recompute]] = [
@@ -304,15 +353,18 @@ class Processor:
             if (done, limit) not in increments:  # each silver increment is read once
                 increments[(done, limit)] = appended_since(silver, done, limit)
             new_rows, upto = increments[(done, limit)]
-            if upto is None or (upto == done and lookback is None and not rebuild):
+            if upto is None or (upto == done and since is None and not rebuild):
                 continue
             windows: list[Any] | None = None if rebuild else windows_of(new_rows)
-            if lookback is not None and not rebuild:
-                windows = sorted(set(windows or []) | set(_lookback(table_def, lookback)))
+            start = None  # recompute every window from here on
+            if since is not None and not rebuild:
+                start, windows = _first_window(table_def, since, windows), None
             if table_def is GOLD_DAILY:  # built from the other gold tables, not from silver
-                source_rows = rows_where(ensure_table(self._catalog, GOLD_HOURLY), column, windows)
+                hourly = ensure_table(self._catalog, GOLD_HOURLY)
+                source_rows = rows_where(hourly, column, windows) if start is None else \
+                    rows_from(hourly, column, start)  # fmt: skip
             else:
-                source_rows = _silver_rows(silver, column, windows, table_def)
+                source_rows = _silver_rows(silver, column, windows, table_def, start)
             out = recompute(source_rows)
             batch_range = (_as_position(done), _as_position(upto))
             run, _ = self._judge("gold", table_def, out, batch_range, upto, released,
@@ -322,7 +374,9 @@ class Processor:
                 continue
             summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto)}
             guard = _guard(SILVER_EVENTS.identifier, done)
-            if windows == []:
+            if start is not None:
+                commits.replace_from(table, out, column, start, summary, guard=guard)
+            elif windows == []:
                 commits.append(table, out.slice(0, 0), summary, guard=guard)  # position only
             else:
                 commits.replace(table, out, column, windows, summary, guard=guard)
@@ -392,10 +446,21 @@ _INPUTS = {
 
 
 def _silver_rows(
-    silver: Table, column: str, windows: list[Any] | None, table_def: TableDef
+    silver: Table,
+    column: str,
+    windows: list[Any] | None,
+    table_def: TableDef,
+    start: datetime | None = None,
 ) -> pa.Table:
-    """The silver rows (needed columns only) of the windows being recomputed; all if None."""
+    """The silver rows (needed columns only) of the windows being recomputed: those in
+    `windows` (all if None), or every window from `start` on."""
     columns = _INPUTS[table_def.identifier]
+    if start is not None:
+        rows = rows_from(silver, "event_hour", start.replace(minute=0), columns)
+        if table_def is not GOLD_METRICS_10MIN or rows.num_rows == 0:
+            return rows
+        starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
+        return rows.filter(pc.greater_equal(starts, pa.scalar(start, starts.type)))
     if table_def is GOLD_METRICS_10MIN and windows is not None:
         hours = sorted({w.replace(minute=0) for w in windows})
         rows = rows_where(silver, "event_hour", hours, columns)
@@ -406,21 +471,18 @@ def _silver_rows(
     return rows_where(silver, "event_hour", windows, columns)
 
 
-def _lookback(table_def: TableDef, hours: float) -> list[Any]:
-    """Every window of `table_def` in the last `hours` hours."""
-    now = datetime.now(UTC)
-    start = (now - timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
+def _first_window(table_def: TableDef, since: datetime, windows: list[Any] | None) -> Any:
+    """The start of `table_def`'s window holding `since`, or of the earliest of `windows`
+    (new rows older than `since` must be counted too)."""
+    first: Any
     if table_def is GOLD_DAILY:
-        return [
-            start.date() + timedelta(days=d) for d in range((now.date() - start.date()).days + 1)
-        ]
-    step = timedelta(minutes=10) if table_def is GOLD_METRICS_10MIN else timedelta(hours=1)
-    windows: list[Any] = []
-    current = start
-    while current <= now:
-        windows.append(current)
-        current += step
-    return windows
+        first = since.astimezone(UTC).date()
+    elif table_def is GOLD_METRICS_10MIN:
+        at = since.astimezone(UTC)
+        first = at.replace(minute=at.minute - at.minute % 10, second=0, microsecond=0)
+    else:
+        first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return min(first, windows[0]) if windows else first
 
 
 class ProcessLoop:
@@ -446,6 +508,8 @@ class ProcessLoop:
         self.held: dict[str, str] = {}  # as of the latest cycle
 
     def start(self) -> ProcessLoop:
+        if self._supervisor is not None:  # listed in run-state from the start
+            self._supervisor.component("process")
         self._thread.start()
         return self
 

@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from wikistream.lakehouse.catalog import open_catalog
-from wikistream.layers.bronze import BronzeStats, BronzeWriter
+from wikistream.layers.bronze import BronzeStats, BronzeWriter, EventWindow
 from wikistream.settings import Settings
 from wikistream.sources.base import Source, SourceBatch
 
@@ -66,9 +66,21 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class Replay:
-    """Re-read a source from `start` (a position it produced; None: its beginning)."""
+    """Re-read a source into bronze alongside its live ingestion.
+
+    Attributes:
+        start: a position the source produced; None: its beginning.
+        window: keep only events with `since <= event time < until`; reading stops at the
+            first batch that reaches `until`.
+        kind: positions are stored under `<kind>:<source name>` (`backfill:<run>` for a
+            backfill), so the live position stays where it is.
+        resume: start from the position stored under that name, if there is one.
+    """
 
     start: str | None = None
+    window: EventWindow = EventWindow()
+    kind: str = "replay"
+    resume: bool = False
 
 
 class _End:
@@ -108,10 +120,15 @@ def run_ingest(
     events bronze already holds, so running a replay twice equals running it once.
     """
     stop = stop or StopToken()
-    name = source.name if replay is None else f"replay:{source.name}"
-    writer = BronzeWriter(open_catalog(settings), settings, name,
-                          replay_of=None if replay is None else source.name)  # fmt: skip
-    start_position = writer.position if replay is None else replay.start
+    name = source.name if replay is None else f"{replay.kind}:{source.name}"
+    writer = BronzeWriter(
+        open_catalog(settings), settings, name,
+        replay_of=None if replay is None else source.name,
+        window=None if replay is None else replay.window,
+    )  # fmt: skip
+    start_position = writer.position
+    if replay is not None and not (replay.resume and writer.position is not None):
+        start_position = replay.start
     log.info("ingest starting", extra={"source": name, "position": start_position})
     batches: queue.Queue[SourceBatch | _End] = queue.Queue(maxsize=_QUEUE_BATCHES)
     reader = threading.Thread(
@@ -156,6 +173,9 @@ def run_ingest(
             if writer.pending >= settings.commit.max_events or due:
                 writer.flush()
                 first_pending_at = None if writer.pending == 0 else first_pending_at
+                if writer.reached_until:
+                    stopped_by = "until"
+                    break
             if on_progress is not None and now - last_progress >= 1.0:
                 on_progress(writer.stats, now - began)
                 last_progress = now

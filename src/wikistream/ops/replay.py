@@ -1,0 +1,146 @@
+"""Replays: re-read a source into bronze, or recompute silver or gold from the layer below.
+
+Each is idempotent, so running one twice leaves the tables as running it once: a bronze
+replay drops events bronze already holds, a silver replay replaces whole `event_date`
+partitions, a gold replay replaces every window from a point on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
+
+from wikistream.exceptions import ConfigError
+from wikistream.lakehouse.catalog import ensure_table
+from wikistream.lakehouse.reads import appended_since, values_between
+from wikistream.lakehouse.snapshots import resolve
+from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS
+from wikistream.layers.bronze import BronzeStats, EventWindow
+from wikistream.ops.health import active_run
+from wikistream.pipeline.runner import Replay, RunSummary, StopToken, run_ingest
+from wikistream.settings import Settings
+from wikistream.sources.registry import open_source
+from wikistream.times import iso_instant
+
+if TYPE_CHECKING:
+    from wikistream.pipeline.process import CycleReport, Processor
+
+EARLIEST = "earliest"
+SSE_RETENTION = timedelta(days=7)  # what EventStreams keeps (see docs/architecture.md)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a replay starts: the beginning (both None), a position or snapshot id, or a time."""
+
+    position: str | None = None
+    time: datetime | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Origin:
+        """`earliest`, an ISO-8601 time, or anything else as a position / snapshot id."""
+        if text == EARLIEST:
+            return cls()
+        moment = None if text.lstrip("-").isdigit() else iso_instant(text)
+        return cls(time=moment) if moment is not None else cls(position=text)
+
+
+def replay_bronze(
+    settings: Settings,
+    spec: str,
+    origin: Origin,
+    until: datetime | None = None,
+    stop: StopToken | None = None,
+    on_progress: Callable[[BronzeStats, float], None] | None = None,
+) -> RunSummary:
+    """Re-read `spec` from `origin` up to the event time `until` (default: now) into bronze.
+
+    SSE starts at `?since=` (a time, or the stream's retention for `earliest`); a file or
+    the synthetic stream starts at a position (byte offset / event number) or reads from
+    its beginning and keeps the events at or after the time.
+    """
+    if spec.partition(":")[0] in ("live", "sse") and origin.position is None:
+        since = origin.time or datetime.now(UTC) - SSE_RETENTION
+        source_settings = settings.source.model_copy(update={"since": since.isoformat()})
+        settings = settings.model_copy(update={"source": source_settings})
+    source = open_source(spec, settings)
+    window = EventWindow(origin.time, until or datetime.now(UTC))
+    return run_ingest(settings, source, stop=stop, on_progress=on_progress,
+                      replay=Replay(start=origin.position, window=window))  # fmt: skip
+
+
+def replay_silver(catalog: Catalog, settings: Settings, origin: Origin) -> CycleReport:
+    """Recompute silver from bronze, then gold from silver.
+
+    `earliest`: everything. A bronze snapshot id: the days of the rows bronze appended after
+    it. A time: every day from that time's day on. Whole days are replaced, so a replay
+    also brings in rows the silver transform or checks now treat differently.
+    """
+    processor = _processor(catalog, settings)
+    try:
+        if origin == Origin():
+            return processor.run("all", full_refresh=True)
+        bronze = ensure_table(catalog, BRONZE_EVENTS)
+        if origin.position is not None:
+            rows, _ = appended_since(bronze, resolve(bronze, origin.position))
+            days: list[date] = pc.unique(rows.column("event_date")).to_pylist()
+        else:
+            assert origin.time is not None  # noqa: S101 - parse() sets one of the two
+            found = values_between(bronze, "event_date", origin.time.date(), date.max,
+                                   "event_date")  # fmt: skip
+            days = pc.unique(found).to_pylist()
+        report = processor.recompute_silver(sorted(days))
+        if report.held:
+            return report
+        after = processor.run("all")  # gold sees the rewrite and rebuilds from silver
+        return _merged(report, after)
+    finally:
+        processor.close()
+
+
+def replay_gold(catalog: Catalog, settings: Settings, origin: Origin) -> CycleReport:
+    """Recompute gold from silver: everything (`earliest`), every window from a time on, or
+    every window from the oldest event silver appended after a snapshot id."""
+    from wikistream.pipeline.process import CycleReport  # noqa: PLC0415 - Daft, on demand
+
+    processor = _processor(catalog, settings)
+    try:
+        if origin == Origin():
+            return processor.run("gold", full_refresh=True)
+        since = origin.time
+        if origin.position is not None:
+            silver = ensure_table(catalog, SILVER_EVENTS)
+            rows, _ = appended_since(silver, resolve(silver, origin.position))
+            if rows.num_rows == 0:
+                return CycleReport()
+            since = pc.min(rows.column("event_ts")).as_py()
+        return processor.run("gold", since=since)
+    finally:
+        processor.close()
+
+
+def _processor(catalog: Catalog, settings: Settings) -> Processor:
+    """A processor, unless a running `wikistream run` already writes silver and gold."""
+    run = active_run(settings)
+    if run is not None and "process" in run.get("components", {}):
+        raise ConfigError(
+            f"wikistream run (pid {run.get('pid')}) keeps silver and gold current: stop it "
+            "(or restart it with --no-process) before replaying silver or gold"
+        )
+    from wikistream.pipeline.process import Processor  # noqa: PLC0415 - Daft, on demand
+
+    return Processor(catalog, settings)
+
+
+def _merged(first: CycleReport, second: CycleReport) -> CycleReport:
+    for name in ("rows", "seconds", "quarantined"):
+        merged = getattr(first, name)
+        for table, value in getattr(second, name).items():
+            merged[table] = merged.get(table, 0) + value
+    first.held.update(second.held)
+    return first
