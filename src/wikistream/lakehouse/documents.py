@@ -6,6 +6,7 @@ writes to a local folder or to S3.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,30 @@ class Documents:
 
     def write(self, relative: str, document: Any) -> str:
         """Write (or replace) one document; return its location."""
+        return self._put(relative, msgspec.json.format(msgspec.json.encode(document), indent=2))
+
+    def write_lines(self, relative: str, lines: list[Any]) -> str:
+        """Write (or replace) a JSON Lines file: one compact JSON value per line."""
+        return self._put(relative, b"".join(msgspec.json.encode(line) + b"\n" for line in lines))
+
+    def read_lines(self, relative: str) -> list[Any]:
+        """The values of a JSON Lines file (none if there is no file)."""
+        source = self._io.new_input(self.location(relative))
+        if not source.exists():
+            return []
+        with source.open() as stream:
+            return [msgspec.json.decode(line) for line in stream.read().splitlines() if line]
+
+    def _put(self, relative: str, data: bytes) -> str:
         location = self.location(relative)
-        if location.startswith("file:"):  # FileIO does not create local folders
-            Path(location.removeprefix("file://")).parent.mkdir(parents=True, exist_ok=True)
-        data = msgspec.json.format(msgspec.json.encode(document), indent=2)
-        with self._io.new_output(location).create(overwrite=True) as out:
+        if location.startswith("file:"):  # rename: a reader never sees half a document
+            path = Path(location.removeprefix("file://"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_bytes(data)
+            os.replace(partial, path)
+            return location
+        with self._io.new_output(location).create(overwrite=True) as out:  # one PUT: atomic
             out.write(data)
         return location
 

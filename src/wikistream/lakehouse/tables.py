@@ -324,10 +324,34 @@ DQ_RELEASES = TableDef(
     properties=_COMMON_PROPERTIES,
 )
 
+OPS_RUNS = TableDef(
+    identifier="ops.runs",
+    doc="One row per backfill run: what it loads, its state and counts (manifest: runs/<id>/).",
+    schema=pa.schema(
+        [
+            _f("run_id", pa.string(), required=True),
+            _f("kind", pa.string(), required=True),
+            _f("state", pa.string(), required=True),  # running | completed | partial | interrupted
+            _f("sources", pa.list_(pa.string()), required=True),
+            _f("since", TIMESTAMP),
+            _f("until", TIMESTAMP),
+            _f("items_planned", pa.int64(), required=True),
+            _f("items_done", pa.int64(), required=True),
+            _f("items_failed", pa.int64(), required=True),
+            _f("rows_written", pa.int64(), required=True),
+            _f("started_at", TIMESTAMP, required=True),
+            _f("updated_at", TIMESTAMP, required=True),
+            _f("finished_at", TIMESTAMP),
+            _f("manifest", pa.string(), required=True),
+        ]
+    ),
+    properties=_COMMON_PROPERTIES,
+)
+
 TABLES: dict[str, TableDef] = {
     t.identifier: t
     for t in (
         BRONZE_EVENTS, BRONZE_QUARANTINE, SILVER_EVENTS, SILVER_QUARANTINE, *GOLD_TABLES,
-        DQ_RESULTS, DQ_RELEASES,
+        DQ_RESULTS, DQ_RELEASES, OPS_RUNS,
     )
 }  # fmt: skip

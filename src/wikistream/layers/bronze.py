@@ -61,10 +61,15 @@ class BronzeStats:
 
 @dataclass(frozen=True)
 class EventWindow:
-    """Event times a replay or backfill keeps: `since <= event_ts < until` (None: open)."""
+    """Event times a replay or backfill keeps: `since <= event_ts < until` (None: open).
+
+    Reading stops at the first event at or after `stop_at` (default: `until`); a later one
+    leaves room for events the stream delivers slightly out of order.
+    """
 
     since: datetime | None = None
     until: datetime | None = None
+    stop_at: datetime | None = None
 
     def keep(self, events: pa.Table) -> tuple[pa.Table, int, int]:
         """The events inside the window, and how many fell before and after it."""
@@ -84,11 +89,12 @@ class EventWindow:
         return events, before, after
 
     def ends_in(self, events: pa.Table) -> bool:
-        """Whether `events` (duplicates included) reach the end of the window."""
-        if self.until is None or events.num_rows == 0:
+        """Whether `events` (duplicates included) reach the point where reading stops."""
+        end = self.stop_at or self.until
+        if end is None or events.num_rows == 0:
             return False
         newest = pc.max(events.column("event_ts")).as_py()
-        return newest is not None and newest >= self.until
+        return newest is not None and newest >= end
 
 
 @dataclass(frozen=True)

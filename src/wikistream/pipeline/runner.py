@@ -96,11 +96,22 @@ class StopToken:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.reason = ""
+        self._children: list[StopToken] = []
 
     def stop(self, reason: str) -> None:
         if not self.event.is_set():
             self.reason = reason
             self.event.set()
+        for child in self._children:
+            child.stop(reason)
+
+    def child(self) -> StopToken:
+        """A token for one of several runs: stopping this one stops it, not the reverse."""
+        token = StopToken()
+        self._children.append(token)
+        if self.event.is_set():
+            token.stop(self.reason)
+        return token
 
 
 def run_ingest(

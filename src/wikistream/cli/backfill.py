@@ -1,0 +1,142 @@
+"""`wikistream backfill`: load historical files or stream slices, with a run manifest."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from typing import Any
+
+import click
+
+from wikistream.cli.app import EXIT_ERROR, Context, cli
+from wikistream.cli.output import emit_json, format_grid
+from wikistream.lakehouse.catalog import open_catalog
+from wikistream.layers.bronze import BronzeStats
+from wikistream.ops.backfill import COMPLETED, DONE, INTERRUPTED, Item, Manifest, plan, run
+from wikistream.ops.health import active_run
+from wikistream.pipeline.runner import StopToken, graceful_signals
+from wikistream.times import instant
+
+_EXIT_INTERRUPTED = 130
+
+
+@cli.command()
+@click.option("--source", "specs", multiple=True, required=True, metavar="SPEC",
+              help="file:PATH (globs allowed, e.g. 'file:dumps/*.jsonl.gz') or sse:URL / live; "
+                   "repeatable.")  # fmt: skip
+@click.option("--since", metavar="TIME",
+              help="Keep events from this ISO-8601 time (required for streams).")  # fmt: skip
+@click.option("--until", metavar="TIME",
+              help="Keep events before this time [streams: now].")  # fmt: skip
+@click.option("--run-id", metavar="NAME",
+              help="Name the run [default: derived from sources, since and until, so running "
+                   "the same backfill again resumes it].")  # fmt: skip
+@click.option("--slice-hours", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Streams: one item per this many hours.")  # fmt: skip
+@click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
+              help="Bring silver and gold up to date afterwards.")  # fmt: skip
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def backfill(
+    obj: Context,
+    specs: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    run_id: str | None,
+    slice_hours: float,
+    keep_layers: bool,
+    output: str,
+) -> None:
+    """Load historical data into bronze, recorded in a run manifest; re-run to resume.
+
+    Every file (or stream slice) is an item in `ops.runs` and
+    <warehouse>/runs/<run_id>/manifest.json, with its state, rows and sha256; audit.jsonl
+    beside it has one line per item event. Running the same backfill again skips the done
+    items and resumes the others where they stopped; events bronze already holds are
+    never written twice. A failed item is recorded and the others still load.
+
+    \b
+    Exit codes: 0 completed, 1 partial (failed items listed), 130 interrupted (re-run it).
+    """
+    settings = obj.settings()
+    start = instant(since, "--since") if since else None
+    end = instant(until, "--until") if until else None
+    if output == "text":
+        click.echo("planning (checksums, record counts) …", err=True)
+    manifest = plan(settings, list(specs), start, end, run_id, slice_hours)
+    todo = [item for item in manifest.items if item.state != DONE]
+    if output == "text":
+        click.echo(f"backfill {manifest.run_id}: {len(manifest.items)} items, "
+                   f"{len(manifest.items) - len(todo)} already done", err=True)  # fmt: skip
+    stop = StopToken()
+    catalog = open_catalog(settings)
+    with ExitStack() as stack:
+        stack.enter_context(graceful_signals(stop))
+        progress = None
+        if output == "text" and sys.stderr.isatty() and todo:
+            progress = stack.enter_context(_Progress(todo))
+        manifest = run(catalog, settings, manifest, stop, progress.update if progress else None)
+    if keep_layers and manifest.rows and active_run(settings) is None:
+        from wikistream.pipeline.process import Processor  # Daft: imported only when needed
+
+        processor = Processor(catalog, settings)
+        try:
+            processor.run("all")
+        finally:
+            processor.close()
+    _report(manifest, settings.warehouse, output)
+    if manifest.state == INTERRUPTED:
+        sys.exit(_EXIT_INTERRUPTED)
+    if manifest.state != COMPLETED:
+        sys.exit(EXIT_ERROR)
+
+
+class _Progress:
+    """A bar over the records of the items to load (files), or over the items (streams)."""
+
+    def __init__(self, items: list[Item]) -> None:
+        self._sizes = {item.key: item.planned_records or 0 for item in items}
+        self._by_records = all(self._sizes.values())
+        length = sum(self._sizes.values()) if self._by_records else len(items)
+        self._bar = click.progressbar(length=length, label="backfill", file=sys.stderr,
+                                      show_eta=True, show_pos=True)  # fmt: skip
+        self._current: str | None = None
+        self._shown = 0  # of the current item
+
+    def __enter__(self) -> _Progress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish_item()
+        self._bar.__exit__(None, None, None)
+
+    def update(self, item: Item, stats: BronzeStats) -> None:
+        if item.key != self._current:
+            self._finish_item()
+            self._current, self._shown = item.key, 0
+        if self._by_records:
+            done = min(item.read + stats.read, self._sizes[item.key])
+            self._bar.update(done - self._shown)
+            self._shown = done
+
+    def _finish_item(self) -> None:
+        if self._current is not None:
+            total = self._sizes[self._current] if self._by_records else 1
+            self._bar.update(total - self._shown)
+            self._shown = total
+
+
+def _report(manifest: Manifest, warehouse: Any, output: str) -> None:
+    if output == "json":
+        emit_json(manifest.as_dict())
+        return
+    header = ["item", "state", "read", "rows", "duplicates", "quarantined", "error"]
+    grid = [[item.key, item.state, f"{item.read:,}", f"{item.rows:,}", f"{item.duplicates:,}",
+             f"{item.quarantined:,}", item.error or ""] for item in manifest.items]  # fmt: skip
+    click.echo(format_grid(header, grid))
+    click.echo(f"\nrun {manifest.run_id}: {manifest.state}, {manifest.count(DONE)}/"
+               f"{len(manifest.items)} items done, {manifest.rows:,} rows written")  # fmt: skip
+    click.echo(f"manifest: {warehouse}/runs/{manifest.run_id}/manifest.json (and ops.runs)")
+    if manifest.state != COMPLETED:
+        click.echo("run the same command again to resume", err=True)
