@@ -22,7 +22,7 @@ _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default=
 @click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), required=True,
               help="The layer to replay into.")  # fmt: skip
 @click.option("--from", "origin", required=True, metavar="earliest|POSITION|SNAPSHOT|TIME",
-              help="Where to start (see below).")  # fmt: skip
+              help="Where to start (see above).")  # fmt: skip
 @click.option("--source", "spec", metavar="SPEC",
               help=f"bronze: the source to re-read ({SPEC_HELP}) [default: live]")  # fmt: skip
 @click.option("--until", metavar="TIME",
