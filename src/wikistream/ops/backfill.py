@@ -161,6 +161,8 @@ def run(
             else:
                 item.state = PLANNED  # stopped early: resumes from its position next time
                 audit.append(_line(item, "stopped"))
+        if on_progress is not None:
+            on_progress(item, BronzeStats())  # its totals now include this attempt
         _record(catalog, documents, manifest, audit)
     manifest.state = _final_state(manifest, stop)
     if manifest.state != INTERRUPTED:
