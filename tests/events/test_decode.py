@@ -82,6 +82,12 @@ def test_rejections_carry_a_reason_code() -> None:
         _encode(_event(meta={"dt": "2026-11-23T10:00:00Z"})): MISSING_DOMAIN,
         b'{"meta": ' + b" " * (1 << 20) + b"}": TOO_LARGE,
         b"\xff\xfe": MALFORMED_JSON,
+        # Found by fuzzing: both used to raise out of the decoder and fail the whole batch.
+        _encode(_event()).replace(b'"Foo"', b'"F\xffoo"'): MALFORMED_JSON,  # not UTF-8
+        _encode(_event(namespace=2**40)): INVALID_TYPE,  # bronze stores an int32
+        _encode(
+            _event(meta={"dt": "2026-11-23T10:00:00Z", "domain": "x.org", "partition": -(2**40)})
+        ): INVALID_TYPE,  # fmt: skip
     }
     batch = ALL.decode(list(cases))
     assert [r.reason for r in batch.rejections] == list(cases.values())
@@ -136,6 +142,9 @@ def test_event_id_is_stable_and_falls_back_to_the_canonical_event() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=300), max_size=20))
 def test_arbitrary_bytes_never_crash_and_are_all_accounted_for(records: list[bytes]) -> None:
+    records = records + [
+        b'{"meta": {"dt": "2026-11-23T10:00:00Z"}, "title": "' + r + b'"}' for r in records
+    ]  # bytes inside a JSON string, where UTF-8 matters
     chunk = decode_chunk(ALL, records, "fuzz", NOW)
     accounted = chunk.table.num_rows + len(chunk.rejections) + sum(chunk.dropped.values())
     assert accounted == len(records)

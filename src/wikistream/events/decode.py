@@ -97,6 +97,9 @@ class EventDecoder:
             except msgspec.DecodeError as exc:
                 out.rejections.append(_rejection(index, exc))
                 continue
+            except UnicodeDecodeError as exc:  # msgspec's error for bytes that are not UTF-8
+                out.rejections.append(Rejection(index, MALFORMED_JSON, str(exc)[:500]))
+                continue
             domain = event.meta.domain or event.server_name
             if domain == "canary":
                 out.dropped["canary"] += 1

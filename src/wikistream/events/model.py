@@ -7,8 +7,12 @@ Every field is optional except `meta`: the producer drops nulls, older captures 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
+
+# bronze stores these as int32: a larger value is a bad record, not a crash of the batch
+Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 
 
 class Meta(msgspec.Struct, frozen=True, gc=False):
@@ -20,7 +24,7 @@ class Meta(msgspec.Struct, frozen=True, gc=False):
     request_id: str | None = None
     schema_uri: str | None = None
     topic: str | None = None
-    partition: int | None = None
+    partition: Int32 | None = None
     offset: int | None = None
 
 
@@ -34,7 +38,7 @@ class RecentChange(msgspec.Struct, frozen=True, gc=False, rename={"schema": "$sc
     schema: str | None = None
     id: int | None = None
     type: str | None = None
-    namespace: int | None = None
+    namespace: Int32 | None = None
     title: str | None = None
     comment: str | None = None
     timestamp: int | None = None
