@@ -14,8 +14,10 @@ help: ## Show this help
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@# Bytecode now: with PYTHONDONTWRITEBYTECODE set, every start would compile every module.
+	$(BIN)/python -m compileall -q src
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create/refresh the virtual environment from the lock file
