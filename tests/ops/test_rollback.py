@@ -63,15 +63,21 @@ def _consistent(settings: Settings) -> None:
     assert pc.sum(hourly.column("events")).as_py() == len(silver)
 
 
-def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
-    tmp_path: Path, samples: list[bytes]
-) -> None:
+def _half_loaded(tmp_path: Path, samples: list[bytes]) -> tuple[Path, Settings, Path]:
+    """A file of 2,000 real events, the first 1,000 ingested and processed."""
     warehouse = tmp_path / "wh"
     settings = make_settings(warehouse)
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(samples[:2000]) + b"\n")
     run_ingest(settings, FileSource(path, chunk_events=500), max_events=1000)
     _process(settings)
+    return warehouse, settings, path
+
+
+def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
+    tmp_path: Path, samples: list[bytes]
+) -> None:
+    warehouse, settings, path = _half_loaded(tmp_path, samples)
     bronze = open_catalog(settings).load_table("bronze.events")
     first = bronze.current_snapshot()
     assert first is not None
@@ -106,12 +112,7 @@ def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
 def test_rollback_of_silver_rebuilds_gold_and_the_next_cycle_catches_up(
     tmp_path: Path, samples: list[bytes]
 ) -> None:
-    warehouse = tmp_path / "wh"
-    settings = make_settings(warehouse)
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(b"\n".join(samples[:2000]) + b"\n")
-    run_ingest(settings, FileSource(path, chunk_events=500), max_events=1000)
-    _process(settings)
+    warehouse, settings, path = _half_loaded(tmp_path, samples)
     silver_then = _rows(settings, "silver.events")
     snapshot = open_catalog(settings).load_table("silver.events").current_snapshot()
     assert snapshot is not None
