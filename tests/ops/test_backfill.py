@@ -175,8 +175,15 @@ def test_backfill_explains_bad_input(tmp_path: Path) -> None:
     warehouse = tmp_path / "wh"
     missing = wikistream(*_args(tmp_path, warehouse, "backfill", "--source", "file:/nope.jsonl"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert not os.path.exists(warehouse / "runs")
     stream = wikistream(*_args(tmp_path, warehouse, "backfill", "--source", "live"))
     assert stream.returncode == 2 and "needs --since" in stream.stderr
     synthetic = wikistream(*_args(tmp_path, warehouse, "backfill", "--source", "synthetic"))
     assert synthetic.returncode == 2 and "file:PATH" in synthetic.stderr
-    assert not os.path.exists(warehouse / "runs")
+    one, other = tmp_path / "one.jsonl", tmp_path / "other.jsonl"
+    for path in (one, other):
+        path.write_bytes(SyntheticGenerator(seed=1).record(0) + b"\n")
+    named = ("backfill", "--run-id", "nightly", "--no-process", "--source")
+    assert wikistream(*_args(tmp_path, warehouse, *named, f"file:{one}")).returncode == 0
+    reused = wikistream(*_args(tmp_path, warehouse, *named, f"file:{other}"))
+    assert reused.returncode == 2 and "planned for other sources" in reused.stderr

@@ -280,6 +280,11 @@ def _run_id(items: list[Item], since: datetime | None, until: datetime | None) -
 
 
 def _check_unchanged(manifest: Manifest, now: dict[str, Item], audit: list[dict[str, Any]]) -> None:
+    if set(now) != {item.key for item in manifest.items}:
+        raise ConfigError(
+            f"run {manifest.run_id} was planned for other sources ({', '.join(manifest.sources)}"
+            f"); choose another --run-id for these"
+        )
     for item in manifest.items:
         current = now.get(item.key)
         if current is None or current.checksum == item.checksum:
