@@ -12,8 +12,9 @@ from wikistream.cli.app import EXIT_ERROR, Context, cli
 from wikistream.cli.output import emit_json, format_grid
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.layers.bronze import BronzeStats
-from wikistream.ops.backfill import COMPLETED, DONE, INTERRUPTED, Item, Manifest, plan, run
+from wikistream.ops.backfill import plan, run
 from wikistream.ops.health import active_run
+from wikistream.ops.manifest import COMPLETED, DONE, INTERRUPTED, Item, Manifest
 from wikistream.pipeline.runner import StopToken, graceful_signals
 from wikistream.times import instant
 
