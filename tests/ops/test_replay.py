@@ -10,11 +10,10 @@ import pyarrow.compute as pc
 
 from tests.cli.test_cli import wikistream
 from tests.conftest import make_settings, read_table
-from tests.support.events import event, write_bronze
+from tests.support.events import event, run_cycle, write_bronze
 from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.catalog import open_catalog
-from wikistream.pipeline.process import Processor
 from wikistream.pipeline.runner import run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.file import FileSource
@@ -119,14 +118,6 @@ def _two_days(settings: Settings) -> None:
     write_bronze(settings, batch, "file:/data/two-days.jsonl")
 
 
-def _process(settings: Settings) -> None:
-    processor = Processor(open_catalog(settings), settings)
-    try:
-        processor.run()
-    finally:
-        processor.close()
-
-
 def _silver(settings: Settings) -> list[dict[str, object]]:
     rows = read_table(settings, "silver.events").select(list(SILVER_COLUMNS))
     return rows.sort_by("event_id").to_pylist()
@@ -147,7 +138,7 @@ def test_silver_replay_recomputes_the_days_and_gold_follows(tmp_path: Path) -> N
     warehouse = tmp_path / "wh"
     settings = make_settings(warehouse)
     _two_days(settings)
-    _process(settings)
+    run_cycle(settings)
     regions = {r["domain"]: r["region"] for r in _silver(settings)}
     assert regions["xx.wikipedia.org"] == "other"
 
@@ -172,7 +163,7 @@ def test_gold_replay_from_a_time_or_a_snapshot_restores_windows(tmp_path: Path) 
     warehouse = tmp_path / "wh"
     settings = make_settings(warehouse)
     _two_days(settings)
-    _process(settings)
+    run_cycle(settings)
     expected = _gold(settings)
     damaged = [h for h in pc.unique(read_table(settings, "gold.hourly_stats")
                                     .column("event_hour")).to_pylist() if h.day == 21]  # fmt: skip
@@ -190,11 +181,7 @@ def test_gold_replay_from_a_time_or_a_snapshot_restores_windows(tmp_path: Path) 
     assert before is not None
     more = [event("2026-11-21T10:30:30Z", user="Late", domain="en.wikipedia.org")]
     write_bronze(settings, more, "file:/data/late.jsonl")
-    processor = Processor(open_catalog(settings), settings)
-    try:
-        processor.run("silver")
-    finally:
-        processor.close()
+    run_cycle(settings, "silver")
     _lose_windows(settings, [h for h in damaged if h.hour == 10])
     report = _cli(warehouse, "replay", "--layer", "gold", "--from", str(before.snapshot_id))
     assert report["rows_written"]["gold.hourly_stats"] == 2  # type: ignore[index]

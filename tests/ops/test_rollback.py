@@ -12,9 +12,9 @@ import pyarrow.compute as pc
 
 from tests.cli.test_cli import wikistream
 from tests.conftest import make_settings, read_table
+from tests.support.events import run_cycle
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.lakehouse.positions import stored_position
-from wikistream.pipeline.process import Processor
 from wikistream.pipeline.runner import run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.file import FileSource
@@ -32,14 +32,6 @@ def _rows(settings: Settings, table: str) -> list[dict[str, object]]:
 
 def _exact(settings: Settings, table: str) -> list[dict[str, object]]:
     return read_table(settings, table).sort_by("event_id").to_pylist()
-
-
-def _process(settings: Settings) -> None:
-    processor = Processor(open_catalog(settings), settings)
-    try:
-        processor.run()
-    finally:
-        processor.close()
 
 
 def _rollback(tmp_path: Path, warehouse: Path, table: str, to: str) -> dict[str, object]:
@@ -70,7 +62,7 @@ def _half_loaded(tmp_path: Path, samples: list[bytes]) -> tuple[Path, Settings, 
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(samples[:2000]) + b"\n")
     run_ingest(settings, FileSource(path, chunk_events=500), max_events=1000)
-    _process(settings)
+    run_cycle(settings)
     return warehouse, settings, path
 
 
@@ -89,7 +81,7 @@ def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
 
     # A bad load: more events arrive (say, from a file that should not have been loaded).
     run_ingest(settings, FileSource(path, chunk_events=500))
-    _process(settings)
+    run_cycle(settings)
     everything = _rows(settings, "bronze.events")
     assert len(everything) > len(then["bronze"])  # type: ignore[arg-type]
 
@@ -104,7 +96,7 @@ def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
 
     # Ingestion resumes from the restored position: each event once again.
     run_ingest(settings, FileSource(path, chunk_events=500))
-    _process(settings)
+    run_cycle(settings)
     assert _rows(settings, "bronze.events") == everything
     _consistent(settings)
 
@@ -117,7 +109,7 @@ def test_rollback_of_silver_rebuilds_gold_and_the_next_cycle_catches_up(
     snapshot = open_catalog(settings).load_table("silver.events").current_snapshot()
     assert snapshot is not None
     run_ingest(settings, FileSource(path, chunk_events=500))
-    _process(settings)
+    run_cycle(settings)
     silver_all = _rows(settings, "silver.events")
 
     report = _rollback(tmp_path, warehouse, "silver.events", str(snapshot.snapshot_id))
@@ -126,6 +118,6 @@ def test_rollback_of_silver_rebuilds_gold_and_the_next_cycle_catches_up(
     assert pc.sum(hourly.column("events")).as_py() == len(silver_then)  # gold rebuilt to match
     assert "gold.hourly_stats" in report["rebuilt"]  # type: ignore[operator]
 
-    _process(settings)  # silver resumes from the bronze position it had then
+    run_cycle(settings)  # silver resumes from the bronze position it had then
     assert _rows(settings, "silver.events") == silver_all
     _consistent(settings)

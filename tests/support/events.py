@@ -67,3 +67,14 @@ def write_bronze(settings: Settings, events: list[dict[str, Any]], source: str) 
     records = [msgspec.json.encode(e) for e in events]
     rows = decode_chunk(EventDecoder(["*"], EVENT_TYPES), records, source, datetime.now(UTC))
     commits.append(ensure_table(open_catalog(settings), BRONZE_EVENTS), rows.table, {})
+
+
+def run_cycle(settings: Settings, layer: str = "all") -> None:
+    """One silver/gold cycle, as `wikistream process` runs it."""
+    from wikistream.pipeline.process import Processor  # Daft: only the tests that need it
+
+    processor = Processor(open_catalog(settings), settings)
+    try:
+        processor.run(layer)
+    finally:
+        processor.close()
