@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,22 @@ def _process(warehouse: Path) -> subprocess.Popen[bytes]:
     config.write_text('[filters]\ndomains = ["*"]\n')
     return spawn(warehouse.parent / "process.log", "--config", str(config), "--warehouse",
                  str(warehouse), "--log-level", "warning", "process")  # fmt: skip
+
+
+def _first_commit(warehouse: Path, process: subprocess.Popen[bytes]) -> bool:
+    """Wait until `process` commits its first new metadata file (or ends): True if it did."""
+
+    def metadata() -> set[Path]:
+        return set(warehouse.glob("silver/*/metadata/*.metadata.json")) | \
+            set(warehouse.glob("gold/*/metadata/*.metadata.json"))  # fmt: skip
+
+    before = metadata()
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if metadata() - before:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def test_sigkill_during_processing_leaves_tables_identical_to_a_clean_run(tmp_path: Path) -> None:
@@ -49,5 +66,5 @@ def test_sigkill_during_processing_leaves_tables_identical_to_a_clean_run(tmp_pa
     final = _process(tmp_path / "crashed")
     assert final.wait(timeout=300) == 0, (tmp_path / "process.log").read_text()[-2000:]
 
-    assert kills >= 2
+    assert kills >= 2, kills
     assert _all_layers(crashed) == _all_layers(clean)
