@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from wikistream.cli.app import EXIT_ERROR, Context, cli
-from wikistream.cli.output import emit_json, format_grid
+from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.layers.bronze import BronzeStats
 from wikistream.ops.backfill import plan, run
@@ -36,7 +36,7 @@ _EXIT_INTERRUPTED = 130
               show_default=True, help="Streams: one item per this many hours.")  # fmt: skip
 @click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
               help="Bring silver and gold up to date afterwards.")  # fmt: skip
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@OUTPUT_OPTION
 @click.pass_obj
 def backfill(
     obj: Context,
@@ -80,11 +80,8 @@ def backfill(
     if keep_layers and manifest.rows and active_run(settings) is None:
         from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
-        processor = Processor(catalog, settings)
-        try:
+        with Processor(catalog, settings) as processor:
             processor.run("all")
-        finally:
-            processor.close()
     _report(manifest, settings.warehouse, output)
     if manifest.state == INTERRUPTED:
         sys.exit(_EXIT_INTERRUPTED)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
-from wikistream.cli.output import emit_json
+from wikistream.cli.output import OUTPUT_OPTION, emit_json
 from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.layers.bronze import BronzeStats
 from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals
@@ -24,9 +24,6 @@ from wikistream.sources.synthetic import SyntheticSource
 if TYPE_CHECKING:
     from wikistream.pipeline.process import CycleReport
 
-_OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
-                       show_default=True, help="Summary format.")  # fmt: skip
-
 
 @cli.command()
 @click.option("--source", "spec", metavar="SPEC", help=f"{SPEC_HELP} [default: live]")
@@ -36,7 +33,7 @@ _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default=
 @click.option("--since", help="First start only: ISO-8601 time or ms epoch to start from.")
 @click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
               help="Keep silver and gold current while ingesting.")  # fmt: skip
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def run(
     obj: Context,
@@ -67,7 +64,7 @@ def run(
               help="How many synthetic events to generate in this run.")  # fmt: skip
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True),
               help="Events per second (default: as fast as possible).")  # fmt: skip
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
     """Run the pipeline on the deterministic synthetic stream and print a summary.
@@ -223,7 +220,7 @@ def _command_name() -> str:
 @click.option("--lookback", type=click.FloatRange(min=0, min_open=True), metavar="HOURS",
               help="Also recompute gold windows of the last HOURS hours.")  # fmt: skip
 @click.option("--full-refresh", is_flag=True, help="Rebuild the layer(s) from the one below.")
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def process(
     obj: Context, layer: str, lookback: float | None, full_refresh: bool, output: str
@@ -232,11 +229,8 @@ def process(
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    processor = Processor(open_catalog(settings), settings)
-    try:
+    with Processor(open_catalog(settings), settings) as processor:
         report = processor.run(layer, full_refresh, lookback)
-    finally:
-        processor.close()
     print_cycle(report, output, {"layer": layer, "full_refresh": full_refresh})
 
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
-from wikistream.cli.output import emit_json, emit_table, format_grid
+from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
 from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.query import run_query
@@ -15,7 +15,7 @@ from wikistream.ops.health import health
 
 
 @cli.command()
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@OUTPUT_OPTION
 @click.option("--max-lag", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Also unhealthy when bronze's newest event is older than this.")  # fmt: skip
 @click.pass_obj

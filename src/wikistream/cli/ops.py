@@ -5,14 +5,12 @@ from __future__ import annotations
 import click
 
 from wikistream.cli.app import Context, cli
-from wikistream.cli.output import emit_json, format_grid
+from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.lakehouse.snapshots import history as table_history
 from wikistream.lakehouse.tables import TABLES
 
-_OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
-                       show_default=True)  # fmt: skip
 _TABLE = click.argument("table", metavar="TABLE")
 
 
@@ -25,7 +23,7 @@ def _known(table: str) -> str:
 @cli.command()
 @_TABLE
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def history(obj: Context, table: str, limit: int, output: str) -> None:
     """Snapshots of TABLE, newest first: id, time, operation, rows, stored positions."""
@@ -57,7 +55,7 @@ def _position(summary: dict[str, str]) -> str:
 @click.option("--to", "ref", required=True, metavar="SNAPSHOT|TIME",
               help="A snapshot id (see `wikistream history`) or an ISO-8601 time.")  # fmt: skip
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def rollback(obj: Context, table: str, ref: str, yes: bool, output: str) -> None:
     """Restore TABLE to an earlier snapshot; the layers above are rebuilt to match.
@@ -92,7 +90,7 @@ def rollback(obj: Context, table: str, ref: str, yes: bool, output: str) -> None
               help="Expire snapshots older than this.")  # fmt: skip
 @click.option("--orphan-age-hours", type=click.FloatRange(min=0),
               help="Delete unreferenced files older than this.")  # fmt: skip
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def maintain(
     obj: Context,

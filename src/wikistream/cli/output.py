@@ -12,6 +12,11 @@ from typing import Any
 import click
 import pyarrow as pa
 
+OUTPUT_OPTION = click.option(
+    "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text for people, json for machines.",
+)  # fmt: skip
+
 
 def _default(value: object) -> Any:
     if isinstance(value, datetime | date):

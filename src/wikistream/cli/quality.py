@@ -8,16 +8,13 @@ from datetime import datetime
 import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
-from wikistream.cli.output import emit_json, emit_table, format_grid
+from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.catalog import ensure_table, open_catalog
 from wikistream.lakehouse.reads import rows_where
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE, SILVER_QUARANTINE
 from wikistream.quality.audit import add_release, run_rows, summarize
 from wikistream.times import instant
-
-_OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
-                       show_default=True)  # fmt: skip
 
 
 @cli.group()
@@ -34,7 +31,7 @@ def dq() -> None:
 @click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), help="Only this layer.")
 @click.option("--since", default="24h", show_default=True,
               help="ISO-8601 time, or a duration like 30m, 6h, 7d.")  # fmt: skip
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def report(obj: Context, layer: str | None, since: str, output: str) -> None:
     """Pass rates per check, the latest failures and the batches held back."""
@@ -65,7 +62,7 @@ def report(obj: Context, layer: str | None, since: str, output: str) -> None:
 @click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), required=True)
 @click.option("--all", "whole", is_flag=True,
               help="Judge every row of the layer's table, not only the batch waiting.")  # fmt: skip
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
     """Run a layer's gate now, promoting nothing; exit 4 if an error-level check fails.
@@ -76,11 +73,8 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    processor = Processor(open_catalog(settings), settings)
-    try:
+    with Processor(open_catalog(settings), settings) as processor:
         runs = processor.check(layer, whole)
-    finally:
-        processor.close()
     failing = any(r.failed and r.check.level == "error" for run in runs for r in run.results)
     if output == "json":
         emit_json([run.report() for run in runs])
@@ -151,7 +145,7 @@ def list_rows(obj: Context, layer: str, check: str | None, limit: int, output: s
               show_default=True)  # fmt: skip
 @click.option("--check", help="silver: only rows that failed this check.")
 @click.option("--dry-run", is_flag=True, help="Say what would move; change nothing.")
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: str) -> None:
     """Re-process quarantined rows after a fix; rows that pass leave the quarantine.

@@ -8,14 +8,12 @@ import click
 
 from wikistream.cli.app import Context, cli
 from wikistream.cli.ingest import print_cycle, progress_line, report_run
+from wikistream.cli.output import OUTPUT_OPTION
 from wikistream.lakehouse.catalog import open_catalog
 from wikistream.ops.health import active_run
 from wikistream.pipeline.runner import StopToken, graceful_signals
 from wikistream.sources.registry import SPEC_HELP
 from wikistream.times import instant
-
-_OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default="text",
-                       show_default=True, help="Summary format.")  # fmt: skip
 
 
 @cli.command()
@@ -29,7 +27,7 @@ _OUTPUT = click.option("--output", type=click.Choice(["text", "json"]), default=
               help="bronze: keep events before this event time [default: now].")  # fmt: skip
 @click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
               help="bronze: bring silver and gold up to date afterwards.")  # fmt: skip
-@_OUTPUT
+@OUTPUT_OPTION
 @click.pass_obj
 def replay(
     obj: Context,
@@ -81,9 +79,6 @@ def replay(
     if keep_layers and active_run(settings) is None:
         from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
-        processor = Processor(open_catalog(settings), settings)
-        try:
+        with Processor(open_catalog(settings), settings) as processor:
             summary.extra["processed"] = processor.run("all").rows
-        finally:
-            processor.close()
     report_run(summary, settings, output, title=f"replay of {summary.source} from {origin}")

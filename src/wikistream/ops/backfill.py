@@ -11,9 +11,9 @@ in `ops.runs` (one row per run) and under the warehouse: `runs/<run_id>/manifest
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
 import logging
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -153,11 +153,9 @@ def _load_item(
     # changed before it finished starts over (bronze drops what it already has).
     tag = (item.checksum or "")[:12]
     if item.since is not None and item.until is not None:  # a stream slice (and a grace)
-        source_settings = settings.source.model_copy(update={"since": item.since})
-        settings = settings.model_copy(update={"source": source_settings})
         window = replace(window, stop_at=datetime.fromisoformat(item.until) + SLICE_GRACE)
         tag = datetime.fromisoformat(item.since).strftime("%Y%m%dT%H%M%S")
-    source = open_source(item.spec, settings)
+    source = open_source(item.spec, settings, since=item.since)
     replay = Replay(window=window, kind=f"backfill:{manifest.run_id}:{tag}", resume=True)
     progress = None if on_progress is None else (lambda stats, _s: on_progress(item, stats))
     return run_ingest(settings, source, stop=stop, on_progress=progress, replay=replay)
@@ -205,29 +203,66 @@ def _file_item(path: Path) -> Item:
 
 
 def _fingerprint(path: Path) -> tuple[str, int, int]:
-    """sha256 of the bytes, their size, and how many records the (decompressed) file has."""
+    """sha256 of the bytes, their size, and how many records the (decompressed) file has,
+    in one read of the file."""
     digest = hashlib.sha256()
+    counter = _RecordCounter()
+    inflater: _Inflater | None = None
+    size = 0
     with path.open("rb") as raw:
         for block in iter(lambda: raw.read(_CHUNK), b""):
+            if size == 0 and block[:2] == b"\x1f\x8b":
+                inflater = _Inflater()
+            size += len(block)
             digest.update(block)
-        raw.seek(0)
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    records = 0
-    try:
-        with gzip.open(path, "rb") if gzipped else path.open("rb") as stream:
-            head = stream.read(_CHUNK)
-            sse = head.lstrip().startswith((b":", b"event:", b"id:", b"data:"))
-            tail = b""
-            while head:
-                lines = (tail + head).split(b"\n")
-                tail = lines.pop()
-                records += sum(1 for line in lines if (line.startswith(b"data:") if sse
-                                                       else line.strip()))  # fmt: skip
-                head = stream.read(_CHUNK)
-            records += 1 if tail.strip() and not sse else 0
-    except (OSError, EOFError):
-        pass  # a damaged file: loading it fails and is recorded; counting is best effort
-    return digest.hexdigest(), path.stat().st_size, records
+            counter.feed(block if inflater is None else inflater.feed(block))
+    return digest.hexdigest(), size, counter.total()
+
+
+class _Inflater:
+    """Gzip, decompressed block by block (several members in a row too); a damaged
+    stream yields nothing more: counting is best effort, loading it fails and is recorded."""
+
+    def __init__(self) -> None:
+        self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._broken = False
+
+    def feed(self, block: bytes) -> bytes:
+        out = b""
+        while block and not self._broken:
+            try:
+                out += self._stream.decompress(block)
+            except zlib.error:
+                self._broken = True
+                break
+            block = self._stream.unused_data if self._stream.eof else b""
+            if self._stream.eof:
+                self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return out
+
+
+class _RecordCounter:
+    """Counts NDJSON lines, or `data:` lines of a recorded SSE capture."""
+
+    def __init__(self) -> None:
+        self._sse: bool | None = None
+        self._tail = b""
+        self._count = 0
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._sse is None:
+            self._sse = data.lstrip().startswith((b":", b"event:", b"id:", b"data:"))
+        lines = (self._tail + data).split(b"\n")
+        self._tail = lines.pop()
+        self._count += sum(1 for line in lines if self._is_record(line))
+
+    def total(self) -> int:
+        return self._count + (1 if self._tail and self._is_record(self._tail) else 0)
+
+    def _is_record(self, line: bytes) -> bool:
+        return line.startswith(b"data:") if self._sse else bool(line.strip())
 
 
 def _slices(spec: str, since: datetime, until: datetime, hours: float) -> list[Item]:

@@ -64,11 +64,10 @@ def replay_bronze(
     the synthetic stream starts at a position (byte offset / event number) or reads from
     its beginning and keeps the events at or after the time.
     """
+    since = None
     if spec.partition(":")[0] in ("live", "sse") and origin.position is None:
-        since = origin.time or datetime.now(UTC) - SSE_RETENTION
-        source_settings = settings.source.model_copy(update={"since": since.isoformat()})
-        settings = settings.model_copy(update={"source": source_settings})
-    source = open_source(spec, settings)
+        since = (origin.time or datetime.now(UTC) - SSE_RETENTION).isoformat()
+    source = open_source(spec, settings, since=since)
     window = EventWindow(origin.time, until or datetime.now(UTC))
     return run_ingest(settings, source, stop=stop, on_progress=on_progress,
                       replay=Replay(start=origin.position, window=window))  # fmt: skip
@@ -81,8 +80,7 @@ def replay_silver(catalog: Catalog, settings: Settings, origin: Origin) -> Cycle
     it. A time: every day from that time's day on. Whole days are replaced, so a replay
     also brings in rows the silver transform or checks now treat differently.
     """
-    processor = _processor(catalog, settings)
-    try:
+    with _processor(catalog, settings) as processor:
         if origin == Origin():
             return processor.run("all", full_refresh=True)
         bronze = ensure_table(catalog, BRONZE_EVENTS)
@@ -99,8 +97,6 @@ def replay_silver(catalog: Catalog, settings: Settings, origin: Origin) -> Cycle
             return report
         after = processor.run("all")  # gold sees the rewrite and rebuilds from silver
         return _merged(report, after)
-    finally:
-        processor.close()
 
 
 def replay_gold(catalog: Catalog, settings: Settings, origin: Origin) -> CycleReport:
@@ -108,8 +104,7 @@ def replay_gold(catalog: Catalog, settings: Settings, origin: Origin) -> CycleRe
     every window from the oldest event silver appended after a snapshot id."""
     from wikistream.pipeline.process import CycleReport  # noqa: PLC0415 - Daft, on demand
 
-    processor = _processor(catalog, settings)
-    try:
+    with _processor(catalog, settings) as processor:
         if origin == Origin():
             return processor.run("gold", full_refresh=True)
         since = origin.time
@@ -120,8 +115,6 @@ def replay_gold(catalog: Catalog, settings: Settings, origin: Origin) -> CycleRe
                 return CycleReport()
             since = pc.min(rows.column("event_ts")).as_py()
         return processor.run("gold", since=since)
-    finally:
-        processor.close()
 
 
 def _processor(catalog: Catalog, settings: Settings) -> Processor:

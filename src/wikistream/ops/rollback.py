@@ -56,11 +56,8 @@ def rollback_table(
     if layer is not None:
         from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
-        processor = Processor(catalog, settings)
-        try:
+        with Processor(catalog, settings) as processor:
             report.rebuilt = processor.run(layer, full_refresh=True).rows
-        finally:
-            processor.close()
     return report
 
 

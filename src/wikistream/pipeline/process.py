@@ -118,6 +118,12 @@ class Processor:
         if self.gates is not None:
             self.gates.close()
 
+    def __enter__(self) -> Processor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def maintenance_every_s(self) -> float:
         return self._settings.maintenance.interval_s

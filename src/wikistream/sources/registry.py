@@ -66,8 +66,8 @@ SOURCES: dict[str, Callable[[Settings, str], Source]] = {
 }
 
 
-def open_source(spec: str, settings: Settings) -> Source:
-    """Build the source a spec names.
+def open_source(spec: str, settings: Settings, since: str | None = None) -> Source:
+    """Build the source a spec names; `since` overrides `source.since` (SSE's first start).
 
     Raises:
         ConfigError: the spec names no known source or its argument is invalid.
@@ -76,4 +76,7 @@ def open_source(spec: str, settings: Settings) -> Source:
     factory = SOURCES.get(kind)
     if factory is None:
         raise ConfigError(f"unknown source {spec!r}; expected {SPEC_HELP}")
+    if since is not None:
+        source_settings = settings.source.model_copy(update={"since": since})
+        settings = settings.model_copy(update={"source": source_settings})
     return factory(settings, argument)
