@@ -11,7 +11,9 @@ Prints one JSON document: events/s (median of runs), commits, peak RSS for two i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import resource
 import shutil
@@ -25,8 +27,6 @@ from pathlib import Path
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
-import contextlib
-
 from datagen import ensure_events_file  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -41,10 +41,11 @@ def one_run(path: Path, events: int) -> dict[str, object]:
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-bench-"))
     try:
         settings = load_settings(warehouse=warehouse, filters={"domains": ["*"]})
-        started = time.perf_counter()
+        cpu_before, started = _cpu_seconds(), time.perf_counter()
         summary = run_ingest(settings, FileSource(path, settings.source.chunk_events),
                              max_events=events)  # fmt: skip
         seconds = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_before
     finally:
         shutil.rmtree(warehouse, ignore_errors=True)
     return {
@@ -53,8 +54,18 @@ def one_run(path: Path, events: int) -> dict[str, object]:
         "commits": summary.stats.commits,
         "seconds": round(seconds, 3),
         "events_per_s": round(summary.stats.read / seconds),
+        # CPU of every thread of the process: what the 2 cores have to give per event
+        "cpu_us_per_event": round(cpu / summary.stats.read * 1e6, 1),
+        "cores_busy": round(cpu / seconds, 2),
+        "decode_s": round(summary.stats.decode_seconds, 2),
+        "commit_s": round(summary.stats.commit_seconds, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def decode_baseline(path: Path, events: int) -> float:
@@ -94,11 +105,12 @@ def main() -> None:
         baselines.append(decode_baseline(path, args.events))
         runs.append(_in_subprocess(path, args.events))
     quarter = _in_subprocess(path, small)
+    cores = os.cpu_count() or 1
     rate = statistics.median(r["events_per_s"] for r in runs)  # type: ignore[misc]
     baseline = statistics.median(baselines)
     print(json.dumps({
         "benchmark": "bronze_file_replay",
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": cores, "python": platform.python_version()},
         "input_events": args.events,
         "input_bytes": path.stat().st_size,
         "events_per_s_median": rate,
@@ -107,7 +119,10 @@ def main() -> None:
         "ratio_to_decode_only": round(rate / baseline, 3),
         "peak_rss_mb": {f"{small}_events": quarter["peak_rss_mb"],
                         f"{args.events}_events": runs[-1]["peak_rss_mb"]},
+        "cpu_us_per_event_median": statistics.median(r["cpu_us_per_event"] for r in runs),  # type: ignore[misc]
         "target_events_per_s": 100_000,
+        # at the target, all cores together have this much CPU per event, if perfectly parallel
+        "cpu_budget_us_per_event_at_target": round(cores * 1e6 / 100_000, 1),
     }, indent=2))  # fmt: skip
 
 

@@ -54,7 +54,8 @@ class BronzeStats:
     duplicates: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     commits: int = 0
-    commit_seconds: float = 0.0
+    decode_seconds: float = 0.0  # validating, deduplicating and building Arrow (reader side)
+    commit_seconds: float = 0.0  # Parquet and Iceberg commits (committer thread)
     last_commit_at: datetime | None = None
     max_event_ts: datetime | None = None
 
@@ -192,7 +193,7 @@ class BronzeWriter:
     def _prepare(
         self, records: list[bytes], positions: list[str | None], position: str
     ) -> _Prepared:
-        now = datetime.now(UTC)
+        started, now = time.perf_counter(), datetime.now(UTC)
         chunk = decode_chunk(self._decoder, records, self._source, now)
         self.stats.dropped.update(chunk.dropped)
         identity = self._replay_of or self._source
@@ -216,6 +217,7 @@ class BronzeWriter:
         # Remember now, not after the commit: the next batch is deduplicated against this one.
         self._recent.add(i for i, new in zip(chunk.ids, mask, strict=True) if new)
         self._recent_dead.add(d[0] for d in dead)
+        self.stats.decode_seconds += time.perf_counter() - started
         return _Prepared(
             events=events,
             dead=quarantine_to_arrow(dead, self._source, now) if dead else None,
