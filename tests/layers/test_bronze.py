@@ -54,6 +54,8 @@ def test_real_samples_and_synthetic_events_land_exactly_once(tmp_path: Path) -> 
     assert summary.stats.duplicates > 0 and summary.stats.quarantined == dead
     assert summary.end_position == str(path.stat().st_size)
     assert summary.stats.commits >= 8
+    assert 0 < summary.stats.decode_seconds < summary.seconds  # what bench/bronze.py reports
+    assert 0 < summary.stats.commit_seconds < summary.seconds
     table = open_catalog(settings).load_table("bronze.events")
     assert table.current_snapshot().summary["wikistream.position"] == summary.end_position
 
