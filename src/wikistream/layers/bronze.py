@@ -54,7 +54,7 @@ class BronzeStats:
     duplicates: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     commits: int = 0
-    decode_seconds: float = 0.0  # validating, deduplicating and building Arrow (reader side)
+    decode_seconds: float = 0.0  # validating, deduplicating, building Arrow (main thread)
     commit_seconds: float = 0.0  # Parquet and Iceberg commits (committer thread)
     last_commit_at: datetime | None = None
     max_event_ts: datetime | None = None
