@@ -1,12 +1,15 @@
 # WikiStream: `make demo`, `make run`, `make test` create and reuse .venv by themselves.
+SHELL  := bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
+# One command resolves the lock from every extra the code uses, not only `dev`.
+LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo run test test-fast lint typecheck bench lock clean
+.PHONY: help install demo run test test-fast check lint typecheck lock-check bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +37,8 @@ test: $(STAMP) ## Run the whole test suite (integration tests included)
 test-fast: $(STAMP) ## Run the tests without the slower integration tests
 	$(BIN)/pytest -m "not integration" $(ARGS)
 
+check: lint typecheck lock-check ## Everything CI checks before the tests: lint, types, lock
+
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -41,12 +46,19 @@ lint: $(STAMP) ## ruff check + format check
 typecheck: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy
 
+lock-check: $(STAMP) ## Fail if requirements.lock is stale against pyproject.toml (all extras)
+	@tmp=$$(mktemp -d) && cp requirements.lock $$tmp/requirements.lock && \
+	  $(LOCK_CMD) -o $$tmp/requirements.lock && \
+	  if diff -u <(grep -v '^#' requirements.lock) <(grep -v '^#' $$tmp/requirements.lock); then \
+	    echo "requirements.lock is current"; rm -rf $$tmp; \
+	  else echo "requirements.lock is stale: run 'make lock' and commit it" >&2; rm -rf $$tmp; exit 1; fi
+
 bench: $(STAMP) ## Run the bronze benchmark (1,000,000 events), JSON on stdout
 	$(BIN)/python bench/bronze.py $(ARGS)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (a deliberate upgrade)
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install -q uv==0.13.9; }
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(LOCK_CMD) -o requirements.lock
 
 clean: ## Remove the virtual environment and caches (not your warehouse)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
