@@ -202,7 +202,7 @@ def with_pandera(batch: pa.Table, repeat: int) -> dict[str, Any]:
 
 def clean_run(path: Path, events: int, batch: int) -> dict[str, Any]:
     """Every gate over `events` clean events in cycles of `batch`: how many checks failed."""
-    from wikistream.lakehouse.catalog import open_catalog
+    from wikistream.lakehouse.store import Lakehouse
     from wikistream.pipeline.process import Processor
     from wikistream.pipeline.runner import run_ingest
     from wikistream.settings import load_settings
@@ -211,14 +211,14 @@ def clean_run(path: Path, events: int, batch: int) -> dict[str, Any]:
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-dq-"))
     try:
         settings = load_settings(warehouse=warehouse, filters={"domains": ["*"]})
-        processor = Processor(open_catalog(settings), settings)
+        processor = Processor(Lakehouse(settings), settings)
         held, started = 0, time.perf_counter()
         for done in range(0, events, batch):  # each run resumes where the last one stopped
             run_ingest(settings, FileSource(path), max_events=min(batch, events - done))
             held += len(processor.run().held)
         seconds = time.perf_counter() - started
         processor.close()
-        results = open_catalog(settings).load_table("dq.results").scan().to_arrow().to_pylist()
+        results = Lakehouse(settings).table("dq.results").scan().to_arrow().to_pylist()
     finally:
         shutil.rmtree(warehouse, ignore_errors=True)
     verdicts = [r["verdict"] for r in results]
@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--no-clean-run", action="store_true")
     args = parser.parse_args()
 
-    from wikistream.pipeline.engine import configure_engine
+    from wikistream.engine import configure_engine
     from wikistream.settings import EngineSettings
 
     configure_engine(EngineSettings())

@@ -43,7 +43,7 @@ def _settings(warehouse: Path, runner: str = "native", **extra: Any) -> Any:
 
 def full_refresh(path: Path, events: int, runner: str) -> dict[str, Any]:
     """Ingest, then time one silver+gold cycle over everything."""
-    from wikistream.lakehouse.catalog import open_catalog
+    from wikistream.lakehouse.store import Lakehouse
     from wikistream.pipeline.process import Processor
     from wikistream.pipeline.runner import run_ingest
     from wikistream.sources.file import FileSource
@@ -52,7 +52,7 @@ def full_refresh(path: Path, events: int, runner: str) -> dict[str, Any]:
     try:
         settings = _settings(warehouse, runner)
         run_ingest(settings, FileSource(path), max_events=events)
-        processor = Processor(open_catalog(settings), settings)
+        processor = Processor(Lakehouse(settings), settings)
         started = time.perf_counter()
         report = processor.run(full_refresh=True)
         seconds = time.perf_counter() - started
@@ -70,7 +70,7 @@ def full_refresh(path: Path, events: int, runner: str) -> dict[str, Any]:
 
 def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
     """The same events as `batches` bronze commits, each followed by a cycle."""
-    from wikistream.lakehouse.catalog import open_catalog
+    from wikistream.lakehouse.store import Lakehouse
     from wikistream.pipeline.process import Processor
     from wikistream.pipeline.runner import run_ingest
     from wikistream.sources.file import FileSource
@@ -79,7 +79,7 @@ def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
     per_batch = -(-events // batches)
     try:
         settings = _settings(warehouse, commit={"max_events": per_batch})
-        processor = Processor(open_catalog(settings), settings)
+        processor = Processor(Lakehouse(settings), settings)
         cycle_seconds = []
         for _ in range(batches):
             run_ingest(settings, FileSource(path), max_events=per_batch)
@@ -101,14 +101,15 @@ def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
 
 def freshness(rate: float, seconds: float) -> dict[str, Any]:
     """Read -> visible in gold.hourly_stats, for events sampled every second."""
-    from wikistream.lakehouse.catalog import open_catalog
-    from wikistream.pipeline.process import ProcessLoop, Processor
+    from wikistream.lakehouse.store import Lakehouse
+    from wikistream.pipeline.loop import ProcessLoop
+    from wikistream.pipeline.process import Processor
     from wikistream.pipeline.runner import StopToken, run_ingest
     from wikistream.sources.synthetic import SyntheticSource
 
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-fresh-"))
     settings = _settings(warehouse, synthetic={"start": "now"})
-    catalog = open_catalog(settings)
+    catalog = Lakehouse(settings)
     loop = ProcessLoop(Processor(catalog, settings), settings.process.interval_s).start()
     stop = StopToken()
     lags: list[float] = []
@@ -124,7 +125,7 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
         while not stop.event.is_set():
             time.sleep(0.25)
             try:
-                table = catalog.load_table("gold.hourly_stats").scan(
+                table = catalog.table("gold.hourly_stats").scan(
                     selected_fields=("events",)).to_arrow()  # fmt: skip
             except Exception:  # noqa: S112 - not created yet: look again shortly
                 continue

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.settings import Settings, load_settings
 
 # Real data copied into the repository with its licences (tests/data/README.md), so a fresh
@@ -60,7 +60,7 @@ def settings(warehouse: Path) -> Settings:
 
 
 def read_table(settings: Settings, identifier: str) -> pa.Table:
-    return open_catalog(settings).load_table(identifier).scan().to_arrow()
+    return Lakehouse(settings).table(identifier).scan().to_arrow()
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ WikiStreamError
     ├── ConfigError           settings or arguments are wrong
     ├── SourceRejected        the source refused us (e.g. 403 for a missing User-Agent)
     ├── ConcurrentWriter      another writer advanced our stored position
-    └── QueryError            a user query is invalid or not read-only
+    ├── PositionLost          a layer's stored snapshot was rolled back or expired below it
+    ├── QueryError            a user query is invalid or not read-only
+    └── TableMissing          a table a command reads does not exist (yet)
 """
 
 
@@ -50,3 +52,7 @@ class PositionLost(TerminalError):
 
 class QueryError(TerminalError):
     """A user query failed to parse, plan or run, or was not read-only."""
+
+
+class TableMissing(TerminalError):
+    """A table a command reads does not exist (yet)."""

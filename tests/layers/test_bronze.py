@@ -12,7 +12,7 @@ from tests.conftest import make_settings, read_table, sample_lines
 from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.events.decode import EventDecoder
 from wikistream.exceptions import ConcurrentWriter
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeWriter
 from wikistream.pipeline.runner import StopToken, run_ingest
 from wikistream.settings import EVENT_TYPES, Settings
@@ -56,7 +56,7 @@ def test_real_samples_and_synthetic_events_land_exactly_once(tmp_path: Path) -> 
     assert summary.stats.commits >= 8
     assert 0 < summary.stats.decode_seconds < summary.seconds  # what bench/bronze.py reports
     assert 0 < summary.stats.commit_seconds < summary.seconds
-    table = open_catalog(settings).load_table("bronze.events")
+    table = Lakehouse(settings).table("bronze.events")
     assert table.current_snapshot().summary["wikistream.position"] == summary.end_position
 
 
@@ -106,9 +106,9 @@ def test_a_second_writer_of_the_same_source_is_stopped(tmp_path: Path) -> None:
     lines = sample_lines()[:40]
     path = _write_lines(tmp_path / "in.jsonl", lines)
     settings = make_settings(tmp_path / "wh")
-    catalog = open_catalog(settings)
+    catalog = Lakehouse(settings)
     source = FileSource(path, chunk_events=20)
-    first, second = (BronzeWriter(open_catalog(settings), settings, source.name) for _ in range(2))
+    first, second = (BronzeWriter(Lakehouse(settings), settings, source.name) for _ in range(2))
     batches = list(source.batches(None))
     first.add(batches[0])
     first.flush()
@@ -117,7 +117,7 @@ def test_a_second_writer_of_the_same_source_is_stopped(tmp_path: Path) -> None:
     second.flush()
     with pytest.raises(ConcurrentWriter, match="another writer"):
         second.close()
-    rows = catalog.load_table("bronze.events").scan().to_arrow()
+    rows = catalog.table("bronze.events").scan().to_arrow()
     assert rows.num_rows == 20  # the loser committed nothing
 
 

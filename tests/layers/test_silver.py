@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from tests.conftest import TEST_RUNNER
 from tests.support.events import bronze_rows, event
+from wikistream.engine import configure_engine
 from wikistream.lakehouse.tables import SILVER_EVENTS
 from wikistream.layers.silver import to_silver
-from wikistream.pipeline.engine import configure_engine
 from wikistream.settings import EngineSettings, SilverSettings
 
 PROCESSED = datetime(2026, 11, 23, 12, 0, 10, tzinfo=UTC)

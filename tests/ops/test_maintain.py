@@ -17,9 +17,9 @@ import pytest
 from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events, write_bronze
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table, open_catalog
 from wikistream.lakehouse.maintenance import current_files, expire
 from wikistream.lakehouse.positions import POSITION_KEY, SOURCE_KEY, stored_position
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS
 from wikistream.ops.maintain import maintain
 from wikistream.pipeline.process import Processor
@@ -34,8 +34,8 @@ def _sorted(table: pa.Table) -> list[dict[str, object]]:
 
 
 def _all_layers(settings: Settings) -> dict[str, int]:
-    catalog = open_catalog(settings)
-    return {name: catalog.load_table(name).scan().to_arrow().num_rows
+    catalog = Lakehouse(settings)
+    return {name: catalog.table(name).scan().to_arrow().num_rows
             for name in ("bronze.events", "silver.events", "gold.hourly_stats")}  # fmt: skip
 
 
@@ -44,7 +44,7 @@ def test_compaction_of_1000_small_commits_keeps_every_row_and_cuts_files_10x(
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path / "wh")
-    table = ensure_table(open_catalog(settings), BRONZE_EVENTS)
+    table = Lakehouse(settings).table(BRONZE_EVENTS)
     events = recent_events(3000)
     for day in (0, 1):  # two partitions
         for e in events[day * 1500 : (day + 1) * 1500]:
@@ -61,9 +61,9 @@ def test_compaction_of_1000_small_commits_keeps_every_row_and_cuts_files_10x(
     before = _sorted(table.scan().to_arrow())
     files_before = len(current_files(table))
 
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     processor.run()  # silver reads bronze before the compaction ...
-    [report] = maintain(open_catalog(settings), settings.maintenance, ["bronze.events"])
+    [report] = maintain(Lakehouse(settings), settings.maintenance, ["bronze.events"])
     table.refresh()
     assert _sorted(table.scan().to_arrow()) == before
     files_after = len(current_files(table))
@@ -82,13 +82,13 @@ def test_expiry_and_orphan_removal_keep_everything_readers_and_layers_need(
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path / "wh")
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     for _ in range(4):
         write_bronze(settings, recent_events(50, age_s=20), "sse:x")
         processor.run()
     write_bronze(settings, recent_events(30, age_s=10), "sse:x")  # silver has not read this
     time.sleep(0.05)
-    reports = maintain(open_catalog(settings), AGGRESSIVE)
+    reports = maintain(Lakehouse(settings), AGGRESSIVE)
     assert sum(r.expiry.expired for r in reports) > 0
     assert sum(len(r.orphans.removed) for r in reports) > 0  # files of expired snapshots
     for name in ("bronze.events", "silver.events", "gold.hourly_stats", "gold.risk_scores"):
@@ -103,15 +103,15 @@ def test_expiry_and_orphan_removal_keep_everything_readers_and_layers_need(
 
 def test_an_idle_source_keeps_its_position_through_expiry(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
-    table = ensure_table(open_catalog(settings), BRONZE_EVENTS)
+    table = Lakehouse(settings).table(BRONZE_EVENTS)
     empty = BRONZE_EVENTS.schema.empty_table()
     commits.append(table, empty, {SOURCE_KEY: "file:/old/backfill.jsonl", POSITION_KEY: "9876"})
     for i in range(5):  # a busy live source afterwards
         commits.append(table, empty, {SOURCE_KEY: "sse:live", POSITION_KEY: str(i)})
     time.sleep(0.05)
-    [report] = maintain(open_catalog(settings), AGGRESSIVE, ["bronze.events"])
+    [report] = maintain(Lakehouse(settings), AGGRESSIVE, ["bronze.events"])
     assert report.carried_positions == ["file:/old/backfill.jsonl"]
-    table = open_catalog(settings).load_table("bronze.events")
+    table = Lakehouse(settings).table("bronze.events")
     assert stored_position(table, "file:/old/backfill.jsonl") == "9876"
     assert stored_position(table, "sse:live") == "4"
     assert len(table.snapshots()) <= 3
@@ -130,8 +130,8 @@ def test_maintenance_while_a_writer_runs_loses_and_duplicates_nothing(tmp_path: 
     deadline = time.monotonic() + 120
     rounds = 0
     while writer.poll() is None and time.monotonic() < deadline:
-        catalog = open_catalog(settings)
-        if catalog.table_exists("bronze.events"):
+        catalog = Lakehouse(settings)
+        if catalog.exists("bronze.events"):
             maintain(catalog, MaintenanceSettings(min_small_files=2, snapshot_retention_h=1e-6,
                                                   keep_last_snapshots=3, orphan_age_h=0.01),
                      ["bronze.events"])  # fmt: skip
@@ -144,5 +144,5 @@ def test_maintenance_while_a_writer_runs_loses_and_duplicates_nothing(tmp_path: 
 
     summary = json.loads(stdout)
     assert events.num_rows == summary["accepted"] == len(pc.unique(events.column("event_id")))
-    table = open_catalog(settings).load_table("bronze.events")
+    table = Lakehouse(settings).table("bronze.events")
     assert stored_position(table, "synthetic:seed=42") == "30000"

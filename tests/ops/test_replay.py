@@ -13,7 +13,7 @@ from tests.conftest import make_settings, read_table
 from tests.support.events import event, run_cycle, write_bronze
 from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.runner import run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.file import FileSource
@@ -40,7 +40,7 @@ def _ids(settings: Settings, table: str = "bronze.events") -> list[str]:
 
 def _lose(settings: Settings, table: str, ids: list[str]) -> None:
     """Data loss for real: the rows are deleted from the table."""
-    commits.delete(open_catalog(settings).load_table(table), "event_id", ids)
+    commits.delete(Lakehouse(settings).table(table), "event_id", ids)
 
 
 def test_bronze_replay_from_a_file_brings_lost_events_back_once(
@@ -176,7 +176,7 @@ def test_gold_replay_from_a_time_or_a_snapshot_restores_windows(tmp_path: Path) 
         assert _gold(settings) == expected
 
     # From a silver snapshot: the windows of the rows silver appended after it.
-    silver = open_catalog(settings).load_table("silver.events")
+    silver = Lakehouse(settings).table("silver.events")
     before = silver.current_snapshot()
     assert before is not None
     more = [event("2026-11-21T10:30:30Z", user="Late", domain="en.wikipedia.org")]
@@ -189,7 +189,7 @@ def test_gold_replay_from_a_time_or_a_snapshot_restores_windows(tmp_path: Path) 
 
 
 def _lose_windows(settings: Settings, hours: list[object]) -> None:
-    commits.delete(open_catalog(settings).load_table("gold.hourly_stats"), "event_hour", hours)
+    commits.delete(Lakehouse(settings).table("gold.hourly_stats"), "event_hour", hours)
 
 
 def test_silver_and_gold_replays_need_the_processing_run_stopped(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 from tests.cli.test_cli import wikistream
 from tests.conftest import make_settings, read_table
 from tests.support.events import run_cycle
-from wikistream.lakehouse.catalog import open_catalog
 from wikistream.lakehouse.positions import stored_position
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.runner import run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.file import FileSource
@@ -70,7 +70,7 @@ def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
     tmp_path: Path, samples: list[bytes]
 ) -> None:
     warehouse, settings, path = _half_loaded(tmp_path, samples)
-    bronze = open_catalog(settings).load_table("bronze.events")
+    bronze = Lakehouse(settings).table("bronze.events")
     first = bronze.current_snapshot()
     assert first is not None
     then = {"bronze": _exact(settings, "bronze.events"), "silver": _rows(settings, "silver.events"),
@@ -90,7 +90,7 @@ def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
     assert report["rows_after"] == len(then["bronze"])  # type: ignore[arg-type]
     assert _exact(settings, "bronze.events") == then["bronze"]  # the very rows of then
     assert _rows(settings, "silver.events") == then["silver"]
-    bronze = open_catalog(settings).load_table("bronze.events")
+    bronze = Lakehouse(settings).table("bronze.events")
     assert stored_position(bronze, f"file:{path.resolve()}") == then["position"]
     _consistent(settings)
 
@@ -106,7 +106,7 @@ def test_rollback_of_silver_rebuilds_gold_and_the_next_cycle_catches_up(
 ) -> None:
     warehouse, settings, path = _half_loaded(tmp_path, samples)
     silver_then = _rows(settings, "silver.events")
-    snapshot = open_catalog(settings).load_table("silver.events").current_snapshot()
+    snapshot = Lakehouse(settings).table("silver.events").current_snapshot()
     assert snapshot is not None
     run_ingest(settings, FileSource(path, chunk_events=500))
     run_cycle(settings)

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import make_settings, read_table
 from tests.support.events import event
 from wikistream.exceptions import PositionLost
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import GOLD_TABLES
 from wikistream.pipeline.process import Processor
 from wikistream.pipeline.runner import run_ingest
@@ -56,7 +56,7 @@ HOUR = [
 def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
-    Processor(open_catalog(settings), settings).run()
+    Processor(Lakehouse(settings), settings).run()
 
     hourly = {r["domain"]: r for r in _table(settings, "gold.hourly_stats", ["domain"])}
     en = hourly["en.wikipedia.org"]
@@ -106,7 +106,7 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
 
 def test_a_late_event_updates_the_windows_it_belongs_to(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
     processor.run()
     late = event("2026-11-23T12:01:00Z", "Alice", old=100, new=90)  # arrives after 12:30
@@ -141,21 +141,21 @@ def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothi
     lines = _synthetic_lines(6000)  # 6,000 events x 20 ms: two hours, many windows
     once = make_settings(tmp_path / "once")
     _ingest(once, tmp_path / "once.jsonl", lines)
-    processor = Processor(open_catalog(once), once)
+    processor = Processor(Lakehouse(once), once)
     processor.run()
     expected = _all_layers(once)
 
     many = make_settings(tmp_path / "many")
-    processor_many = Processor(open_catalog(many), many)
+    processor_many = Processor(Lakehouse(many), many)
     for start in range(0, 6000, 600):  # ten bronze commits, a cycle after each
         _ingest(many, tmp_path / "many.jsonl", lines[start : start + 600])
         processor_many.run()
     assert _all_layers(many) == expected
 
-    snapshots = {t.identifier: len(open_catalog(once).load_table(t.identifier).snapshots())
+    snapshots = {t.identifier: len(Lakehouse(once).table(t.identifier).snapshots())
                  for t in GOLD_TABLES}  # fmt: skip
     assert processor.run().rows == {}  # nothing new: no commit at all
-    assert {t.identifier: len(open_catalog(once).load_table(t.identifier).snapshots())
+    assert {t.identifier: len(Lakehouse(once).table(t.identifier).snapshots())
             for t in GOLD_TABLES} == snapshots  # fmt: skip
     processor.run(lookback_hours=48)  # recomputing every window changes nothing
     assert _all_layers(once) == expected
@@ -176,7 +176,7 @@ def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothi
 def test_an_event_ingested_again_much_later_is_not_counted_twice(tmp_path: Path) -> None:
     # A bronze dedupe memory that forgets at once lets the re-sent event into bronze twice.
     settings = make_settings(tmp_path / "wh", dedupe={"window_s": 1e-6, "max_ids": 1000})
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     _ingest(settings, tmp_path / "a.jsonl", HOUR)
     processor.run()
     _ingest(settings, tmp_path / "b.jsonl", [HOUR[0], HOUR[1]])
@@ -189,12 +189,12 @@ def test_an_event_ingested_again_much_later_is_not_counted_twice(tmp_path: Path)
 
 def test_a_lost_position_says_how_to_recover(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
     processor.run()
-    bronze = open_catalog(settings).load_table("bronze.events")
+    bronze = Lakehouse(settings).table("bronze.events")
     first = bronze.snapshots()[0].snapshot_id
-    silver = open_catalog(settings).load_table("silver.events")
+    silver = Lakehouse(settings).table("silver.events")
     commits_append(silver, first)  # silver now claims a snapshot bronze never had
     with pytest.raises(PositionLost, match="--full-refresh"):
         processor.run(layer="silver")

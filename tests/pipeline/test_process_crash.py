@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import make_settings
 from tests.pipeline.test_process import _all_layers, _ingest, _synthetic_lines
 from tests.support.processes import spawn
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.process import Processor
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def test_sigkill_during_processing_leaves_tables_identical_to_a_clean_run(tmp_pa
     clean = make_settings(tmp_path / "clean")
     for chunk in chunks:
         _ingest(clean, tmp_path / "clean.jsonl", chunk)
-    Processor(open_catalog(clean), clean).run()
+    Processor(Lakehouse(clean), clean).run()
 
     crashed = make_settings(tmp_path / "crashed")
     kills = 0

@@ -17,8 +17,8 @@ import pytest
 
 from tests.cli.test_cli import wikistream
 from tests.conftest import make_settings
-from wikistream.lakehouse.catalog import open_catalog
 from wikistream.lakehouse.query import run_query
+from wikistream.lakehouse.store import Lakehouse
 
 RUN_SECONDS = 120
 
@@ -59,8 +59,8 @@ def test_soak_500_events_per_second_with_maintenance_and_a_concurrent_reader(
     settings = make_settings(warehouse)
     while run.poll() is None:
         try:
-            catalog = open_catalog(settings)
-            if catalog.table_exists("gold.hourly_stats"):
+            catalog = Lakehouse(settings)
+            if catalog.exists("gold.hourly_stats"):
                 run_query(catalog, "SELECT sum(events) AS n FROM gold.hourly_stats")
                 run_query(catalog, "SELECT count(*) AS n FROM silver.events")
                 queries += 1
@@ -81,7 +81,7 @@ def test_soak_500_events_per_second_with_maintenance_and_a_concurrent_reader(
     counts = {t["table"]: t["rows"] for t in report["tables"]}
     accepted = summary["accepted"]
     assert counts["bronze.events"] == accepted
-    gold = run_query(open_catalog(settings), "SELECT sum(events) AS n FROM gold.hourly_stats")
+    gold = run_query(Lakehouse(settings), "SELECT sum(events) AS n FROM gold.hourly_stats")
     silver_quarantined = counts["silver.quarantine"]
     assert gold.column("n")[0].as_py() == accepted - silver_quarantined == counts["silver.events"]
     maintenance = report["components"].get("maintenance", {})

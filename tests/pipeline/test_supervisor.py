@@ -15,9 +15,10 @@ from tests.conftest import make_settings, read_table, sample_lines
 from tests.support.alert_sinks import WebhookSink
 from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.alerts.router import AlertRouter
-from wikistream.lakehouse.catalog import open_catalog
 from wikistream.lakehouse.documents import Documents
-from wikistream.pipeline.process import ProcessLoop, Processor
+from wikistream.lakehouse.store import Lakehouse
+from wikistream.pipeline.loop import ProcessLoop
+from wikistream.pipeline.process import Processor
 from wikistream.pipeline.runner import StopToken
 from wikistream.pipeline.supervisor import RUN_STATE, Supervisor, supervise_ingest
 from wikistream.settings import Settings
@@ -114,9 +115,9 @@ def test_failing_processing_cycles_back_off_alert_and_recover(
     from wikistream.pipeline.runner import run_ingest
 
     run_ingest(settings, FileSource(path))
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     processor.run()
-    silver = open_catalog(settings).load_table("silver.events")
+    silver = Lakehouse(settings).table("silver.events")
     metadata = Path(silver.metadata_location.removeprefix("file://"))
     shutil.move(metadata, tmp_path / "aside.json")  # the catalog now points at nothing
     supervisor = Supervisor(settings, processor.gates.alerts if processor.gates else None)

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import make_settings, read_table
 from tests.support.alert_sinks import SmtpSink, WebhookSink
 from tests.support.events import recent_events, write_bronze
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import GOLD_TABLES
 from wikistream.layers import gold
 from wikistream.pipeline.process import Processor
@@ -52,17 +52,17 @@ def _settings(folder: Path, sinks: tuple[WebhookSink, SmtpSink] | None = None,
 
 
 def _rows(settings: Settings, table: str) -> int:
-    if not open_catalog(settings).table_exists(table):
+    if not Lakehouse(settings).exists(table):
         return 0
     return read_table(settings, table).num_rows
 
 
 def _snapshots(settings: Settings, table: str) -> int:
-    return len(open_catalog(settings).load_table(table).snapshots())
+    return len(Lakehouse(settings).table(table).snapshots())
 
 
 def _results(settings: Settings, run_id: str) -> dict[str, dict[str, Any]]:
-    return {r["check_name"]: r for r in run_rows(open_catalog(settings), run_id)}
+    return {r["check_name"]: r for r in run_rows(Lakehouse(settings), run_id)}
 
 
 def test_null_users_hold_the_batch_alert_once_and_release_promotes_it_once(
@@ -73,7 +73,7 @@ def test_null_users_hold_the_batch_alert_once_and_release_promotes_it_once(
     for e in batch[70:]:
         e.pop("user")
     write_bronze(settings, batch, LIVE)
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     reports = [processor.run() for _ in range(3)]  # held each time, alerted once
     run_id = reports[0].held["silver.events"]
     assert all(r.held.get("silver.events") for r in reports) and not any(r.rows for r in reports)
@@ -91,8 +91,8 @@ def test_null_users_hold_the_batch_alert_once_and_release_promotes_it_once(
     assert f"wikistream dq release {run_id}" in smtp.messages[0].get_payload()
     assert (tmp_path / "wh" / "dq" / "silver" / f"{run_id}.json").exists()
 
-    add_release(open_catalog(settings), run_rows(open_catalog(settings), run_id)[0], "known")
-    after = Processor(open_catalog(settings), settings)
+    add_release(Lakehouse(settings), run_rows(Lakehouse(settings), run_id)[0], "known")
+    after = Processor(Lakehouse(settings), settings)
     report = after.run()
     assert report.held == {} and report.rows["silver.events"] == 100
     after.run()  # nothing new, nothing twice
@@ -108,7 +108,7 @@ def test_duplicated_event_ids_in_bronze_hold_silver(tmp_path: Path) -> None:
     events = recent_events(40)
     write_bronze(settings, events, LIVE)
     write_bronze(settings, events[:10], LIVE)  # a writer bug: the same events again
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     report = processor.run()
     processor.close()
     assert set(report.held) == {"bronze.events"}
@@ -122,7 +122,7 @@ def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_o
 ) -> None:
     settings = _settings(tmp_path, sinks)
     write_bronze(settings, recent_events(40, age_s=3 * 3600) + recent_events(60), LIVE)
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     report = processor.run()
     assert report.held == {} and report.quarantined == {"silver.quarantine": 40}
     assert _rows(settings, "silver.events") == 60
@@ -145,7 +145,7 @@ def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_o
     ]
     assert smtp.messages == []  # warnings are not routed to e-mail
 
-    catalog = open_catalog(settings)
+    catalog = Lakehouse(settings)
     gates = QualityGates(catalog, settings)
     first = replay_silver(catalog, settings, gates, check="event_not_stale")
     again = replay_silver(catalog, settings, gates)
@@ -155,7 +155,7 @@ def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_o
     silver_ids = read_table(settings, "silver.events").column("event_id")
     assert len(silver_ids) == 140 == len(pc.unique(silver_ids))
     assert _rows(settings, "silver.quarantine") == 0
-    final = Processor(open_catalog(settings), settings)
+    final = Processor(Lakehouse(settings), settings)
     final.run()
     final.close()
     hourly = read_table(settings, "gold.hourly_stats")
@@ -165,7 +165,7 @@ def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_o
 def test_a_broken_region_map_holds_the_batch_until_it_is_fixed(tmp_path: Path) -> None:
     broken = _settings(tmp_path, silver={"regions": {"en": "anglosfere"}})
     write_bronze(broken, recent_events(50), LIVE)
-    processor = Processor(open_catalog(broken), broken)
+    processor = Processor(Lakehouse(broken), broken)
     report = processor.run()
     processor.close()
     result = _results(broken, report.held["silver.events"])["region_known"]
@@ -173,7 +173,7 @@ def test_a_broken_region_map_holds_the_batch_until_it_is_fixed(tmp_path: Path) -
     assert _rows(broken, "silver.quarantine") == 0  # a held batch moves nowhere
 
     fixed = _settings(tmp_path)
-    processor = Processor(open_catalog(fixed), fixed)
+    processor = Processor(Lakehouse(fixed), fixed)
     assert processor.run().rows["silver.events"] == 50
     processor.close()
     assert set(pc.unique(read_table(fixed, "silver.events").column("region")).to_pylist()) == {
@@ -188,7 +188,7 @@ def test_a_gold_total_that_does_not_match_silver_holds_that_gold_table(
     write_bronze(settings, recent_events(60) + recent_events(20, domain="de.wikipedia.org"), LIVE)
     real = gold.hourly_stats
     monkeypatch.setattr(gold, "hourly_stats", lambda rows: real(rows).slice(1))  # loses a wiki
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     report = processor.run()
     processor.close()
     assert set(report.held) == {"gold.hourly_stats"}
@@ -203,7 +203,7 @@ def test_a_clean_stream_passes_every_gate_over_many_cycles(tmp_path: Path) -> No
     settings = _settings(tmp_path)
     generator = SyntheticGenerator(seed=5, start="2026-11-20T00:00:00Z")
     path = tmp_path / "stream.jsonl"
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     for batch in range(16):  # 16 cycles of 3,500 events (70 s of event time each)
         with path.open("ab") as out:
             out.writelines(generator.record(i) + b"\n"

@@ -12,7 +12,7 @@ from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events
 from wikistream.events.decode import Rejection, quarantine_to_arrow
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table, open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE
 from wikistream.quality.replay import replay_bronze
 
@@ -23,11 +23,11 @@ def test_bronze_replay_moves_what_decodes_now_and_keeps_the_rest(tmp_path: Path)
     garbage = [b"{not json", b"[]"]
     dead = [(f"q{i}", Rejection(i, "invalid_type", "old decoder bug"), str(i), raw)
             for i, raw in enumerate(valid + garbage + valid[:1])]  # fmt: skip
-    table = ensure_table(open_catalog(settings), BRONZE_QUARANTINE)
+    table = Lakehouse(settings).table(BRONZE_QUARANTINE)
     commits.append(table, quarantine_to_arrow(dead, "sse:https://x", datetime.now(UTC)), {})
 
-    first = replay_bronze(open_catalog(settings), settings)
-    again = replay_bronze(open_catalog(settings), settings)
+    first = replay_bronze(Lakehouse(settings), settings)
+    again = replay_bronze(Lakehouse(settings), settings)
     assert (first.selected, first.promoted, first.still_failing) == (8, 5, 2)
     assert (again.selected, again.promoted) == (2, 0)
     events = read_table(settings, "bronze.events")

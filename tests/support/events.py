@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from wikistream.events.decode import EventDecoder, decode_chunk
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table, open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS
 from wikistream.settings import EVENT_TYPES, Settings
 
@@ -66,14 +66,14 @@ def write_bronze(settings: Settings, events: list[dict[str, Any]], source: str) 
     """Append events to bronze.events as a writer would (a bad batch is a real one)."""
     records = [msgspec.json.encode(e) for e in events]
     rows = decode_chunk(EventDecoder(["*"], EVENT_TYPES), records, source, datetime.now(UTC))
-    commits.append(ensure_table(open_catalog(settings), BRONZE_EVENTS), rows.table, {})
+    commits.append(Lakehouse(settings).table(BRONZE_EVENTS), rows.table, {})
 
 
 def run_cycle(settings: Settings, layer: str = "all") -> None:
     """One silver/gold cycle, as `wikistream process` runs it."""
     from wikistream.pipeline.process import Processor  # Daft: only the tests that need it
 
-    processor = Processor(open_catalog(settings), settings)
+    processor = Processor(Lakehouse(settings), settings)
     try:
         processor.run(layer)
     finally:

@@ -10,7 +10,7 @@ import click
 
 from wikistream.cli.app import EXIT_ERROR, Context, cli
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
 from wikistream.ops.backfill import plan, run
 from wikistream.ops.health import active_run
@@ -70,17 +70,17 @@ def backfill(
         click.echo(f"backfill {manifest.run_id}: {len(manifest.items)} items, "
                    f"{len(manifest.items) - len(todo)} already done", err=True)  # fmt: skip
     stop = StopToken()
-    catalog = open_catalog(settings)
+    lakehouse = Lakehouse(settings)
     with ExitStack() as stack:
         stack.enter_context(graceful_signals(stop))
         progress = None
         if output == "text" and sys.stderr.isatty() and todo:
             progress = stack.enter_context(_Progress(todo))
-        manifest = run(catalog, settings, manifest, stop, progress.update if progress else None)
+        manifest = run(lakehouse, settings, manifest, stop, progress.update if progress else None)
     if keep_layers and manifest.rows and active_run(settings) is None:
         from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
-        with Processor(catalog, settings) as processor:
+        with Processor(lakehouse, settings) as processor:
             processor.run("all")
     _report(manifest, settings.warehouse, output)
     if manifest.state == INTERRUPTED:

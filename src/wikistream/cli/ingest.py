@@ -12,7 +12,7 @@ import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
 from wikistream.cli.output import OUTPUT_OPTION, emit_json
-from wikistream.lakehouse.catalog import describe_catalog, open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
 from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals
 from wikistream.pipeline.supervisor import Supervisor, supervise_ingest
@@ -98,14 +98,20 @@ def _ingest(
     progress = progress_line if sys.stderr.isatty() else None
     loop, processor = None, None
     if keep_layers:
-        from wikistream.pipeline.process import ProcessLoop, Processor  # Daft: only if needed
+        from wikistream.pipeline.loop import ProcessLoop  # Daft: only if needed
+        from wikistream.pipeline.process import Processor
 
-        processor = Processor(open_catalog(settings), settings)
+        lakehouse = Lakehouse(settings)
+        processor = Processor(lakehouse, settings)
     alerts = processor.gates.alerts if processor and processor.gates else \
         AlertRouter(settings.alerts)  # fmt: skip
     supervisor = Supervisor(settings, alerts).start()
     if processor is not None:
-        loop = ProcessLoop(processor, settings.process.interval_s, supervisor).start()
+        from wikistream.ops.maintain import maintain
+
+        loop = ProcessLoop(processor, settings.process.interval_s, supervisor,
+                           maintain=lambda: maintain(lakehouse, settings.maintenance),
+                           maintain_every_s=settings.maintenance.interval_s).start()  # fmt: skip
     with graceful_signals(stop):
         try:
             summary = supervise_ingest(supervisor, source, stop, max_events, max_seconds,
@@ -168,7 +174,7 @@ def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
 def report_run(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
     warehouse = settings.warehouse.expanduser().resolve()
     data = summary.as_dict() | {"warehouse": str(warehouse),
-                                "catalog": describe_catalog(settings)}  # fmt: skip
+                                "catalog": Lakehouse.reader(settings).describe()}  # fmt: skip
     if output == "json":
         emit_json(data)
         return
@@ -229,7 +235,7 @@ def process(
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    with Processor(open_catalog(settings), settings) as processor:
+    with Processor(Lakehouse(settings), settings) as processor:
         report = processor.run(layer, full_refresh, lookback)
     print_cycle(report, output, {"layer": layer, "full_refresh": full_refresh})
 

@@ -8,9 +8,9 @@ import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
-from wikistream.lakehouse.catalog import describe_catalog, open_catalog
 from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.query import run_query
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.ops.health import health
 
 
@@ -27,15 +27,15 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
     so it can serve as a health check.
     """
     settings = obj.settings()
-    catalog = open_catalog(settings)
-    tables = lakehouse_status(catalog)
-    report = health(catalog, settings, tables, max_lag)
+    lakehouse = Lakehouse.reader(settings)
+    tables = lakehouse_status(lakehouse)
+    report = health(lakehouse, settings, tables, max_lag)
     if output == "json":
-        emit_json({"catalog": describe_catalog(settings), "healthy": not report["problems"],
+        emit_json({"catalog": lakehouse.describe(), "healthy": not report["problems"],
                    "warehouse": str(settings.warehouse.resolve()), "tables": tables,
                    **report})  # fmt: skip
     else:
-        click.echo(f"catalog: {describe_catalog(settings)}")
+        click.echo(f"catalog: {lakehouse.describe()}")
         header = ["table", "rows", "files (small)", "snapshots", "last commit", "freshness lag"]
         rows = [
             [
@@ -95,4 +95,4 @@ def query(obj: Context, sql: str, output: str, limit: int | None, as_of: str | N
       wikistream query "SELECT count(*) FROM silver.events" --as-of 2026-11-23T08:00:00Z
     """
     settings = obj.settings()
-    emit_table(run_query(open_catalog(settings), sql, limit, as_of), output)
+    emit_table(run_query(Lakehouse.reader(settings), sql, limit, as_of), output)

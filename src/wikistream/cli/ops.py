@@ -7,8 +7,8 @@ import click
 from wikistream.cli.app import Context, cli
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
 from wikistream.exceptions import ConfigError
-from wikistream.lakehouse.catalog import open_catalog
 from wikistream.lakehouse.snapshots import history as table_history
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import TABLES
 
 _TABLE = click.argument("table", metavar="TABLE")
@@ -27,10 +27,10 @@ def _known(table: str) -> str:
 @click.pass_obj
 def history(obj: Context, table: str, limit: int, output: str) -> None:
     """Snapshots of TABLE, newest first: id, time, operation, rows, stored positions."""
-    catalog = open_catalog(obj.settings())
-    if not catalog.table_exists(_known(table)):
+    found = Lakehouse.reader(obj.settings()).find(_known(table))
+    if found is None:
         raise ConfigError(f"{table} does not exist yet")
-    rows = table_history(catalog.load_table(table))[:limit]
+    rows = table_history(found)[:limit]
     if output == "json":
         emit_json(rows)
         return
@@ -72,7 +72,7 @@ def rollback(obj: Context, table: str, ref: str, yes: bool, output: str) -> None
     if not yes:
         click.confirm(f"Roll {_known(table)} back to {ref} and rebuild the layers above?",
                       abort=True)  # fmt: skip
-    report = rollback_table(open_catalog(settings), settings, _known(table), ref)
+    report = rollback_table(Lakehouse(settings), settings, _known(table), ref)
     if output == "json":
         emit_json(report.as_dict())
         return
@@ -116,7 +116,7 @@ def maintain(
     for table in tables:
         _known(table)
     progress = None if output == "json" else (lambda t: click.echo(f"maintaining {t} …", err=True))
-    reports = maintain_tables(open_catalog(settings), settings.maintenance, tables or None,
+    reports = maintain_tables(Lakehouse(settings), settings.maintenance, tables or None,
                               on_table=progress)  # fmt: skip
     if output == "json":
         emit_json([r.as_dict() for r in reports])

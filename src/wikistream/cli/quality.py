@@ -10,8 +10,8 @@ import click
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
 from wikistream.exceptions import ConfigError
-from wikistream.lakehouse.catalog import ensure_table, open_catalog
-from wikistream.lakehouse.reads import rows_where
+from wikistream.lakehouse.reads import rows_of
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE, SILVER_QUARANTINE
 from wikistream.quality.audit import add_release, run_rows, summarize
 from wikistream.times import instant
@@ -36,7 +36,7 @@ def dq() -> None:
 def report(obj: Context, layer: str | None, since: str, output: str) -> None:
     """Pass rates per check, the latest failures and the batches held back."""
     settings = obj.settings()
-    summary = summarize(open_catalog(settings), layer, _since(since))
+    summary = summarize(Lakehouse.reader(settings), layer, _since(since))
     if output == "json":
         emit_json(summary)
         return
@@ -73,7 +73,7 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    with Processor(open_catalog(settings), settings) as processor:
+    with Processor(Lakehouse(settings), settings) as processor:
         runs = processor.check(layer, whole)
     failing = any(r.failed and r.check.level == "error" for run in runs for r in run.results)
     if output == "json":
@@ -97,13 +97,13 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
 @click.pass_obj
 def release(obj: Context, run_id: str, reason: str | None) -> None:
     """Let the batch a gate run held back through at the next cycle."""
-    catalog = open_catalog(obj.settings())
-    rows = run_rows(catalog, run_id)
+    lakehouse = Lakehouse(obj.settings())
+    rows = run_rows(lakehouse, run_id)
     if not rows:
         raise ConfigError(f"no gate run {run_id!r} in dq.results (see: wikistream dq report)")
     if rows[0]["gate"] != "held":
         raise ConfigError(f"run {run_id} did not hold its batch (gate: {rows[0]['gate']})")
-    add_release(catalog, rows[0], reason)
+    add_release(lakehouse, rows[0], reason)
     click.echo(f"released: the next cycle promotes the {rows[0]['table_name']} batch of "
                f"run {run_id}")  # fmt: skip
 
@@ -123,18 +123,18 @@ def quarantine() -> None:
 @click.pass_obj
 def list_rows(obj: Context, layer: str, check: str | None, limit: int, output: str) -> None:
     """Show quarantined rows, newest first, with the reason."""
-    catalog = open_catalog(obj.settings())
+    lakehouse = Lakehouse.reader(obj.settings())
     if layer == "silver":
         columns = ("quarantined_at", "event_id", "event_ts", "domain", "user", "region",
                    "quarantine_reason", "failed_checks", "run_id")  # fmt: skip
-        rows = rows_where(ensure_table(catalog, SILVER_QUARANTINE), "event_id", None, columns)
+        rows = rows_of(lakehouse, SILVER_QUARANTINE, "event_id", None, columns)
         if check:
             keep = [check in names for names in rows.column("failed_checks").to_pylist()]
             rows = rows.filter(keep)
         rows = rows.sort_by([("quarantined_at", "descending")])
     else:
         dead = ("ingested_at", "quarantine_id", "reason", "detail", "source", "raw_size")
-        rows = rows_where(ensure_table(catalog, BRONZE_QUARANTINE), "reason", None, dead)
+        rows = rows_of(lakehouse, BRONZE_QUARANTINE, "reason", None, dead)
         rows = rows.sort_by([("ingested_at", "descending")])
     click.echo(f"{rows.num_rows:,} rows in {layer}.quarantine", err=True)
     emit_table(rows.slice(0, limit), output)
@@ -159,15 +159,15 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
     from wikistream.quality.replay import replay_bronze, replay_silver
 
     settings = obj.settings()
-    catalog = open_catalog(settings)
+    lakehouse = Lakehouse(settings)
     if layer == "silver":
-        gates = QualityGates(catalog, settings)
+        gates = QualityGates(lakehouse, settings)
         try:
-            outcome = replay_silver(catalog, settings, gates, check, dry_run)
+            outcome = replay_silver(lakehouse, settings, gates, check, dry_run)
         finally:
             gates.close()
     else:
-        outcome = replay_bronze(catalog, settings, dry_run)
+        outcome = replay_bronze(lakehouse, settings, dry_run)
     data = {"layer": layer, "selected": outcome.selected, "promoted": outcome.promoted,
             "still_failing": outcome.still_failing, "dry_run": dry_run}  # fmt: skip
     if output == "json":

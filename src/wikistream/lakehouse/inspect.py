@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
-
 from wikistream.lakehouse.maintenance import small_files
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
@@ -16,17 +13,19 @@ from wikistream.lakehouse.positions import (
     stored_positions,
     summary_value,
 )
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import TABLES
 
 SMALL_FILE_BYTES = 16 * 1024 * 1024  # below this a file is worth compacting
 
 
-def table_status(catalog: Catalog, identifier: str, now: datetime | None = None) -> dict[str, Any]:
+def table_status(
+    lakehouse: Lakehouse, identifier: str, now: datetime | None = None
+) -> dict[str, Any]:
     """Rows, snapshots, data files, last commit, stored positions and freshness of a table."""
     now = now or datetime.now(UTC)
-    try:
-        table = catalog.load_table(identifier)
-    except NoSuchTableError:
+    table = lakehouse.find(identifier)
+    if table is None:
         return {
             "table": identifier,
             "exists": False,
@@ -65,7 +64,7 @@ def table_status(catalog: Catalog, identifier: str, now: datetime | None = None)
     return status
 
 
-def lakehouse_status(catalog: Catalog) -> list[dict[str, Any]]:
+def lakehouse_status(lakehouse: Lakehouse) -> list[dict[str, Any]]:
     """The status of every table WikiStream defines."""
     now = datetime.now(UTC)
-    return [table_status(catalog, identifier, now) for identifier in TABLES]
+    return [table_status(lakehouse, identifier, now) for identifier in TABLES]

@@ -14,6 +14,11 @@ WRITER_KEY = "wikistream.writer"
 MAINTENANCE_KEY = "wikistream.maintenance"  # compaction, carried positions: no new rows
 
 
+def table_name(table: Table) -> str:
+    """`namespace.table`, for messages."""
+    return ".".join(table.name())
+
+
 def summary_value(snapshot: Snapshot, key: str) -> str | None:
     """One property of a snapshot's summary, or None."""
     if snapshot.summary is None:

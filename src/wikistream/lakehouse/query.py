@@ -6,21 +6,18 @@ reaches the engine, so user SQL can never change a table.
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import UTC, datetime
 
 import pyarrow as pa
-from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from wikistream.exceptions import ConfigError, QueryError
 from wikistream.lakehouse.snapshots import resolve
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import TABLES
 
 _READ_ONLY = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
-# Daft warns on every scan of a partitioned table without a partition filter: noise here.
-logging.getLogger("daft.io.iceberg.iceberg_scan").setLevel(logging.ERROR)
 
 
 def check_read_only(sql: str) -> str:
@@ -45,7 +42,7 @@ def _without_literals(sql: str) -> str:
 
 
 def run_query(
-    catalog: Catalog, sql: str, limit: int | None = None, as_of: str | None = None
+    lakehouse: Lakehouse, sql: str, limit: int | None = None, as_of: str | None = None
 ) -> pa.Table:
     """Run one read-only query; tables are named `namespace.table` (e.g. `bronze.events`).
 
@@ -61,8 +58,11 @@ def run_query(
     from daft.catalog import Catalog as DaftCatalog
     from daft.session import Session
 
-    from wikistream.pipeline import engine  # noqa: F401 - Daft's environment (no telemetry)
+    from wikistream import engine  # noqa: F401 - Daft's environment (no telemetry)
 
+    catalog = lakehouse.iceberg_catalog()
+    if catalog is None:
+        raise QueryError("no tables yet: run `wikistream demo` or `wikistream run` first")
     session = Session()
     session.attach(DaftCatalog.from_iceberg(catalog), alias="wikistream")
     try:
@@ -70,7 +70,7 @@ def run_query(
             frame = session.sql(statement)
         else:
             frames = {name: daft.read_iceberg(table, snapshot_id=snapshot)
-                      for name, (table, snapshot) in _as_of(catalog, as_of).items()}  # fmt: skip
+                      for name, (table, snapshot) in _as_of(lakehouse, as_of).items()}  # fmt: skip
             frame = daft.sql(statement, register_globals=False, **frames)
         if frame is None:
             raise QueryError("the statement returned no rows")
@@ -84,9 +84,10 @@ def run_query(
     return result
 
 
-def _as_of(catalog: Catalog, ref: str) -> dict[str, tuple[Table, int]]:
+def _as_of(lakehouse: Lakehouse, ref: str) -> dict[str, tuple[Table, int]]:
     """Every WikiStream table that existed at `ref`, with its snapshot then."""
-    tables = {name: catalog.load_table(name) for name in TABLES if catalog.table_exists(name)}
+    found = {name: lakehouse.find(name) for name in TABLES}
+    tables = {name: table for name, table in found.items() if table is not None}
     moment = ref
     if ref.lstrip("-").isdigit():  # a snapshot id: its own table, the others at its time
         owner = next((t for t in tables.values() if t.snapshot_by_id(int(ref))), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +21,10 @@ from pyiceberg.table.snapshots import Snapshot
 
 from wikistream.exceptions import PositionLost
 from wikistream.lakehouse.positions import MAINTENANCE_KEY, lineage, summary_value
+from wikistream.lakehouse.tables import TableDef
+
+if TYPE_CHECKING:
+    from wikistream.lakehouse.store import Lakehouse
 
 
 def recent_values(
@@ -140,6 +144,21 @@ def rows_where(
         return table.scan(selected_fields=tuple(columns)).to_arrow()
     condition = _predicate(In, column, as_literals(values))
     return table.scan(row_filter=condition, selected_fields=tuple(columns)).to_arrow()
+
+
+def rows_of(
+    lakehouse: Lakehouse,
+    definition: TableDef,
+    column: str,
+    values: list[object] | None,
+    columns: Sequence[str] = ("*",),
+) -> pa.Table:
+    """`rows_where` on a table that may not exist yet (then: no rows); never creates it."""
+    table = lakehouse.find(definition.identifier)
+    if table is None:
+        names = definition.schema.names if tuple(columns) == ("*",) else list(columns)
+        return pa.schema([definition.schema.field(n) for n in names]).empty_table()
+    return rows_where(table, column, values, columns)
 
 
 def rows_from(table: Table, column: str, low: object, columns: Sequence[str] = ("*",)) -> pa.Table:

@@ -69,3 +69,18 @@ def rollback(table: Table, snapshot_id: int) -> None:
     if current is not None and current.snapshot_id == snapshot_id:
         return
     table.manage_snapshots().rollback_to_snapshot(snapshot_id).commit()
+    table.refresh()
+
+
+def current_id(table: Table) -> int | None:
+    """The id of the table's current snapshot (None: no data yet)."""
+    snapshot = table.current_snapshot()
+    return None if snapshot is None else int(snapshot.snapshot_id)
+
+
+def row_count(table: Table) -> int:
+    """Rows in the current snapshot, from its summary (no data files read)."""
+    snapshot = table.current_snapshot()
+    if snapshot is None or snapshot.summary is None:
+        return 0
+    return int(snapshot.summary.additional_properties.get("total-records", 0))

@@ -21,13 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 
 from wikistream.events.decode import EventDecoder, decode_chunk, quarantine_id, quarantine_to_arrow
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
     POSITION_KEY,
@@ -36,6 +33,7 @@ from wikistream.lakehouse.positions import (
     stored_position,
 )
 from wikistream.lakehouse.reads import recent_values, rows_where, without_known
+from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE
 from wikistream.layers.recent_ids import RecentIds
 from wikistream.settings import Settings
@@ -116,7 +114,7 @@ class BronzeWriter:
 
     def __init__(
         self,
-        catalog: Catalog,
+        lakehouse: Lakehouse,
         settings: Settings,
         source: str,
         replay_of: str | None = None,
@@ -134,8 +132,8 @@ class BronzeWriter:
         self._replay_of = replay_of
         self._window = window
         self.reached_until = False
-        self._events: Table = ensure_table(catalog, BRONZE_EVENTS)
-        self._quarantine: Table = ensure_table(catalog, BRONZE_QUARANTINE)
+        self._events: Table = lakehouse.table(BRONZE_EVENTS)
+        self._quarantine: Table = lakehouse.table(BRONZE_QUARANTINE)
         self._decoder = EventDecoder(settings.filters.domains, settings.filters.types)
         self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._recent = RecentIds(settings.dedupe.window_s, settings.dedupe.max_ids)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from wikistream.engine import frame, sql
 from wikistream.lakehouse.tables import GOLD_DAILY, GOLD_HOURLY, GOLD_METRICS_10MIN
 from wikistream.layers import enrichment
-from wikistream.pipeline.engine import frame, sql
 
 # Shared measures; every condition is wrapped in coalesce because SQL CASE on NULL is NULL.
 _COUNTS = """

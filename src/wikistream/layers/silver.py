@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from daft import DataType, Series
 
+from wikistream.engine import frame, sql
 from wikistream.lakehouse.tables import SILVER_EVENTS, TIMESTAMP
 from wikistream.layers import enrichment
-from wikistream.pipeline.engine import frame, sql
 from wikistream.settings import SilverSettings
 
 _ENRICHED = DataType.struct(

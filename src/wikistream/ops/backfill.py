@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from pyiceberg.catalog import Catalog
 
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats, EventWindow
 from wikistream.ops.manifest import (
     COMPLETED,
@@ -91,7 +91,7 @@ def plan(
 
 
 def run(
-    catalog: Catalog,
+    lakehouse: Lakehouse,
     settings: Settings,
     manifest: Manifest,
     stop: StopToken | None = None,
@@ -108,7 +108,7 @@ def run(
     documents = Documents(settings)
     audit = audit_lines(documents, manifest.run_id)
     manifest.state, manifest.finished_at = RUNNING, None
-    record(catalog, documents, manifest, audit)
+    record(lakehouse, documents, manifest, audit)
     for item in manifest.items:
         if item.state == DONE:
             continue
@@ -116,7 +116,7 @@ def run(
             break
         item.state, item.started_at, item.error = RUNNING, now().isoformat(), None
         audit.append(audit_line(item, "started"))
-        record(catalog, documents, manifest, audit)
+        record(lakehouse, documents, manifest, audit)
         try:
             summary = _load_item(settings, manifest, item, stop.child(), on_progress)
         except Exception as exc:  # recorded; the other items still load
@@ -133,11 +133,11 @@ def run(
                 audit.append(audit_line(item, "stopped"))
         if on_progress is not None:
             on_progress(item, BronzeStats())  # its totals now include this attempt
-        record(catalog, documents, manifest, audit)
+        record(lakehouse, documents, manifest, audit)
     manifest.state = _final_state(manifest, stop)
     if manifest.state != INTERRUPTED:
         manifest.finished_at = now().isoformat()
-    record(catalog, documents, manifest, audit)
+    record(lakehouse, documents, manifest, audit)
     return manifest
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pyiceberg.catalog import Catalog
-
 from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.supervisor import RUN_STATE
 from wikistream.quality.audit import latest_gates
 from wikistream.settings import Settings
@@ -16,13 +15,13 @@ _SILENT_AFTER_BEATS = 6  # a running pipeline that missed this many heartbeats i
 
 
 def health(
-    catalog: Catalog, settings: Settings, tables: list[dict[str, Any]], max_lag: float | None
+    lakehouse: Lakehouse, settings: Settings, tables: list[dict[str, Any]], max_lag: float | None
 ) -> dict[str, Any]:
     """Problems (empty when healthy), the latest gate verdict per table, the components."""
     problems: list[str] = []
     if not any(t["exists"] for t in tables):
         problems.append("no tables yet: run `wikistream demo` or `wikistream run` first")
-    gates = latest_gates(catalog, datetime.now(UTC) - timedelta(days=1))
+    gates = latest_gates(lakehouse, datetime.now(UTC) - timedelta(days=1))
     for gate in gates:
         if gate["gate"] == "held":
             problems.append(f"{gate['table']}: a batch is held by its quality gate (run "

@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.catalog import Catalog
 
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table
 from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import OPS_RUNS
 
 PLANNED, RUNNING, DONE, FAILED = "planned", "running", "done", "failed"
@@ -98,7 +97,7 @@ def save(documents: Documents, manifest: Manifest, audit: list[dict[str, Any]]) 
 
 
 def record(
-    catalog: Catalog, documents: Documents, manifest: Manifest, audit: list[dict[str, Any]]
+    lakehouse: Lakehouse, documents: Documents, manifest: Manifest, audit: list[dict[str, Any]]
 ) -> None:
     """Write the manifest documents, then the run's row in ops.runs."""
     save(documents, manifest, audit)
@@ -112,7 +111,7 @@ def record(
         "finished_at": parse_time(manifest.finished_at),
         "manifest": documents.location(manifest_path(manifest.run_id)),
     }  # fmt: skip
-    table = ensure_table(catalog, OPS_RUNS)
+    table = lakehouse.table(OPS_RUNS)
     rows = pa.Table.from_pylist([row], schema=OPS_RUNS.schema)
     commits.replace(table, rows, "run_id", [manifest.run_id], {})
 

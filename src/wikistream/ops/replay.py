@@ -13,12 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
-from pyiceberg.catalog import Catalog
 
 from wikistream.exceptions import ConfigError
-from wikistream.lakehouse.catalog import ensure_table
 from wikistream.lakehouse.reads import appended_since, values_between
 from wikistream.lakehouse.snapshots import resolve
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS
 from wikistream.layers.bronze import BronzeStats, EventWindow
 from wikistream.ops.health import active_run
@@ -73,17 +72,17 @@ def replay_bronze(
                       replay=Replay(start=origin.position, window=window))  # fmt: skip
 
 
-def replay_silver(catalog: Catalog, settings: Settings, origin: Origin) -> CycleReport:
+def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> CycleReport:
     """Recompute silver from bronze, then gold from silver.
 
     `earliest`: everything. A bronze snapshot id: the days of the rows bronze appended after
     it. A time: every day from that time's day on. Whole days are replaced, so a replay
     also brings in rows the silver transform or checks now treat differently.
     """
-    with _processor(catalog, settings) as processor:
+    with _processor(lakehouse, settings) as processor:
         if origin == Origin():
             return processor.run("all", full_refresh=True)
-        bronze = ensure_table(catalog, BRONZE_EVENTS)
+        bronze = lakehouse.table(BRONZE_EVENTS)
         if origin.position is not None:
             rows, _ = appended_since(bronze, resolve(bronze, origin.position))
             days: list[date] = pc.unique(rows.column("event_date")).to_pylist()
@@ -99,17 +98,17 @@ def replay_silver(catalog: Catalog, settings: Settings, origin: Origin) -> Cycle
         return _merged(report, after)
 
 
-def replay_gold(catalog: Catalog, settings: Settings, origin: Origin) -> CycleReport:
+def replay_gold(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> CycleReport:
     """Recompute gold from silver: everything (`earliest`), every window from a time on, or
     every window from the oldest event silver appended after a snapshot id."""
     from wikistream.pipeline.process import CycleReport  # noqa: PLC0415 - Daft, on demand
 
-    with _processor(catalog, settings) as processor:
+    with _processor(lakehouse, settings) as processor:
         if origin == Origin():
             return processor.run("gold", full_refresh=True)
         since = origin.time
         if origin.position is not None:
-            silver = ensure_table(catalog, SILVER_EVENTS)
+            silver = lakehouse.table(SILVER_EVENTS)
             rows, _ = appended_since(silver, resolve(silver, origin.position))
             if rows.num_rows == 0:
                 return CycleReport()
@@ -117,7 +116,7 @@ def replay_gold(catalog: Catalog, settings: Settings, origin: Origin) -> CycleRe
         return processor.run("gold", since=since)
 
 
-def _processor(catalog: Catalog, settings: Settings) -> Processor:
+def _processor(lakehouse: Lakehouse, settings: Settings) -> Processor:
     """A processor, unless a running `wikistream run` already writes silver and gold."""
     run = active_run(settings)
     if run is not None and "process" in run.get("components", {}):
@@ -127,7 +126,7 @@ def _processor(catalog: Catalog, settings: Settings) -> Processor:
         )
     from wikistream.pipeline.process import Processor  # noqa: PLC0415 - Daft, on demand
 
-    return Processor(catalog, settings)
+    return Processor(lakehouse, settings)
 
 
 def _merged(first: CycleReport, second: CycleReport) -> CycleReport:

@@ -11,12 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
-
 from wikistream.exceptions import ConfigError
-from wikistream.lakehouse.catalog import ensure_table
-from wikistream.lakehouse.snapshots import resolve, rollback
+from wikistream.lakehouse.snapshots import current_id, resolve, rollback, row_count
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS, TABLES
 from wikistream.settings import Settings
 
@@ -35,7 +32,7 @@ class RollbackReport:
 
 
 def rollback_table(
-    catalog: Catalog, settings: Settings, identifier: str, ref: str
+    lakehouse: Lakehouse, settings: Settings, identifier: str, ref: str
 ) -> RollbackReport:
     """Roll `identifier` back to `ref` (snapshot id or ISO time) and rebuild what depends on it.
 
@@ -44,25 +41,16 @@ def rollback_table(
     """
     if identifier not in TABLES:
         raise ConfigError(f"unknown table {identifier!r}; tables: {', '.join(TABLES)}")
-    table = ensure_table(catalog, TABLES[identifier])
-    current = table.current_snapshot()
+    table = lakehouse.table(TABLES[identifier])
+    current = current_id(table)
     target = resolve(table, ref)
-    before = _rows(table)
+    before = row_count(table)
     rollback(table, target)
-    table.refresh()
-    report = RollbackReport(identifier, current.snapshot_id if current else None, target,
-                            before, _rows(table))  # fmt: skip
+    report = RollbackReport(identifier, current, target, before, row_count(table))
     layer = {BRONZE_EVENTS.identifier: "all", SILVER_EVENTS.identifier: "gold"}.get(identifier)
     if layer is not None:
         from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
-        with Processor(catalog, settings) as processor:
+        with Processor(lakehouse, settings) as processor:
             report.rebuilt = processor.run(layer, full_refresh=True).rows
     return report
-
-
-def _rows(table: Table) -> int:
-    snapshot = table.current_snapshot()
-    if snapshot is None or snapshot.summary is None:
-        return 0
-    return int(snapshot.summary.additional_properties.get("total-records", 0))

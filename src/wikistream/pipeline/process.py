@@ -10,7 +10,6 @@ those windows from all of silver and replaces them in one snapshot.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,17 +18,16 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 
+from wikistream.engine import configure_engine
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
     POSITION_KEY,
     SOURCE_KEY,
     stored_position,
+    table_name,
 )
 from wikistream.lakehouse.reads import (
     appended_since,
@@ -38,6 +36,8 @@ from wikistream.lakehouse.reads import (
     rows_where,
     without_known,
 )
+from wikistream.lakehouse.snapshots import row_count
+from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
     GOLD_DAILY,
@@ -52,8 +52,6 @@ from wikistream.lakehouse.tables import (
 )
 from wikistream.layers import gold
 from wikistream.layers.silver import to_silver
-from wikistream.pipeline.engine import configure_engine
-from wikistream.pipeline.supervisor import Supervisor
 from wikistream.quality.audit import GateRun
 from wikistream.quality.evaluate import GateOutcome
 from wikistream.quality.gates import HELD, QualityGates
@@ -83,13 +81,13 @@ class Processor:
     """Runs silver and gold cycles, each batch through its quality gate, on one catalog."""
 
     def __init__(
-        self, catalog: Catalog, settings: Settings, gates: QualityGates | None = None
+        self, lakehouse: Lakehouse, settings: Settings, gates: QualityGates | None = None
     ) -> None:
         configure_engine(settings.engine)
-        self._catalog = catalog
+        self._lakehouse = lakehouse
         self._settings = settings
         if gates is None and settings.dq.enabled:
-            gates = QualityGates(catalog, settings)
+            gates = QualityGates(lakehouse, settings)
         self.gates = gates
 
     def run(
@@ -124,25 +122,15 @@ class Processor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def maintenance_every_s(self) -> float:
-        return self._settings.maintenance.interval_s
-
-    def maintain(self) -> None:
-        """Compact, expire and clean every table (see `wikistream maintain`)."""
-        from wikistream.ops.maintain import maintain  # noqa: PLC0415 - only on schedule
-
-        maintain(self._catalog, self._settings.maintenance)
-
     def check(self, layer: str, whole_tables: bool = False) -> list[GateRun]:
         """Run a layer's gate on demand, without promoting anything.
 
         bronze and silver judge the batch waiting for the next cycle (`whole_tables`: every
         row of the layer's table); gold judges its whole tables against all of silver.
         """
-        gates = self.gates or QualityGates(self._catalog, self._settings)
-        bronze = ensure_table(self._catalog, BRONZE_EVENTS)
-        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        gates = self.gates or QualityGates(self._lakehouse, self._settings)
+        bronze = self._lakehouse.table(BRONZE_EVENTS)
+        silver = self._lakehouse.table(SILVER_EVENTS)
         done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         batches: list[tuple[TableDef, pa.Table, int | None]] = []
         if layer == "bronze":
@@ -158,9 +146,9 @@ class Processor:
                                                         datetime.now(UTC)))  # fmt: skip
             batches.append((SILVER_EVENTS, rows, None))
         else:
-            silver_rows = silver.scan(selected_fields=("event_id",)).to_arrow().num_rows
+            silver_rows = row_count(silver)
             for table_def in GOLD_TABLES:
-                rows = rows_where(ensure_table(self._catalog, table_def), "event_date", None)
+                rows = rows_where(self._lakehouse.table(table_def), "event_date", None)
                 batches.append((table_def, rows, silver_rows))
         runs = [
             gates.judge(layer, table_def.identifier, rows, (None, None),
@@ -174,8 +162,8 @@ class Processor:
 
     def _silver(self, report: CycleReport, full_refresh: bool) -> None:
         started = time.perf_counter()
-        bronze = ensure_table(self._catalog, BRONZE_EVENTS)
-        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        bronze = self._lakehouse.table(BRONZE_EVENTS)
+        silver = self._lakehouse.table(SILVER_EVENTS)
         done = None if full_refresh else _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         released = self._releases((BRONZE_EVENTS, SILVER_EVENTS), done)
         limit = next(iter(released.values()), None)
@@ -200,11 +188,11 @@ class Processor:
         """
         started = time.perf_counter()
         report = CycleReport()
-        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        silver = self._lakehouse.table(SILVER_EVENTS)
         done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         if not dates:
             return report
-        rows = rows_where(ensure_table(self._catalog, BRONZE_EVENTS), "event_date", list(dates))
+        rows = rows_where(self._lakehouse.table(BRONZE_EVENTS), "event_date", list(dates))
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
         position = _as_position(done)
         try:
@@ -230,7 +218,7 @@ class Processor:
         `span` is (batch range, bronze snapshot read up to, silver's bronze position before).
         """
         batch_range, upto, done = span
-        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        silver = self._lakehouse.table(SILVER_EVENTS)
         # A rebuild re-reads old events on purpose: freshness is not theirs to judge.
         exclude = ("timeliness",) if rewrite is not None else ()
         run, outcome = self._judge("silver", SILVER_EVENTS, out, batch_range, upto, released,
@@ -242,7 +230,7 @@ class Processor:
         if run is not None and outcome is not None and outcome.row_failures:
             out = self._quarantine(report, out, outcome, run.run_id, summary, rewrite)
         elif rewrite is not None:  # the rebuilt rows come with a rebuilt quarantine
-            table = ensure_table(self._catalog, SILVER_QUARANTINE)
+            table = self._lakehouse.table(SILVER_QUARANTINE)
             commits.replace(table, SILVER_QUARANTINE.schema.empty_table(), *rewrite, summary)
         if out.num_rows:
             summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
@@ -268,7 +256,7 @@ class Processor:
         Written before silver: if we crash in between, the redo finds them already there.
         """
         failed = outcome.failed_rows()
-        table = ensure_table(self._catalog, SILVER_QUARANTINE)
+        table = self._lakehouse.table(SILVER_QUARANTINE)
         bad = rows.filter(failed)
         checks = outcome.failed_checks(failed)
         reasons = pa.array([_reason(names, outcome) for names in checks.to_pylist()], pa.string())
@@ -337,7 +325,7 @@ class Processor:
     # gold -------------------------------------------------------------------------------
 
     def _gold(self, report: CycleReport, full_refresh: bool, since: datetime | None) -> None:
-        silver = ensure_table(self._catalog, SILVER_EVENTS)
+        silver = self._lakehouse.table(SILVER_EVENTS)
         risk = self._settings.risk
         plans: list[tuple[TableDef, str, Callable[[pa.Table], list[Any]], Recompute]] = [
             (GOLD_HOURLY, "event_hour", _distinct("event_hour"), gold.hourly_stats),
@@ -349,7 +337,7 @@ class Processor:
         increments: dict[tuple[int | None, int | None], tuple[pa.Table, int | None]] = {}
         for table_def, column, windows_of, recompute in plans:
             started = time.perf_counter()
-            table = ensure_table(self._catalog, table_def)
+            table = self._lakehouse.table(table_def)
             done = _as_id(stored_position(table, SILVER_EVENTS.identifier))
             # Silver rewritten (not appended) since: rebuild this table from all of silver.
             rebuild = full_refresh or rewritten_since(silver, done)
@@ -366,7 +354,7 @@ class Processor:
             if since is not None and not rebuild:
                 start, windows = _first_window(table_def, since, windows), None
             if table_def is GOLD_DAILY:  # built from the other gold tables, not from silver
-                hourly = ensure_table(self._catalog, GOLD_HOURLY)
+                hourly = self._lakehouse.table(GOLD_HOURLY)
                 source_rows = rows_where(hourly, column, windows) if start is None else \
                     rows_from(hourly, column, start)  # fmt: skip
             else:
@@ -391,10 +379,10 @@ class Processor:
 
     def _daily(self, hourly: pa.Table) -> pa.Table:
         days = _distinct("event_date")(hourly)
-        metrics = rows_where(ensure_table(self._catalog, GOLD_METRICS_10MIN), "event_date", days,
+        metrics = rows_where(self._lakehouse.table(GOLD_METRICS_10MIN), "event_date", days,
                              ("event_date", "scope", "entity"))  # fmt: skip
         users = metrics.filter(pc.equal(metrics.column("scope"), "user"))
-        risk_rows = rows_where(ensure_table(self._catalog, GOLD_RISK), "event_date", days)
+        risk_rows = rows_where(self._lakehouse.table(GOLD_RISK), "event_date", days)
         risk = self._settings.risk
         return gold.daily_summary(hourly, users, risk_rows, risk.high_at, risk.medium_at,
                                   self._settings.silver.regions)  # fmt: skip
@@ -423,7 +411,7 @@ def _guard(source: str, expected: int | None) -> Callable[[Table], None]:
         stored = _as_id(stored_position(table, source))
         if stored != expected:
             raise ConcurrentWriter(
-                f"another process advanced {'.'.join(table.name())} to {source} snapshot "
+                f"another process advanced {table_name(table)} to {source} snapshot "
                 f"{stored} (expected {expected}); stopping to avoid double counting"
             )
 
@@ -489,76 +477,3 @@ def _first_window(table_def: TableDef, since: datetime, windows: list[Any] | Non
     else:
         first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return min(first, windows[0]) if windows else first
-
-
-class ProcessLoop:
-    """Keeps silver and gold current while bronze ingests: a cycle every `interval_s`, and
-    table maintenance every `maintenance.interval_s`.
-
-    A failing cycle is retried with backoff (cycles are idempotent) and reported to the
-    supervisor; `stop()` runs one last cycle so the layers end as fresh as bronze.
-    """
-
-    def __init__(
-        self, processor: Processor, interval_s: float, supervisor: Supervisor | None = None
-    ) -> None:
-        self._processor = processor
-        self._interval_s = interval_s
-        self._supervisor = supervisor
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="process-loop", daemon=True)
-        self._last_maintenance = time.monotonic()
-        self.cycles = 0
-        self.failures = 0
-        self.quarantined = 0
-        self.held: dict[str, str] = {}  # as of the latest cycle
-
-    def start(self) -> ProcessLoop:
-        if self._supervisor is not None:  # listed in run-state from the start
-            self._supervisor.component("process")
-        self._thread.start()
-        return self
-
-    def stop(self) -> CycleReport:
-        self._stop.set()
-        self._thread.join()
-        try:
-            report = self._count(self._processor.run())
-        finally:
-            self._processor.close()
-        return report
-
-    def _count(self, report: CycleReport) -> CycleReport:
-        self.cycles += 1
-        self.quarantined += sum(report.quarantined.values())
-        self.held = report.held
-        return report
-
-    def _loop(self) -> None:
-        delay = self._interval_s
-        while not self._stop.wait(delay):
-            delay = self._interval_s
-            try:
-                self._count(self._processor.run())
-                self._succeeded("process")
-            except Exception as exc:
-                self.failures += 1
-                log.exception("processing cycle failed; retrying")
-                delay = max(delay, self._failed("process", exc))
-            if time.monotonic() - self._last_maintenance >= self._processor.maintenance_every_s:
-                self._last_maintenance = time.monotonic()
-                try:
-                    self._processor.maintain()
-                    self._succeeded("maintenance")
-                except Exception as exc:
-                    log.exception("maintenance failed; trying again at the next interval")
-                    self._failed("maintenance", exc)
-
-    def _succeeded(self, name: str) -> None:
-        if self._supervisor is not None:
-            self._supervisor.succeeded(self._supervisor.component(name))
-
-    def _failed(self, name: str, exc: Exception) -> float:
-        if self._supervisor is None:
-            return 0.0
-        return self._supervisor.failed(self._supervisor.component(name), exc)

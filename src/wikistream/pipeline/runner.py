@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from wikistream.lakehouse.catalog import open_catalog
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats, BronzeWriter, EventWindow
 from wikistream.settings import Settings
 from wikistream.sources.base import Source, SourceBatch
@@ -133,7 +133,7 @@ def run_ingest(
     stop = stop or StopToken()
     name = source.name if replay is None else f"{replay.kind}:{source.name}"
     writer = BronzeWriter(
-        open_catalog(settings), settings, name,
+        Lakehouse(settings), settings, name,
         replay_of=None if replay is None else source.name,
         window=None if replay is None else replay.window,
     )  # fmt: skip

@@ -15,12 +15,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.catalog import Catalog
 
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table
 from wikistream.lakehouse.documents import Documents
-from wikistream.lakehouse.reads import rows_where
+from wikistream.lakehouse.reads import rows_of
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import DQ_RELEASES, DQ_RESULTS
 from wikistream.quality.checks import Check
 from wikistream.quality.evaluate import CheckResult
@@ -81,15 +80,15 @@ class GateRun:
 class AuditLog:
     """Writes gate runs; remembers metric history and sent alerts across restarts."""
 
-    def __init__(self, catalog: Catalog, documents: Documents) -> None:
-        self._catalog = catalog
+    def __init__(self, lakehouse: Lakehouse, documents: Documents) -> None:
+        self._lakehouse = lakehouse
         self._documents = documents
         self._pending: list[GateRun] = []
         self._history: dict[tuple[str, str, str], deque[float]] = defaultdict(
             lambda: deque(maxlen=500)
         )
         since = datetime.now(UTC) - timedelta(days=HISTORY_DAYS)
-        self._recent = _recent_results(catalog, since)
+        self._recent = _recent_results(lakehouse, since)
         for row in self._recent:
             if row["metric_value"] is not None:  # also values seen while still learning
                 key = (row["layer"], row["table_name"], row["check_name"])
@@ -120,7 +119,7 @@ class AuditLog:
         if not self._pending:
             return
         rows = [row for run in self._pending for row in run.rows()]
-        table = ensure_table(self._catalog, DQ_RESULTS)
+        table = self._lakehouse.table(DQ_RESULTS)
         commits.append(table, pa.Table.from_pylist(rows, DQ_RESULTS.schema), {})
         self._pending.clear()
 
@@ -129,11 +128,11 @@ def alert_key(layer: str, table: str, check: str) -> str:
     return f"dq/{layer}/{table}/{check}"
 
 
-def _recent_results(catalog: Catalog, since: datetime) -> list[dict[str, Any]]:
-    table = ensure_table(catalog, DQ_RESULTS)
+def _recent_results(lakehouse: Lakehouse, since: datetime) -> list[dict[str, Any]]:
     days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
-    rows = rows_where(
-        table,
+    rows = rows_of(
+        lakehouse,
+        DQ_RESULTS,
         "run_date",
         list(days),
         ("layer", "table_name", "check_name", "metric_value", "verdict", "alerted", "run_at"),
@@ -146,26 +145,24 @@ def _recent_results(catalog: Catalog, since: datetime) -> list[dict[str, Any]]:
     return recent
 
 
-def run_rows(catalog: Catalog, run_id: str) -> list[dict[str, Any]]:
+def run_rows(lakehouse: Lakehouse, run_id: str) -> list[dict[str, Any]]:
     """Every `dq.results` row of one run."""
-    rows: list[dict[str, Any]] = rows_where(
-        ensure_table(catalog, DQ_RESULTS), "run_id", [run_id]
-    ).to_pylist()
+    rows: list[dict[str, Any]] = rows_of(lakehouse, DQ_RESULTS, "run_id", [run_id]).to_pylist()
     return rows
 
 
-def add_release(catalog: Catalog, run: dict[str, Any], reason: str | None) -> None:
+def add_release(lakehouse: Lakehouse, run: dict[str, Any], reason: str | None) -> None:
     """Let a held batch through: the next cycle promotes exactly its input range."""
     row = {"run_id": run["run_id"], "layer": run["layer"], "table_name": run["table_name"],
            "input_from": run["input_from"], "input_to": run["input_to"],
            "released_at": datetime.now(UTC), "reason": reason}  # fmt: skip
-    table = ensure_table(catalog, DQ_RELEASES)
+    table = lakehouse.table(DQ_RELEASES)
     commits.append(table, pa.Table.from_pylist([row], DQ_RELEASES.schema), {})
 
 
-def release_at(catalog: Catalog, table_name: str, input_from: str | None) -> str | None:
+def release_at(lakehouse: Lakehouse, table_name: str, input_from: str | None) -> str | None:
     """The end of a released batch that starts where `table_name`'s consumer stands."""
-    releases = rows_where(ensure_table(catalog, DQ_RELEASES), "table_name", [table_name])
+    releases = rows_of(lakehouse, DQ_RELEASES, "table_name", [table_name])
     for row in reversed(releases.to_pylist()):
         if row["input_from"] == input_from:
             end: str = row["input_to"]
@@ -173,11 +170,10 @@ def release_at(catalog: Catalog, table_name: str, input_from: str | None) -> str
     return None
 
 
-def summarize(catalog: Catalog, layer: str | None, since: datetime) -> dict[str, Any]:
+def summarize(lakehouse: Lakehouse, layer: str | None, since: datetime) -> dict[str, Any]:
     """Pass rates per check, the latest failures, and batches still held (dq report)."""
-    table = ensure_table(catalog, DQ_RESULTS)
     days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
-    rows = [r for r in rows_where(table, "run_date", list(days)).to_pylist()
+    rows = [r for r in rows_of(lakehouse, DQ_RESULTS, "run_date", list(days)).to_pylist()
             if r["run_at"] >= since and (layer is None or r["layer"] == layer)]  # fmt: skip
     rows.sort(key=lambda r: r["run_at"])
     checks: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -195,7 +191,7 @@ def summarize(catalog: Catalog, layer: str | None, since: datetime) -> dict[str,
         judged = entry["passed"] + entry["failed"]
         entry["pass_rate"] = entry["passed"] / judged if judged else None
     failures = [r for r in rows if r["verdict"] == "fail"][-20:]
-    released = set(rows_where(ensure_table(catalog, DQ_RELEASES), "run_id", None,
+    released = set(rows_of(lakehouse, DQ_RELEASES, "run_id", None,
                               ("run_id",)).column("run_id").to_pylist())  # fmt: skip
     latest_gate: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -226,14 +222,13 @@ def summarize(catalog: Catalog, layer: str | None, since: datetime) -> dict[str,
     }  # fmt: skip
 
 
-def latest_gates(catalog: Catalog, since: datetime) -> list[dict[str, Any]]:
+def latest_gates(lakehouse: Lakehouse, since: datetime) -> list[dict[str, Any]]:
     """The latest gate run per table since `since` (on-demand checks excluded), with the
     names of the checks that failed; a held batch that was released counts as released."""
-    summary = summarize(catalog, None, since)
+    summary = summarize(lakehouse, None, since)
     held = {h["run_id"] for h in summary["held"]}
-    table = ensure_table(catalog, DQ_RESULTS)
     days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
-    rows = [r for r in rows_where(table, "run_date", list(days), (
+    rows = [r for r in rows_of(lakehouse, DQ_RESULTS, "run_date", list(days), (
         "run_id", "run_at", "layer", "table_name", "check_name", "verdict", "gate")).to_pylist()
         if r["run_at"] >= since and r["gate"] != "checked"]  # fmt: skip
     latest: dict[str, dict[str, Any]] = {}

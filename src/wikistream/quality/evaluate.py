@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from daft import DataType, Expression, col, lit
 
-from wikistream.pipeline.engine import frame
+from wikistream.engine import frame
 from wikistream.quality.checks import Check
 
 History = Callable[[Check], Sequence[float]]

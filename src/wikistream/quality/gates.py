@@ -12,11 +12,11 @@ import logging
 from datetime import UTC, datetime
 
 import pyarrow as pa
-from pyiceberg.catalog import Catalog
 
 from wikistream.alerts.channels import Alert
 from wikistream.alerts.router import AlertRouter
 from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.quality.audit import AuditLog, GateRun, alert_key, new_run_id, release_at
 from wikistream.quality.checks import CheckSet, load_checks
 from wikistream.quality.evaluate import CheckResult, GateOutcome, evaluate
@@ -36,11 +36,11 @@ _CONSEQUENCES = {
 class QualityGates:
     """Every gate of one processor: checks, audit log and alert router."""
 
-    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+    def __init__(self, lakehouse: Lakehouse, settings: Settings) -> None:
         self.checks: CheckSet = load_checks(settings.dq.checks_file)
         self.enabled = settings.dq.enabled
-        self._catalog = catalog
-        self.audit = AuditLog(catalog, Documents(settings))
+        self._lakehouse = lakehouse
+        self.audit = AuditLog(lakehouse, Documents(settings))
         self.alerts = AlertRouter(settings.alerts, already_sent=self.audit.sent_alerts())
 
     def judge(
@@ -93,7 +93,7 @@ class QualityGates:
 
     def release_end(self, table: str, input_from: str | None) -> str | None:
         """Where a released batch of `table`'s input that starts at `input_from` ends."""
-        return release_at(self._catalog, table, input_from)
+        return release_at(self._lakehouse, table, input_from)
 
     def flush(self) -> None:
         self.audit.flush()

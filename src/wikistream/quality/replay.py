@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.catalog import Catalog
 
 from wikistream.events.decode import EventDecoder, decode_chunk
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.catalog import ensure_table
 from wikistream.lakehouse.reads import rows_where, without_known
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
     BRONZE_QUARANTINE,
@@ -47,14 +46,14 @@ class ReplayReport:
 
 
 def replay_silver(
-    catalog: Catalog,
+    lakehouse: Lakehouse,
     settings: Settings,
     gates: QualityGates,
     check: str | None = None,
     dry_run: bool = False,
 ) -> ReplayReport:
     """Re-process silver.quarantine rows (those that failed `check`, or all)."""
-    quarantine = ensure_table(catalog, SILVER_QUARANTINE)
+    quarantine = lakehouse.table(SILVER_QUARANTINE)
     rows = rows_where(quarantine, "event_id", None, ("event_id", "event_ts", "failed_checks"))
     if check is not None and rows.num_rows:
         rows = rows.filter(_failed(rows, check))
@@ -62,7 +61,7 @@ def replay_silver(
     if rows.num_rows == 0:
         return report
     ids = pc.unique(rows.column("event_id"))
-    bronze = _bronze_rows(catalog, rows)
+    bronze = _bronze_rows(lakehouse, rows)
     bronze = bronze.filter(pc.is_in(bronze.column("event_id"), ids))
     candidates = to_silver(bronze, settings.silver, datetime.now(UTC))
     rejudged = [c.type for c in gates.checks.silver if c.type not in ROW_TYPES_REJUDGED]
@@ -75,7 +74,7 @@ def replay_silver(
     if dry_run or good.num_rows == 0:
         gates.flush()
         return report
-    silver = ensure_table(catalog, SILVER_EVENTS)
+    silver = lakehouse.table(SILVER_EVENTS)
     fresh = without_known(silver, good)
     if fresh.num_rows:
         commits.append(silver, fresh, {"wikistream.replay": run.run_id})
@@ -84,9 +83,9 @@ def replay_silver(
     return report
 
 
-def replay_bronze(catalog: Catalog, settings: Settings, dry_run: bool = False) -> ReplayReport:
+def replay_bronze(lakehouse: Lakehouse, settings: Settings, dry_run: bool = False) -> ReplayReport:
     """Decode bronze.quarantine records again; accepted events move to bronze.events."""
-    quarantine = ensure_table(catalog, BRONZE_QUARANTINE)
+    quarantine = lakehouse.table(BRONZE_QUARANTINE)
     dead = rows_where(quarantine, "quarantine_id", None, ("quarantine_id", "source", "raw"))
     report = ReplayReport("bronze", selected=dead.num_rows, dry_run=dry_run)
     if dead.num_rows == 0:
@@ -109,7 +108,7 @@ def replay_bronze(catalog: Catalog, settings: Settings, dry_run: bool = False) -
     report.still_failing = dead.num_rows - len(replayed_ids)
     if dry_run:
         return report
-    bronze = ensure_table(catalog, BRONZE_EVENTS)
+    bronze = lakehouse.table(BRONZE_EVENTS)
     fresh = without_known(bronze, events)
     if fresh.num_rows:
         commits.append(bronze, fresh, {"wikistream.replay": "bronze.quarantine"})
@@ -129,8 +128,8 @@ def _failed(rows: pa.Table, check: str) -> pa.Array:
     return pa.array([check in names for names in rows.column("failed_checks").to_pylist()])
 
 
-def _bronze_rows(catalog: Catalog, quarantined: pa.Table) -> pa.Table:
+def _bronze_rows(lakehouse: Lakehouse, quarantined: pa.Table) -> pa.Table:
     """The bronze rows of the quarantined events (event-time statistics prune the files)."""
-    bronze = ensure_table(catalog, BRONZE_EVENTS)
+    bronze = lakehouse.table(BRONZE_EVENTS)
     days = sorted(pc.unique(pc.cast(quarantined.column("event_ts"), pa.date32())).to_pylist())
     return rows_where(bronze, "event_date", list(days))

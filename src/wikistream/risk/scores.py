@@ -17,8 +17,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wikistream.engine import frame, sql
 from wikistream.lakehouse.tables import GOLD_RISK
-from wikistream.pipeline.engine import frame, sql
 from wikistream.settings import RiskSettings
 
 RISK_INPUTS = ("user", "event_hour", "user_kind", "type", "domain", "is_bot", "is_anonymous",

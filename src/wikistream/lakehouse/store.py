@@ -1,0 +1,136 @@
+"""The lakehouse boundary: the one object through which everything above `lakehouse/`
+reaches the tables.
+
+Built once per process from the settings, it opens the catalog when first needed, hands out
+tables (created with their namespace by writers, only looked up by readers) and keeps
+WikiStream's own documents beside them. A read-only lakehouse (status, query, history,
+reports) never creates a folder, a catalog file or a table. Only this package imports
+PyIceberg; `Table` is re-exported as the opaque handle other packages pass back to it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from wikistream.exceptions import TableMissing
+from wikistream.lakehouse.catalog import (
+    catalog_properties,
+    describe_catalog,
+    ensure_table,
+    open_catalog,
+)
+from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.tables import TABLES, TableDef
+from wikistream.settings import Settings
+
+__all__ = ["Lakehouse", "Table"]
+
+
+class Lakehouse:
+    """The catalog, the tables and the documents of one warehouse."""
+
+    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
+        """
+        Args:
+            settings: where the warehouse and its catalog are.
+            read_only: never create anything; missing tables read as absent.
+        """
+        self.settings = settings
+        self.read_only = read_only
+        self._lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._opened = False
+        self._documents: Documents | None = None
+        # Table objects are not thread-safe (a commit updates them in place): one per thread.
+        self._local = threading.local()
+
+    @classmethod
+    def reader(cls, settings: Settings) -> Lakehouse:
+        """A lakehouse for commands that only look: nothing is ever created."""
+        return cls(settings, read_only=True)
+
+    @property
+    def documents(self) -> Documents:
+        """JSON documents under the warehouse (quality reports, manifests, run state)."""
+        if self._documents is None:
+            self._documents = Documents(self.settings)
+        return self._documents
+
+    def describe(self) -> str:
+        """Where the catalog is, safe to print (no credentials)."""
+        return describe_catalog(self.settings)
+
+    def exists(self, identifier: str) -> bool:
+        """Whether the table exists (never creates it)."""
+        catalog = self._open()
+        return catalog is not None and catalog.table_exists(identifier)
+
+    def find(self, identifier: str) -> Table | None:
+        """The table as it is now, or None if it does not exist (never creates it)."""
+        cached = self._tables().get(identifier)
+        if cached is not None:
+            cached.refresh()
+            return cached
+        if not self.exists(identifier):
+            return None
+        catalog = self._open()
+        assert catalog is not None  # noqa: S101 - exists() opened it
+        table = catalog.load_table(identifier)
+        self._tables()[identifier] = table
+        return table
+
+    def table(self, definition: TableDef | str) -> Table:
+        """The table as it is now; a writable lakehouse creates it (and its namespace) or
+        brings its columns and properties up to date the first time it is asked for.
+
+        Raises:
+            TableMissing: a read-only lakehouse has no such table.
+        """
+        if isinstance(definition, str):
+            definition = TABLES[definition]
+        cached = self._tables().get(definition.identifier)
+        if cached is not None:
+            cached.refresh()
+            return cached
+        if self.read_only:
+            found = self.find(definition.identifier)
+            if found is None:
+                raise TableMissing(f"{definition.identifier} does not exist yet")
+            return found
+        catalog = self._open()
+        assert catalog is not None  # noqa: S101 - a writable lakehouse always opens one
+        table = ensure_table(catalog, definition)
+        self._tables()[definition.identifier] = table
+        return table
+
+    def iceberg_catalog(self) -> Catalog | None:
+        """The PyIceberg catalog (None: a read-only lakehouse with nothing in it yet).
+        For `lakehouse/` modules only; everything else goes through this object."""
+        return self._open()
+
+    def _tables(self) -> dict[str, Table]:
+        tables: dict[str, Table] | None = getattr(self._local, "tables", None)
+        if tables is None:
+            tables = self._local.tables = {}
+        return tables
+
+    def _open(self) -> Catalog | None:
+        with self._lock:
+            if not self._opened:
+                if not (self.read_only and not _embedded_catalog_exists(self.settings)):
+                    self._catalog = open_catalog(self.settings)
+                self._opened = True
+            return self._catalog
+
+
+def _embedded_catalog_exists(settings: Settings) -> bool:
+    """False for the default SQLite catalog before anything was written (opening it would
+    create the file); True for every other catalog, which opening never changes."""
+    uri = catalog_properties(settings).get("uri", "")
+    if settings.catalog.type != "sql" or not uri.startswith("sqlite:///"):
+        return True
+    return Path(uri.removeprefix("sqlite:///")).is_file()

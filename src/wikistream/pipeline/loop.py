@@ -1,0 +1,100 @@
+"""Silver and gold kept current while bronze ingests: the processing loop of `run`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from wikistream.pipeline.process import CycleReport, Processor
+from wikistream.pipeline.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class ProcessLoop:
+    """Keeps silver and gold current while bronze ingests: a cycle every `interval_s`, and
+    table maintenance every `maintenance.interval_s`.
+
+    A failing cycle is retried with backoff (cycles are idempotent) and reported to the
+    supervisor; `stop()` runs one last cycle so the layers end as fresh as bronze.
+    """
+
+    def __init__(
+        self,
+        processor: Processor,
+        interval_s: float,
+        supervisor: Supervisor | None = None,
+        maintain: Callable[[], object] | None = None,
+        maintain_every_s: float = 300.0,
+    ) -> None:
+        """
+        Args:
+            maintain: table maintenance, run every `maintain_every_s` (none if None).
+        """
+        self._processor = processor
+        self._interval_s = interval_s
+        self._supervisor = supervisor
+        self._maintain = maintain
+        self._maintain_every_s = maintain_every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="process-loop", daemon=True)
+        self._last_maintenance = time.monotonic()
+        self.cycles = 0
+        self.failures = 0
+        self.quarantined = 0
+        self.held: dict[str, str] = {}  # as of the latest cycle
+
+    def start(self) -> ProcessLoop:
+        if self._supervisor is not None:  # listed in run-state from the start
+            self._supervisor.component("process")
+        self._thread.start()
+        return self
+
+    def stop(self) -> CycleReport:
+        self._stop.set()
+        self._thread.join()
+        try:
+            report = self._count(self._processor.run())
+        finally:
+            self._processor.close()
+        return report
+
+    def _count(self, report: CycleReport) -> CycleReport:
+        self.cycles += 1
+        self.quarantined += sum(report.quarantined.values())
+        self.held = report.held
+        return report
+
+    def _loop(self) -> None:
+        delay = self._interval_s
+        while not self._stop.wait(delay):
+            delay = self._interval_s
+            try:
+                self._count(self._processor.run())
+                self._succeeded("process")
+            except Exception as exc:
+                self.failures += 1
+                log.exception("processing cycle failed; retrying")
+                delay = max(delay, self._failed("process", exc))
+            if self._maintain is not None and self._maintenance_due():
+                self._last_maintenance = time.monotonic()
+                try:
+                    self._maintain()
+                    self._succeeded("maintenance")
+                except Exception as exc:
+                    log.exception("maintenance failed; trying again at the next interval")
+                    self._failed("maintenance", exc)
+
+    def _maintenance_due(self) -> bool:
+        return time.monotonic() - self._last_maintenance >= self._maintain_every_s
+
+    def _succeeded(self, name: str) -> None:
+        if self._supervisor is not None:
+            self._supervisor.succeeded(self._supervisor.component(name))
+
+    def _failed(self, name: str, exc: Exception) -> float:
+        if self._supervisor is None:
+            return 0.0
+        return self._supervisor.failed(self._supervisor.component(name), exc)

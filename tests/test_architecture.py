@@ -1,0 +1,85 @@
+"""The layering rules of docs/architecture.md, checked against the code's real imports."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "wikistream"
+
+# A package may import its own modules and packages of a lower rank, never a higher one.
+RANKS = {
+    "__init__": 0, "__main__": 8, "exceptions": 0, "settings": 0, "times": 0, "engine": 0,
+    "lakehouse": 1, "sources": 1, "alerts": 1,
+    "events": 2,
+    "layers": 3, "risk": 3,
+    "quality": 4,
+    "pipeline": 5,
+    "ops": 6,
+    "cli": 7,
+}  # fmt: skip
+
+
+def _modules() -> Iterator[tuple[str, Path, ast.Module]]:
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC).parts
+        package = parts[0].removesuffix(".py")
+        yield package, path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _imports(tree: ast.Module) -> Iterator[tuple[str, int]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module, node.lineno
+            if node.module == "wikistream":
+                for alias in node.names:
+                    yield f"wikistream.{alias.name}", node.lineno
+
+
+def test_every_package_has_a_rank() -> None:
+    assert {package for package, _, _ in _modules()} <= set(RANKS)
+
+
+def test_only_the_lakehouse_imports_pyiceberg() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for package, path, tree in _modules()
+        for module, line in _imports(tree)
+        if module.split(".")[0] == "pyiceberg" and package != "lakehouse"
+    ]
+    assert offenders == []
+
+
+def test_imports_only_go_down_the_layers() -> None:
+    upward = []
+    for package, path, tree in _modules():
+        for module, line in _imports(tree):
+            parts = module.split(".")
+            if parts[0] != "wikistream" or len(parts) < 2 or parts[1] == package:
+                continue
+            target = parts[1] if parts[1] in RANKS else "__init__"
+            if RANKS[target] > RANKS[package]:
+                upward.append(f"{path.relative_to(SRC)}:{line} imports {module}")
+    assert upward == []
+
+
+@pytest.mark.parametrize("call", ["setLevel", "basicConfig", "addHandler", "print", "echo"])
+def test_only_the_cli_configures_logging_or_prints(call: str) -> None:
+    offenders = []
+    for package, path, tree in _modules():
+        if package == "cli":
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else \
+                getattr(node.func, "id", "")  # fmt: skip
+            if name == call:
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert offenders == []
