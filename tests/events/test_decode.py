@@ -13,10 +13,13 @@ from tests.conftest import sample_lines
 from wikistream.events.decode import (
     INVALID_TIMESTAMP,
     INVALID_TYPE,
+    INVALID_UNICODE,
     MALFORMED_JSON,
     MISSING_DOMAIN,
     MISSING_FIELD,
     NOT_AN_OBJECT,
+    OUT_OF_RANGE,
+    TOO_DEEP,
     TOO_LARGE,
     UNKNOWN_EVENT_TYPE,
     EventDecoder,
@@ -45,6 +48,14 @@ def _event(**fields: object) -> dict[str, object]:
 
 def _encode(event: object) -> bytes:
     return msgspec.json.encode(event)
+
+
+def _dt(text: str, **meta: object) -> dict[str, object]:
+    return _event(meta={"dt": text, "id": text, "domain": "en.wikipedia.org", **meta})
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
 
 
 def test_every_real_sample_is_accepted_with_its_fields() -> None:
@@ -83,16 +94,64 @@ def test_rejections_carry_a_reason_code() -> None:
         b'{"meta": ' + b" " * (1 << 20) + b"}": TOO_LARGE,
         b"\xff\xfe": MALFORMED_JSON,
         # Found by fuzzing: both used to raise out of the decoder and fail the whole batch.
-        _encode(_event()).replace(b'"Foo"', b'"F\xffoo"'): MALFORMED_JSON,  # not UTF-8
-        _encode(_event(namespace=2**40)): INVALID_TYPE,  # bronze stores an int32
+        _encode(_event()).replace(b'"Foo"', b'"F\xffoo"'): INVALID_UNICODE,  # not UTF-8
+        _encode(_event(namespace=2**40)): OUT_OF_RANGE,  # bronze stores an int32
         _encode(
             _event(meta={"dt": "2026-11-23T10:00:00Z", "domain": "x.org", "partition": -(2**40)})
-        ): INVALID_TYPE,  # fmt: skip
+        ): OUT_OF_RANGE,  # fmt: skip
+        # Valid under the schema, but no column can hold them (issue: they raised in the
+        # Arrow build or the commit, and the supervisor restarted on the same batch forever).
+        _encode(_event(timestamp=2**53 - 1)): OUT_OF_RANGE,  # rc timestamp beyond year 9999
+        _encode(_event(id=2**64 - 1)): OUT_OF_RANGE,  # rcid beyond int64
+        _encode(_event(length={"old": -(2**63) - 1})): OUT_OF_RANGE,
+        _encode(_dt("0001-01-01T00:00:00+01:00")): OUT_OF_RANGE,  # before year 1 in UTC
+        _encode(_dt("9999-12-31T23:30:00-01:00")): OUT_OF_RANGE,  # after 9999 in UTC
+        _encode(_dt("0000-06-01T00:00:00Z")): OUT_OF_RANGE,  # RFC 3339 has a year 0
+        _encode(_dt("2016-12-31T23:59:60Z")): INVALID_TIMESTAMP,  # a leap second
+        _encode(_dt("2026-02-30T00:00:00Z")): INVALID_TIMESTAMP,
+        _encode(_dt("2026-11-23 10:00:00Z")): INVALID_TIMESTAMP,  # not RFC 3339
+        _encode(_event(title="x")).replace(b'"x"', b'"\\ud800"'): INVALID_UNICODE,
+        _encode(_event(log_params=[])).replace(b'[]', _nested(2000)): TOO_DEEP,
     }
     batch = ALL.decode(list(cases))
     assert [r.reason for r in batch.rejections] == list(cases.values())
     assert [r.index for r in batch.rejections] == list(range(len(cases)))
     assert batch.events == []
+
+
+def test_event_times_are_cut_to_microseconds_never_rounded_and_kept_in_utc() -> None:
+    texts = {
+        "2020-12-31T23:59:59.9999999Z": datetime(2020, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        "2020-12-31t23:59:59.123456789z": datetime(2020, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
+        "2021-01-01T00:30:00+01:00": datetime(2020, 12, 31, 23, 30, tzinfo=UTC),
+        "2018-03-07T16:16:17+00:00": datetime(2018, 3, 7, 16, 16, 17, tzinfo=UTC),
+        "0001-01-01T00:00:00Z": datetime(1, 1, 1, tzinfo=UTC),
+        "9999-12-31T23:59:59.999999Z": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    }
+    rows = decode_chunk(ALL, [_encode(_dt(t)) for t in texts], "s", NOW).table.to_pylist()
+    assert [r["event_ts"] for r in rows] == list(texts.values())
+    assert [r["event_date"] for r in rows] == [t.date() for t in texts.values()]
+
+
+def test_integers_with_a_zero_fraction_are_integers_and_domains_are_lower_case() -> None:
+    raw = _encode(_event(id=1.0, namespace=-1.0, log_id=1e3, length={"old": 2.0, "new": 5}))
+    raw = raw.replace(b'"en.wikipedia.org"', b'"EN.Wikipedia.ORG"')
+    row = decode_chunk(ALL, [raw], "s", NOW).table.to_pylist()[0]
+    assert (row["rc_id"], row["namespace"], row["log_id"]) == (1, -1, 1000)
+    assert (row["length_old"], row["length_new"]) == (2, 5)
+    assert row["domain"] == "en.wikipedia.org"
+    assert row["raw"] == raw.decode()  # the record itself is kept as it came
+    fraction = decode_chunk(ALL, [_encode(_event(id=1.5))], "s", NOW)
+    assert [r.reason for r in fraction.rejections] == [INVALID_TYPE]
+
+
+def test_a_domain_in_another_case_is_filtered_and_dropped_like_its_lower_case() -> None:
+    decoder = EventDecoder(["en.wikipedia.org"], EVENT_TYPES)
+    records = [_encode(_dt("2026-11-23T10:00:00Z", domain=d)) for d in ("EN.wikipedia.org",
+               "Canary", "DE.wikipedia.org")]  # fmt: skip
+    batch = decoder.decode(records)
+    assert batch.domains == ["en.wikipedia.org"]
+    assert dict(batch.dropped) == {"canary": 1, "domain_filtered": 1}
 
 
 def test_canaries_and_filtered_domains_and_types_are_dropped_not_quarantined() -> None:

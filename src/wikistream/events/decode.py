@@ -1,7 +1,10 @@
 """Decode raw records into accepted events or dead letters, and accepted events into Arrow.
 
 Never raises on bad input: every record ends up accepted, dropped on purpose (canary, domain
-or type filter) or rejected with a reason code for `bronze.quarantine`.
+or type filter) or rejected with a reason code for `bronze.quarantine` (the codes are listed
+in docs/architecture.md). An accepted event's values reach bronze unchanged, except the
+documented normalisations: `meta.domain` in lower case, event times in UTC with at most six
+fractional digits (cut, never rounded), integers written as `1.0` stored as `1`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from wikistream.events.model import RecentChange
+from wikistream.events import times
+from wikistream.events.model import INTEGER_FIELDS, RecentChange
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE, TIMESTAMP
 
 MAX_RECORD_BYTES = 1 << 20
@@ -33,6 +36,9 @@ INVALID_TIMESTAMP = "invalid_timestamp"
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
 MISSING_DOMAIN = "missing_domain"
 TOO_LARGE = "too_large"
+OUT_OF_RANGE = "out_of_range"
+INVALID_UNICODE = "invalid_unicode"
+TOO_DEEP = "too_deep"
 
 _decoder = msgspec.json.Decoder(RecentChange)
 _any_decoder = msgspec.json.Decoder()
@@ -54,6 +60,8 @@ class DecodedBatch:
     ids: list[str] = field(default_factory=list)
     events: list[RecentChange] = field(default_factory=list)
     raws: list[bytes] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)  # lower case
+    event_ts: pa.Array | None = None  # UTC microseconds, one per accepted event
     rejections: list[Rejection] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
 
@@ -87,6 +95,7 @@ class EventDecoder:
 
     def decode(self, records: Sequence[bytes]) -> DecodedBatch:
         out = DecodedBatch()
+        indices: list[int] = []  # record index of each accepted event
         decode = _decoder.decode
         for index, raw in enumerate(records):
             if len(raw) > MAX_RECORD_BYTES:
@@ -94,18 +103,28 @@ class EventDecoder:
                 continue
             try:
                 event = decode(raw)
+            except msgspec.ValidationError as exc:
+                lenient = _integral_floats(raw, exc)
+                if lenient is None:
+                    out.rejections.append(_rejection(index, exc))
+                    continue
+                event = lenient
             except msgspec.DecodeError as exc:
                 out.rejections.append(_rejection(index, exc))
                 continue
             except UnicodeDecodeError as exc:  # msgspec's error for bytes that are not UTF-8
-                out.rejections.append(Rejection(index, MALFORMED_JSON, str(exc)[:500]))
+                out.rejections.append(Rejection(index, INVALID_UNICODE, str(exc)[:500]))
+                continue
+            except RecursionError:
+                out.rejections.append(Rejection(index, TOO_DEEP, _TOO_DEEP))
                 continue
             domain = event.meta.domain or event.server_name
-            if domain == "canary":
-                out.dropped["canary"] += 1
-                continue
             if domain is None:
                 out.rejections.append(Rejection(index, MISSING_DOMAIN, "no meta.domain"))
+                continue
+            domain = domain.lower()
+            if domain == "canary":
+                out.dropped["canary"] += 1
                 continue
             kind = event.type
             if kind is not None and kind not in self._types:
@@ -120,7 +139,52 @@ class EventDecoder:
             out.ids.append(event_id(event, raw))
             out.events.append(event)
             out.raws.append(raw)
+            out.domains.append(domain)
+            indices.append(index)
+        _event_times(out, indices)
         return out
+
+
+_TOO_DEEP = "nested deeper than the decoder's limit (about 900 levels)"
+
+
+def _integral_floats(raw: bytes, error: msgspec.ValidationError) -> RecentChange | None:
+    """The event, if all that failed is an integer written as a number with a zero fraction
+    (`1.0`, `1e3`: integers to JSON Schema); None otherwise. Runs only after a failure."""
+    if "got `float`" not in str(error):
+        return None
+    try:
+        document = _any_decoder.decode(raw)
+        for path in INTEGER_FIELDS:
+            parent = document
+            for key in path[:-1]:
+                parent = parent.get(key) if isinstance(parent, dict) else None
+            value = parent.get(path[-1]) if isinstance(parent, dict) else None
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2**64:
+                parent[path[-1]] = int(value)
+        event: RecentChange = _decoder.decode(msgspec.json.encode(document))
+    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError, AttributeError):
+        return None
+    return event
+
+
+def _event_times(out: DecodedBatch, indices: list[int]) -> None:
+    """Parse every accepted event's `meta.dt` at once; reject the ones with no storable time."""
+    stamps, bad = times.parse_times([e.meta.dt for e in out.events])
+    out.event_ts = stamps
+    if not bad:
+        return
+    for problem in bad:
+        reason = OUT_OF_RANGE if problem.problem == times.OUT_OF_RANGE else INVALID_TIMESTAMP
+        out.rejections.append(Rejection(indices[problem.index], reason,
+                                        problem.describe("meta.dt")))  # fmt: skip
+    out.rejections.sort(key=lambda r: r.index)
+    keep = sorted(set(range(len(out.events))) - {b.index for b in bad})
+    out.ids = [out.ids[i] for i in keep]
+    out.events = [out.events[i] for i in keep]
+    out.raws = [out.raws[i] for i in keep]
+    out.domains = [out.domains[i] for i in keep]
+    out.event_ts = stamps.take(pa.array(keep, pa.int64()))
 
 
 def event_id(event: RecentChange, raw: bytes) -> str:
@@ -143,10 +207,13 @@ def quarantine_id(source: str, position: str, raw: bytes) -> str:
 def _rejection(index: int, exc: msgspec.DecodeError) -> Rejection:
     message = str(exc)
     if not isinstance(exc, msgspec.ValidationError):
-        return Rejection(index, MALFORMED_JSON, message[:500])
+        reason = INVALID_UNICODE if "surrogate" in message else MALFORMED_JSON
+        return Rejection(index, reason, message[:500])
     if "missing required field" in message:
         reason = MISSING_FIELD
-    elif "datetime" in message:
+    elif message.startswith(("Expected `int` >=", "Expected `int` <=")):
+        reason = OUT_OF_RANGE
+    elif message.endswith("`$.meta.dt`"):
         reason = INVALID_TIMESTAMP
     elif message.startswith("Expected `object`") and " - at `" not in message:
         reason = NOT_AN_OBJECT
@@ -166,9 +233,8 @@ def events_to_arrow(batch: DecodedBatch, source: str, ingested_at: datetime) -> 
     def col(values: list[Any], type_: pa.DataType) -> pa.Array:
         return pa.array(values, type=type_)
 
-    event_ts = col([m.dt for m in metas], TIMESTAMP)
-    rc_seconds = col([e.timestamp for e in events], pa.int64())
-    rc_timestamp = pc.multiply(rc_seconds, 1_000_000).cast(TIMESTAMP)
+    event_ts = batch.event_ts if batch.event_ts is not None else pa.array([], TIMESTAMP)
+    rc_timestamp = times.seconds_to_timestamps(col([e.timestamp for e in events], pa.int64()))
     columns = {
         "event_id": col(batch.ids, pa.string()),
         "event_ts": event_ts,
@@ -184,9 +250,7 @@ def events_to_arrow(batch: DecodedBatch, source: str, ingested_at: datetime) -> 
         "topic": col([m.topic for m in metas], pa.string()),
         "partition": col([m.partition for m in metas], pa.int32()),
         "offset": col([m.offset for m in metas], pa.int64()),
-        "domain": col(
-            [m.domain or e.server_name for e, m in zip(events, metas, strict=True)], pa.string()
-        ),  # fmt: skip
+        "domain": col(batch.domains, pa.string()),
         "wiki": col([e.wiki for e in events], pa.string()),
         "rc_id": col([e.id for e in events], pa.int64()),
         "type": col([e.type for e in events], pa.string()),

@@ -2,21 +2,32 @@
 
 Every field is optional except `meta`: the producer drops nulls, older captures (2018) have
 `meta.schema_uri` instead of `$schema` and no `meta.stream`, and `id` may be `null`.
+Integers carry the range of the column that stores them: a value beyond it is a rejected
+record (`out_of_range`), never an overflow that fails the whole batch.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
-# bronze stores these as int32: a larger value is a bad record, not a crash of the batch
+from wikistream.events.times import MAX_UNIX_S, MIN_UNIX_S
+
 Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+# rc `timestamp` (unix seconds) within the range of an event time
+UnixSeconds = Annotated[int, msgspec.Meta(ge=MIN_UNIX_S, le=MAX_UNIX_S)]
+
+# Where the schema has integers: the lenient second pass turns 1.0 into 1 there (JSON
+# Schema counts a number with a zero fraction as an integer).
+INTEGER_FIELDS = (("id",), ("namespace",), ("timestamp",), ("log_id",), ("length", "old"),
+                  ("length", "new"), ("revision", "old"), ("revision", "new"),
+                  ("meta", "partition"), ("meta", "offset"))  # fmt: skip
 
 
 class Meta(msgspec.Struct, frozen=True, gc=False):
-    dt: datetime
+    dt: str  # RFC 3339; parsed for the whole batch at once (events/times.py)
     id: str | None = None
     domain: str | None = None
     stream: str | None = None
@@ -25,23 +36,23 @@ class Meta(msgspec.Struct, frozen=True, gc=False):
     schema_uri: str | None = None
     topic: str | None = None
     partition: Int32 | None = None
-    offset: int | None = None
+    offset: Int64 | None = None
 
 
 class OldNew(msgspec.Struct, frozen=True, gc=False):
-    old: int | None = None
-    new: int | None = None
+    old: Int64 | None = None
+    new: Int64 | None = None
 
 
 class RecentChange(msgspec.Struct, frozen=True, gc=False, rename={"schema": "$schema"}):
     meta: Meta
     schema: str | None = None
-    id: int | None = None
+    id: Int64 | None = None
     type: str | None = None
     namespace: Int32 | None = None
     title: str | None = None
     comment: str | None = None
-    timestamp: int | None = None
+    timestamp: UnixSeconds | None = None
     user: str | None = None
     bot: bool | None = None
     minor: bool | None = None
@@ -51,7 +62,7 @@ class RecentChange(msgspec.Struct, frozen=True, gc=False, rename={"schema": "$sc
     wiki: str | None = None
     length: OldNew | None = None
     revision: OldNew | None = None
-    log_id: int | None = None
+    log_id: Int64 | None = None
     log_type: str | None = None
     log_action: str | None = None
     # An array, an object or a string depending on the log type: kept as its JSON text.
