@@ -34,7 +34,8 @@ DATA = Path(__file__).parent / "data"
 
 def silver_batch(path: Path, events: int) -> pa.Table:
     """The silver rows of the first `events` events of the file (a live-like source)."""
-    from wikistream.events.decode import EventDecoder, decode_chunk
+    from wikistream.events.arrow import decode_chunk
+    from wikistream.events.decode import EventDecoder
     from wikistream.layers.silver import to_silver
     from wikistream.settings import EVENT_TYPES, SilverSettings
 

@@ -43,9 +43,14 @@ def configure_engine(settings: EngineSettings) -> str:
                 raise ConfigError(
                     "engine.runner = 'ray' needs Ray: pip install 'wikistream[ray]'"
                 ) from None
-            daft.set_runner_ray(address=settings.ray_address)
-        else:
-            daft.set_runner_native()
+        try:
+            if settings.runner == "ray":
+                daft.set_runner_ray(address=settings.ray_address)
+            else:
+                daft.set_runner_native()
+        except Exception as exc:  # Daft already picked a runner when it first ran a query
+            if daft.get_or_infer_runner_type() != settings.runner:
+                raise ConfigError(f"Daft already runs on another runner: {exc}") from None
         _configured = wanted
         return wanted
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import sample_lines
+from wikistream.events.arrow import decode_chunk
 from wikistream.events.decode import (
     INVALID_TIMESTAMP,
     INVALID_TYPE,
@@ -23,7 +24,6 @@ from wikistream.events.decode import (
     TOO_LARGE,
     UNKNOWN_EVENT_TYPE,
     EventDecoder,
-    decode_chunk,
     event_id,
 )
 from wikistream.lakehouse.tables import BRONZE_EVENTS
@@ -111,7 +111,7 @@ def test_rejections_carry_a_reason_code() -> None:
         _encode(_dt("2026-02-30T00:00:00Z")): INVALID_TIMESTAMP,
         _encode(_dt("2026-11-23 10:00:00Z")): INVALID_TIMESTAMP,  # not RFC 3339
         _encode(_event(title="x")).replace(b'"x"', b'"\\ud800"'): INVALID_UNICODE,
-        _encode(_event(log_params=[])).replace(b'[]', _nested(2000)): TOO_DEEP,
+        _encode(_event(log_params=[])).replace(b"[]", _nested(2000)): TOO_DEEP,
     }
     batch = ALL.decode(list(cases))
     assert [r.reason for r in batch.rejections] == list(cases.values())

@@ -51,6 +51,8 @@ def test_the_region_map_is_configurable() -> None:
         ("2001:DB8:0:0:0:0:0:1", None, "ip"),
         ("~2025-31427-81", False, "temporary"),
         ("~2026-1234", False, "temporary"),
+        ("~2025-12345-67890-1", False, "temporary"),  # any number of 5-digit groups
+        ("~2026-12345-67890-12345-6", None, "temporary"),
         ("~Tilde", False, "registered"),
         ("999.1.1.1", False, "registered"),
         (None, False, None),

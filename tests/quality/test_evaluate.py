@@ -40,6 +40,32 @@ def test_completeness_is_the_non_null_share() -> None:
     assert warn.verdict == "fail"
 
 
+def test_completeness_skips_batches_below_min_rows_so_one_row_cannot_trip_it() -> None:
+    check = _check(type="completeness", column="user", min_ratio=0.95, min_rows=100)
+    outcome, small = _one(USERS, check)  # 10 rows, 2 missing: too few to judge
+    assert (small.verdict, small.rows_failed) == ("skipped", 2) and not outcome.holds
+    many = pa.table({"user": [None] * 30 + ["a"] * 70})
+    _, judged = _one(many, check)
+    assert (judged.verdict, judged.metric_value) == ("fail", 0.7)
+
+
+def test_one_failing_row_never_fails_its_batch_many_do() -> None:
+    check = _check(type="validity", column="v", min=0, max=10)  # max_failed_ratio 0
+    outcome, one = _one(pa.table({"v": [1, 2, 99]}), check)
+    assert (one.verdict, one.rows_failed) == ("pass", 1) and not outcome.holds
+    assert outcome.row_failures["c"].to_pylist() == [False, False, True]  # still quarantined
+    _, five = _one(pa.table({"v": [99] * 5 + [1] * 95}), check)
+    assert (five.verdict, five.rows_failed) == ("fail", 5)
+
+
+def test_default_checks_accept_temporary_accounts_with_any_number_of_groups() -> None:
+    names = ["~2025-31427-81", "~2025-12345-67890-1", "~2026-12345-67890-12345-6", "~2026-1"]
+    batch = pa.table({"user": names, "user_kind": ["temporary"] * len(names)})
+    [check] = [c for c in load_checks().silver if c.name == "temporary_account_name"]
+    outcome, result = _one(batch, check)
+    assert result.rows_failed == 0, outcome.row_failures["temporary_account_name"]
+
+
 def test_uniqueness_counts_duplicates() -> None:
     batch = pa.table({"event_id": ["a", "b", "a", "c", "b", "a"]})
     _, result = _one(batch, _check(type="uniqueness", column="event_id"))
@@ -57,7 +83,7 @@ def test_validity_flags_each_bad_row_and_ignores_nulls_and_rows_outside_where() 
     outcome, result = _one(batch, check)
     assert outcome.row_failures["c"].to_pylist() == [False, False, False, True, False, False]
     assert (result.verdict, result.rows_failed) == ("pass", 1)  # 1/6 <= 0.2
-    strict = check.model_copy(update={"max_failed_ratio": 0.0})
+    strict = check.model_copy(update={"max_failed_ratio": 0.0, "min_failed_rows": 1})
     assert _one(batch, strict)[1].verdict == "fail"
 
 
@@ -142,7 +168,8 @@ def test_row_level_failures_are_exactly_the_rows_out_of_range(
     expected = [v is not None and not 0 <= v <= 100 for v in values]
     assert outcome.row_failures["c"].to_pylist() == expected
     assert result.rows_failed == sum(expected)
-    assert (result.verdict == "fail") == (sum(expected) / len(values) > max_failed)
+    too_many = sum(expected) / len(values) > max_failed and sum(expected) >= check.min_failed_rows
+    assert (result.verdict == "fail") == too_many
 
 
 def test_the_shipped_checks_load_and_cover_every_layer() -> None:

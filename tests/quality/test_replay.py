@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 
 from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events
-from wikistream.events.decode import Rejection, quarantine_to_arrow
+from wikistream.events.arrow import quarantine_to_arrow
+from wikistream.events.decode import Rejection
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE

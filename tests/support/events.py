@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from wikistream.events.decode import EventDecoder, decode_chunk
+from wikistream.events.arrow import decode_chunk
+from wikistream.events.decode import EventDecoder
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS

@@ -14,15 +14,12 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 import pyarrow as pa
 
 from wikistream.events import times
 from wikistream.events.model import INTEGER_FIELDS, RecentChange
-from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE, TIMESTAMP
 
 MAX_RECORD_BYTES = 1 << 20
 KNOWN_TYPES = frozenset({"edit", "new", "log", "categorize", "external"})
@@ -105,8 +102,8 @@ class EventDecoder:
                 event = decode(raw)
             except msgspec.ValidationError as exc:
                 lenient = _integral_floats(raw, exc)
-                if lenient is None:
-                    out.rejections.append(_rejection(index, exc))
+                if not isinstance(lenient, RecentChange):
+                    out.rejections.append(_rejection(index, lenient))
                     continue
                 event = lenient
             except msgspec.DecodeError as exc:
@@ -119,7 +116,7 @@ class EventDecoder:
                 out.rejections.append(Rejection(index, TOO_DEEP, _TOO_DEEP))
                 continue
             domain = event.meta.domain or event.server_name
-            if domain is None:
+            if not domain:
                 out.rejections.append(Rejection(index, MISSING_DOMAIN, "no meta.domain"))
                 continue
             domain = domain.lower()
@@ -148,11 +145,14 @@ class EventDecoder:
 _TOO_DEEP = "nested deeper than the decoder's limit (about 900 levels)"
 
 
-def _integral_floats(raw: bytes, error: msgspec.ValidationError) -> RecentChange | None:
-    """The event, if all that failed is an integer written as a number with a zero fraction
-    (`1.0`, `1e3`: integers to JSON Schema); None otherwise. Runs only after a failure."""
+def _integral_floats(
+    raw: bytes, error: msgspec.ValidationError
+) -> RecentChange | msgspec.ValidationError:
+    """The event, if what failed was an integer written as a number with a zero fraction
+    (`1.0`, `1e3`: integers to JSON Schema); else the error to report. Runs only after a
+    failure, so the usual path pays nothing for it."""
     if "got `float`" not in str(error):
-        return None
+        return error
     try:
         document = _any_decoder.decode(raw)
         for path in INTEGER_FIELDS:
@@ -163,8 +163,10 @@ def _integral_floats(raw: bytes, error: msgspec.ValidationError) -> RecentChange
             if isinstance(value, float) and value.is_integer() and abs(value) < 2**64:
                 parent[path[-1]] = int(value)
         event: RecentChange = _decoder.decode(msgspec.json.encode(document))
-    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError, AttributeError):
-        return None
+    except msgspec.ValidationError as second:
+        return second  # another problem (or a fraction): that one is the reason
+    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError):
+        return error
     return event
 
 
@@ -220,115 +222,3 @@ def _rejection(index: int, exc: msgspec.DecodeError) -> Rejection:
     else:
         reason = INVALID_TYPE
     return Rejection(index, reason, message[:500])
-
-
-def events_to_arrow(batch: DecodedBatch, source: str, ingested_at: datetime) -> pa.Table:
-    """Build the `bronze.events` Arrow table of every accepted event in `batch`."""
-    events = batch.events
-    metas = [e.meta for e in events]
-    lengths = [e.length for e in events]
-    revisions = [e.revision for e in events]
-    n = len(events)
-
-    def col(values: list[Any], type_: pa.DataType) -> pa.Array:
-        return pa.array(values, type=type_)
-
-    event_ts = batch.event_ts if batch.event_ts is not None else pa.array([], TIMESTAMP)
-    rc_timestamp = times.seconds_to_timestamps(col([e.timestamp for e in events], pa.int64()))
-    columns = {
-        "event_id": col(batch.ids, pa.string()),
-        "event_ts": event_ts,
-        "event_date": event_ts.cast(pa.date32()),
-        "ingested_at": pa.repeat(pa.scalar(ingested_at, TIMESTAMP), n),
-        "source": pa.repeat(pa.scalar(source, pa.string()), n),
-        "meta_id": col([m.id for m in metas], pa.string()),
-        "request_id": col([m.request_id for m in metas], pa.string()),
-        "schema_uri": col(
-            [e.schema or m.schema_uri for e, m in zip(events, metas, strict=True)], pa.string()
-        ),  # fmt: skip
-        "stream": col([m.stream for m in metas], pa.string()),
-        "topic": col([m.topic for m in metas], pa.string()),
-        "partition": col([m.partition for m in metas], pa.int32()),
-        "offset": col([m.offset for m in metas], pa.int64()),
-        "domain": col(batch.domains, pa.string()),
-        "wiki": col([e.wiki for e in events], pa.string()),
-        "rc_id": col([e.id for e in events], pa.int64()),
-        "type": col([e.type for e in events], pa.string()),
-        "namespace": col([e.namespace for e in events], pa.int32()),
-        "title": col([e.title for e in events], pa.string()),
-        "comment": col([e.comment for e in events], pa.string()),
-        "user": col([e.user for e in events], pa.string()),
-        "bot": col([e.bot for e in events], pa.bool_()),
-        "minor": col([e.minor for e in events], pa.bool_()),
-        "patrolled": col([e.patrolled for e in events], pa.bool_()),
-        "rc_timestamp": rc_timestamp,
-        "server_url": col([e.server_url for e in events], pa.string()),
-        "length_old": col([x.old if x else None for x in lengths], pa.int64()),
-        "length_new": col([x.new if x else None for x in lengths], pa.int64()),
-        "revision_old": col([x.old if x else None for x in revisions], pa.int64()),
-        "revision_new": col([x.new if x else None for x in revisions], pa.int64()),
-        "log_id": col([e.log_id for e in events], pa.int64()),
-        "log_type": col([e.log_type for e in events], pa.string()),
-        "log_action": col([e.log_action for e in events], pa.string()),
-        "log_params": _as_utf8(col([_raw_json(e.log_params) for e in events], pa.binary())),
-        "raw": _as_utf8(col(batch.raws, pa.binary())),
-    }
-    return pa.Table.from_pydict(columns, schema=BRONZE_EVENTS.schema)
-
-
-@dataclass(slots=True)
-class DecodedChunk:
-    """Accepted events as Arrow (with their ids), rejections and drop counts of one chunk.
-
-    Small and picklable, so chunks can be decoded in worker processes.
-    """
-
-    ids: list[str]
-    table: pa.Table
-    rejections: list[Rejection]
-    dropped: Counter[str]
-
-
-def decode_chunk(
-    decoder: EventDecoder, records: Sequence[bytes], source: str, ingested_at: datetime
-) -> DecodedChunk:
-    """Decode records and convert the accepted ones to Arrow in one step."""
-    batch = decoder.decode(records)
-    table = events_to_arrow(batch, source, ingested_at)
-    return DecodedChunk(batch.ids, table, batch.rejections, batch.dropped)
-
-
-def _raw_json(value: msgspec.Raw) -> bytes | None:
-    text = bytes(value)
-    return None if text in (b"", b"null") else text
-
-
-def _as_utf8(values: pa.Array) -> pa.Array:
-    """Binary to string; bytes that are not UTF-8 (possible inside skipped JSON) get U+FFFD."""
-    try:
-        return values.cast(pa.string())
-    except pa.ArrowInvalid:
-        texts = [None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()]
-        return pa.array(texts, pa.string())
-
-
-def quarantine_to_arrow(
-    rows: Sequence[tuple[str, Rejection, str, bytes]], source: str, ingested_at: datetime
-) -> pa.Table:
-    """Build the `bronze.quarantine` table from (quarantine_id, rejection, position, raw)."""
-    n = len(rows)
-    day = ingested_at.astimezone(UTC).date()
-    return pa.Table.from_pydict(
-        {
-            "quarantine_id": [r[0] for r in rows],
-            "reason": [r[1].reason for r in rows],
-            "detail": [r[1].detail for r in rows],
-            "source": [source] * n,
-            "source_position": [r[2] for r in rows],
-            "raw": [r[3] for r in rows],
-            "raw_size": [len(r[3]) for r in rows],
-            "ingested_at": [ingested_at] * n,
-            "event_date": [day] * n,
-        },
-        schema=BRONZE_QUARANTINE.schema,
-    )

@@ -22,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wikistream.events.decode import EventDecoder, decode_chunk, quarantine_id, quarantine_to_arrow
+from wikistream.events.arrow import decode_chunk, quarantine_to_arrow
+from wikistream.events.decode import EventDecoder, quarantine_id
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.positions import (

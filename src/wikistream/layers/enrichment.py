@@ -60,7 +60,7 @@ def region_of(domain: str | None, regions: dict[str, str] | None = None) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_TEMPORARY = re.compile(r"^~\d{4}-\d+(-\d+)?$")
+_TEMPORARY = re.compile(r"^~\d{4}-\d+(-\d+)*$")
 
 REGISTERED, IP, TEMPORARY, BOT = "registered", "ip", "temporary", "bot"
 

@@ -2,9 +2,11 @@
 
 Row-level checks (validity, consistency, timeliness) judge every row: at the silver gate the
 failing rows go to `silver.quarantine`; the check fails the batch only when more than
-`max_failed_ratio` of the rows fail. Aggregate checks (completeness, uniqueness, volume,
-drift, reconcile) pass or fail the batch. A failed `error` check holds the batch back; a
-failed `warn` check is recorded and alerted, and the batch goes on.
+`max_failed_ratio` of the rows fail and at least `min_failed_rows` of them, so one odd row
+never holds its batch. Aggregate checks (completeness, uniqueness, volume, drift, reconcile)
+pass or fail the batch; completeness judges only batches of at least `min_rows` rows. A
+failed `error` check holds the batch back; a failed `warn` check is recorded and alerted,
+and the batch goes on.
 
 The shipped defaults are `quality/checks.toml`; `dq.checks_file` points to your own.
 """
@@ -54,11 +56,17 @@ class Check(BaseModel):
     exempt_sources: str | None = Field(
         None, description="Regex on the source name: replays and backfills are not late."
     )
-    # row-level checks: the share of rows that may fail before the batch fails
+    # row-level checks: failing rows are quarantined; the batch fails only when more than
+    # `max_failed_ratio` of its rows fail and at least `min_failed_rows` do
     max_failed_ratio: float = Field(0.0, ge=0, le=1)
+    min_failed_rows: int = Field(
+        5, ge=1, description="Fewer failing rows never fail the batch (they are quarantined)."
+    )
     # volume / drift: a band learned from this check's own history
     stat: Literal["mean", "null_rate"] = "mean"
-    min_rows: int = Field(0, ge=0, description="Smaller batches are skipped (too noisy).")
+    min_rows: int = Field(
+        0, ge=0, description="completeness, volume, drift: smaller batches are skipped."
+    )
     min_history: int = Field(10, ge=1)
     history: int = Field(50, ge=1)
     sigmas: float = Field(4.0, gt=0)

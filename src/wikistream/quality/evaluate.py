@@ -189,11 +189,15 @@ def _good(check: Check) -> Expression:
 
 
 def _row_result(check: Check, failed: pa.Array, rows: int, ms: float) -> CheckResult:
+    """Failing rows are quarantined by the caller; the batch fails only when their share is
+    above `max_failed_ratio` and they are at least `min_failed_rows` (one odd row never
+    holds a batch)."""
     failures = pc.sum(failed).as_py() or 0
     ratio = failures / rows
-    verdict = FAIL if ratio > check.max_failed_ratio else PASS
-    return _result(check, verdict, ratio, f"failed share <= {check.max_failed_ratio:g}", rows,
-                   failures, duration_ms=ms)  # fmt: skip
+    too_many = ratio > check.max_failed_ratio and failures >= check.min_failed_rows
+    threshold = f"failed share <= {check.max_failed_ratio:g} (or < {check.min_failed_rows} rows)"
+    return _result(check, FAIL if too_many else PASS, ratio, threshold, rows, failures,
+                   duration_ms=ms)  # fmt: skip
 
 
 def _aggregations(check: Check) -> list[Expression]:
@@ -237,9 +241,13 @@ def _aggregate_result(
         scope = number("scope")
         ratio = number("present") / scope if scope else 1.0
         min_ratio = check.min_ratio or 0.0
+        missing = int(scope - number("present"))
+        if scope < check.min_rows:  # a share of a few rows says nothing: one row could tip it
+            detail = f"{scope:.0f} rows in scope < min_rows {check.min_rows}"
+            return _result(check, SKIPPED, ratio, "", rows, missing, detail, ms)
         verdict = PASS if ratio >= min_ratio else FAIL
         return _result(check, verdict, ratio, f"non-null share >= {min_ratio:g}", rows,
-                       int(scope - number("present")), duration_ms=ms)  # fmt: skip
+                       missing, duration_ms=ms)  # fmt: skip
     if check.type == "uniqueness":
         duplicates = int(number("n") - number("distinct"))
         return _result(check, PASS if duplicates == 0 else FAIL, float(duplicates),

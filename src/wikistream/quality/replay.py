@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wikistream.events.decode import EventDecoder, decode_chunk
+from wikistream.events.arrow import decode_chunk
+from wikistream.events.decode import EventDecoder
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.reads import rows_where, without_known
 from wikistream.lakehouse.store import Lakehouse
