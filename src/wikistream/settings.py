@@ -172,6 +172,12 @@ class SupervisorSettings(BaseModel):
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
     alert_after_restarts: int = Field(3, ge=1, description="Alert once restarts reach this.")
+    poison_after: int = Field(
+        3,
+        ge=1,
+        description="Ingestion failing this many times in a row at the same stored position, "
+        "committing nothing, is a poison input: alert, and isolate the records that fail.",
+    )
     heartbeat_s: float = Field(5.0, gt=0, description="How often the run state is written.")
 
 

@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 import msgspec
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import sample_lines
+from wikistream.events import decode as decode_module
 from wikistream.events.arrow import decode_chunk
 from wikistream.events.decode import (
     INVALID_TIMESTAMP,
@@ -20,6 +22,7 @@ from wikistream.events.decode import (
     MISSING_FIELD,
     NOT_AN_OBJECT,
     OUT_OF_RANGE,
+    PROCESSING_ERROR,
     TOO_DEEP,
     TOO_LARGE,
     UNKNOWN_EVENT_TYPE,
@@ -92,7 +95,7 @@ def test_rejections_carry_a_reason_code() -> None:
         _encode(_event(type="flow")): UNKNOWN_EVENT_TYPE,
         _encode(_event(meta={"dt": "2026-11-23T10:00:00Z"})): MISSING_DOMAIN,
         b'{"meta": ' + b" " * (1 << 20) + b"}": TOO_LARGE,
-        b"\xff\xfe": MALFORMED_JSON,
+        b"\xff\xfe": INVALID_UNICODE,  # not UTF-8 at all
         # Found by fuzzing: both used to raise out of the decoder and fail the whole batch.
         _encode(_event()).replace(b'"Foo"', b'"F\xffoo"'): INVALID_UNICODE,  # not UTF-8
         _encode(_event(namespace=2**40)): OUT_OF_RANGE,  # bronze stores an int32
@@ -111,6 +114,17 @@ def test_rejections_carry_a_reason_code() -> None:
         _encode(_dt("2026-02-30T00:00:00Z")): INVALID_TIMESTAMP,
         _encode(_dt("2026-11-23 10:00:00Z")): INVALID_TIMESTAMP,  # not RFC 3339
         _encode(_event(title="x")).replace(b'"x"', b'"\\ud800"'): INVALID_UNICODE,
+        # In parts the typed decode skips (found by the schema contract test): not UTF-8
+        # there made the id of an event without meta.id raise, or was stored as U+FFFD.
+        _encode(_event(log_params=["x"])).replace(b'"x"', b'"\xff"'): INVALID_UNICODE,
+        _encode(
+            _event(unlisted="x", meta={"dt": "2026-11-23T10:00:00Z", "domain": "a.org"})
+        ).replace(b'"x"', b'"\xff"'): INVALID_UNICODE,  # no meta.id
+        _encode(_event(unlisted="x")).replace(b'"x"', b'"\\udc00"'): INVALID_UNICODE,
+        # Both an integral float and a lone surrogate: the surrogate is the reason.
+        _encode(_event(revision={"old": 0.0}, server_url="x")).replace(
+            b'"x"', b'"\\ud800"'
+        ): INVALID_UNICODE,
         _encode(_event(log_params=[])).replace(b"[]", _nested(2000)): TOO_DEEP,
     }
     batch = ALL.decode(list(cases))
@@ -126,6 +140,7 @@ def test_event_times_are_cut_to_microseconds_never_rounded_and_kept_in_utc() -> 
         "2021-01-01T00:30:00+01:00": datetime(2020, 12, 31, 23, 30, tzinfo=UTC),
         "2018-03-07T16:16:17+00:00": datetime(2018, 3, 7, 16, 16, 17, tzinfo=UTC),
         "0001-01-01T00:00:00Z": datetime(1, 1, 1, tzinfo=UTC),
+        "0000-12-31T23:30:00-01:00": datetime(1, 1, 1, 0, 30, tzinfo=UTC),  # year 0, local
         "9999-12-31T23:59:59.999999Z": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     }
     rows = decode_chunk(ALL, [_encode(_dt(t)) for t in texts], "s", NOW).table.to_pylist()
@@ -249,3 +264,31 @@ def test_mutated_real_events_never_crash(base: bytes, key: str, value: object, c
     chunk = decode_chunk(ALL, records, "fuzz", NOW)
     assert chunk.table.num_rows + len(chunk.rejections) + sum(chunk.dropped.values()) == 2
     assert isinstance(chunk.table, pa.Table)
+
+
+def test_a_record_that_makes_decoding_raise_is_isolated_not_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug that raises on one record (simulated: no real one is known) costs that record,
+    as processing_error, never the records around it."""
+    real = decode_module.event_id
+
+    def buggy(event: object, raw: bytes) -> str:
+        if b"BUG-TRIGGER" in raw:
+            raise KeyError("a bug")
+        return real(event, raw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decode_module, "event_id", buggy)
+    records = [_encode(_dt(f"2026-11-23T10:00:0{i}Z")) for i in range(5)]
+    records[3] = _encode(_event(title="BUG-TRIGGER"))
+    chunk = decode_chunk(ALL, records, "s", NOW)
+    assert [(r.index, r.reason) for r in chunk.rejections] == [(3, PROCESSING_ERROR)]
+    assert "KeyError" in chunk.rejections[0].detail
+    assert chunk.table.num_rows == 4
+    monkeypatch.setattr(decode_module, "event_id", _always_raises)
+    with pytest.raises(KeyError):  # every record alike: not the records' fault
+        decode_chunk(ALL, records, "s", NOW)
+
+
+def _always_raises(event: object, raw: bytes) -> str:
+    raise KeyError("broken everywhere")

@@ -76,7 +76,7 @@ def test_every_schema_event_is_accepted_dropped_or_quarantined_with_its_reason(
     for index, ((event, _), raw) in enumerate(zip(batch, records, strict=True)):
         outcome = expected_outcome(event, raw)
         if outcome.kind == "quarantined":
-            assert index in rejected, (event, outcome)
+            assert index in rejected, (event["meta"].get("dt"), outcome, event)
             assert rejected[index].reason in outcome.reasons, (event, rejected[index])
         elif outcome.kind == "dropped":
             assert index not in rejected, (event, rejected.get(index))

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyiceberg.table
 import pytest
 
 from tests.conftest import make_settings, read_table, sample_lines
+from tests.support.events import bronze_rows, event
 from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.events.decode import EventDecoder
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse.store import Lakehouse
-from wikistream.layers.bronze import BronzeWriter
+from wikistream.layers.bronze import BronzeStats, BronzeWriter
 from wikistream.pipeline.runner import StopToken, run_ingest
 from wikistream.settings import EVENT_TYPES, Settings
 from wikistream.sources.file import FileSource
@@ -97,7 +102,7 @@ def test_every_rejected_record_is_quarantined_with_its_bytes(tmp_path: Path) -> 
         "malformed_json",
         "not_an_object",
         "invalid_timestamp",
-        "malformed_json",
+        "invalid_unicode",  # \xc3\x28 is not UTF-8
     ]
     assert all(r["source_position"] and r["raw_size"] == len(r["raw"]) for r in rows)
 
@@ -161,3 +166,84 @@ def test_a_quiet_source_still_commits_on_time_and_stop_commits_what_was_read(
     assert summary.stats.accepted == 30
     assert summary.stats.commits >= 2  # time-based commits while events trickled in
     assert read_table(settings, "bronze.events").num_rows == 30
+
+
+def _before_year_one(rows: pa.Table, index: int) -> pa.Table:
+    """`rows` with one event time an hour before year 1: what a decoder bug could let by."""
+    micros = rows.column("event_ts").cast(pa.int64()).to_pylist()
+    micros[index] = -62135596800_000000 - 3600_000000
+    field = rows.schema.field("event_ts")
+    return rows.set_column(rows.schema.get_field_index("event_ts"), field,
+                           pa.array(micros, pa.int64()).cast(field.type))  # fmt: skip
+
+
+def test_an_event_whose_values_fail_the_commit_is_quarantined_and_the_rest_committed(
+    settings: Settings,
+) -> None:
+    """The decode edge refuses such values; if one ever gets past it, PyIceberg's real
+    failure (an OverflowError computing column statistics) must not fail the batch."""
+    rows = bronze_rows([event(f"2026-01-01T00:00:0{i}Z") for i in range(5)])
+    rows = _before_year_one(rows, 2)
+    writer = BronzeWriter(Lakehouse(settings), settings, "edge-bug")
+    committed = writer._commit_events(rows, "5")  # what the committer thread runs
+    assert committed == 4
+    events = read_table(settings, "bronze.events")
+    assert sorted(events.column("event_id").to_pylist()) == sorted(
+        rows.column("event_id").to_pylist()[:2] + rows.column("event_id").to_pylist()[3:]
+    )
+    dead = read_table(settings, "bronze.quarantine").to_pylist()
+    assert [(d["reason"], d["source_position"]) for d in dead] == [("unwritable", "5")]
+    assert "OverflowError" in dead[0]["detail"]
+    assert dead[0]["raw"].decode() == rows.column("raw")[2].as_py()
+    again = BronzeWriter(Lakehouse(settings), settings, "edge-bug")  # a re-read after a crash
+    again._commit_events(rows.slice(2, 1), "5")
+    assert read_table(settings, "bronze.quarantine").num_rows == 1  # the same id: not twice
+    assert Lakehouse(settings).table("bronze.events").current_snapshot().summary[
+        "wikistream.position"] == "5"  # fmt: skip
+
+
+def test_a_failure_that_is_not_about_the_data_is_raised_not_isolated(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = bronze_rows([event("2026-01-01T00:00:00Z"), event("2026-01-01T00:00:01Z")])
+    writer = BronzeWriter(Lakehouse(settings), settings, "outage")
+    monkeypatch.setattr(pyiceberg.table.Transaction, "append", _refuse)
+    with pytest.raises(ConnectionRefusedError):
+        writer._commit_events(rows, "2")
+    monkeypatch.undo()
+    assert not Lakehouse(settings).exists("bronze.quarantine") or \
+        read_table(settings, "bronze.quarantine").num_rows == 0  # fmt: skip
+
+
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise ConnectionRefusedError("object store down")
+
+
+def test_bronze_freshness_ignores_event_times_in_the_future(settings: Settings) -> None:
+    rows = bronze_rows([event("2026-01-01T00:00:00Z"), event("9999-12-31T00:00:00Z")])
+    writer = BronzeWriter(Lakehouse(settings), settings, "future")
+    writer._commit_events(rows, "2")
+    summary = Lakehouse(settings).table("bronze.events").current_snapshot().summary
+    assert summary["wikistream.max-event-ts"].startswith("2026-01-01")
+
+
+def test_stats_merge_keeps_every_field() -> None:
+    """Found in review: the supervisor merged stats field by field and dropped some."""
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    one = BronzeStats(read=1, accepted=2, quarantined=3, duplicates=4, dropped=Counter(a=1),
+                      commits=5, decode_seconds=1.5, commit_seconds=2.5, last_commit_at=at,
+                      max_event_ts=at)  # fmt: skip
+    two = BronzeStats(read=10, accepted=20, quarantined=30, duplicates=40,
+                      dropped=Counter(a=2, b=1), commits=50, decode_seconds=1.0,
+                      commit_seconds=1.0, last_commit_at=at + timedelta(hours=1),
+                      max_event_ts=at - timedelta(hours=1))  # fmt: skip
+    total = BronzeStats()
+    total.merge(one)
+    total.merge(two)
+    assert total == BronzeStats(read=11, accepted=22, quarantined=33, duplicates=44,
+                                dropped=Counter(a=3, b=1), commits=55, decode_seconds=2.5,
+                                commit_seconds=3.5, last_commit_at=at + timedelta(hours=1),
+                                max_event_ts=at)  # fmt: skip
+    untouched = [f.name for f in fields(BronzeStats) if getattr(total, f.name) ==
+                 getattr(BronzeStats(), f.name)]  # fmt: skip
+    assert untouched == []  # a field added later must be merged too

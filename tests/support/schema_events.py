@@ -153,8 +153,10 @@ EVENTS: st.SearchStrategy[dict[str, Any]] = _object(SCHEMA)
 
 
 def encode(event: dict[str, Any], ascii_only: bool) -> bytes:
-    """The event as the stream sends it (UTF-8 JSON, or with \\u escapes)."""
-    return json.dumps(event, ensure_ascii=ascii_only, separators=(",", ":")).encode()
+    """The event as the stream sends it (UTF-8 JSON, or with \\u escapes). A lone surrogate
+    becomes a `\\ud800` escape, or the bytes UTF-8 has no place for."""
+    text = json.dumps(event, ensure_ascii=ascii_only, separators=(",", ":"))
+    return text.encode("utf-8", "surrogatepass")
 
 
 # -- the oracle ------------------------------------------------------------------------------
@@ -176,6 +178,7 @@ class Outcome:
     reasons: set[str] = field(default_factory=set)  # any of these (several problems)
     event_ts: datetime | None = None
     domain: str | None = None
+    why: list[str] = field(default_factory=list)  # the values behind a quarantine
 
 
 def event_time(text: str) -> tuple[datetime | None, str | None]:
@@ -191,16 +194,17 @@ def event_time(text: str) -> tuple[datetime | None, str | None]:
     if match.group(9):
         sign = 1 if match.group(9) == "+" else -1
         offset = sign * timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
-    if year == 0:
-        return None, "out_of_range"
+    # Shifted by 400 years (the Gregorian calendar repeats exactly) so that year 0 and the
+    # edges of 1..9999 can be computed with datetime, then shifted back.
+    shift = 400 if year <= 400 else -400
     try:
-        local = datetime(year, month, day, hour, minute, second, micros)
+        local = datetime(year + shift, month, day, hour, minute, second, micros)
     except ValueError:
         return None, "invalid_timestamp"
-    try:
-        return (local - offset).replace(tzinfo=UTC), None
-    except OverflowError:
+    utc = local - offset
+    if not 1 <= utc.year - shift <= 9999:
         return None, "out_of_range"
+    return utc.replace(year=utc.year - shift, tzinfo=UTC), None
 
 
 def _number_problem(value: Any, bits: int) -> str | None:
@@ -229,19 +233,28 @@ def expected_outcome(event: dict[str, Any], raw: bytes) -> Outcome:
     if len(raw) > 1 << 20:
         return Outcome("quarantined", {"too_large"})
     problems: set[str] = set()
+    why: list[str] = []
+    if _has_surrogate(event):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:  # a surrogate written as bytes: never UTF-8
+            return Outcome("quarantined", {"invalid_unicode"})
+        problems.add("invalid_unicode")  # as a \\ud800 escape: found while parsing
     if _depth(event) > 800:
         problems.add("too_deep")
     for path, bits in _INT_COLUMNS.items():
         problem = _number_problem(_get(event, path), bits)
         if problem:
             problems.add(problem)
+            why.append(f"{'.'.join(path)}={_get(event, path)!r}")
     stamp = event.get("timestamp")
     if isinstance(stamp, float) and stamp.is_integer():
         stamp = int(stamp)
     if isinstance(stamp, int) and not _MIN_TS <= stamp <= _MAX_TS:
         problems.add("out_of_range")
+        why.append(f"timestamp={stamp!r}")
     if problems:
-        return Outcome("quarantined", problems)
+        return Outcome("quarantined", problems, why=why)
     meta = event["meta"]
     domain = meta.get("domain") or event.get("server_name")
     if not domain:
@@ -258,6 +271,16 @@ def expected_outcome(event: dict[str, Any], raw: bytes) -> Outcome:
     if problem is not None:
         return Outcome("quarantined", {problem})
     return Outcome("accepted", event_ts=when, domain=domain)
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 def _glob(pattern: str, domain: str) -> bool:

@@ -2,6 +2,9 @@
 
 Delivery happens on a background thread: a slow SMTP server or a dead webhook delays
 nobody, and a channel that raises is logged and skipped (the other channels still get it).
+An alert counts as sent only once a channel has delivered it: one that no channel could
+deliver is logged as an error and goes out again the next time it is raised, never
+suppressed as a repeat.
 """
 
 from __future__ import annotations
@@ -20,6 +23,30 @@ log = logging.getLogger(__name__)
 _ATTEMPTS = 2
 
 
+class Delivery:
+    """The fate of one submitted alert: `done` once every channel was tried."""
+
+    def __init__(self, alert: Alert) -> None:
+        self.alert = alert
+        self.delivered_to: list[str] = []
+        self.failed_on: list[str] = []
+        self._done = threading.Event()
+
+    @property
+    def delivered(self) -> bool:
+        return bool(self.delivered_to)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._done.wait(timeout_s)
+
+    def finish(self) -> None:
+        self._done.set()
+
+
 class AlertRouter:
     """Sends each alert to the channels of its severity, dropping repeats within a window."""
 
@@ -27,32 +54,37 @@ class AlertRouter:
         """
         Args:
             settings: routes, channel settings and the de-duplication window.
-            already_sent: (key, epoch seconds) of alerts sent before this process started,
-                so a restart does not repeat them.
+            already_sent: (key, epoch seconds) of alerts delivered before this process
+                started, so a restart does not repeat them.
         """
         names = sorted({n for route in settings.routes.values() for n in route})
         self._channels: dict[str, Channel] = {n: CHANNELS[n](settings) for n in names}
         self._routes = settings.routes
         self._window_s = settings.dedupe_window_s
+        self._lock = threading.Lock()
         self._last_sent: dict[str, float] = {}
+        self._pending: set[str] = set()
         for key, at in already_sent:
             self._last_sent[key] = max(at, self._last_sent.get(key, 0.0))
-        self._queue: queue.Queue[Alert | None] = queue.Queue()
+        self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._thread = threading.Thread(target=self._deliver, name="alerts", daemon=True)
         self._thread.start()
         self.delivered = 0
         self.failed = 0
 
-    def submit(self, alert: Alert) -> bool:
-        """Queue `alert` unless the same one went out within the window; True if queued."""
+    def submit(self, alert: Alert) -> Delivery | None:
+        """Queue `alert` unless it was delivered within the window or is already queued;
+        the returned `Delivery` tells how it went (None: not sent, a repeat)."""
         now = time.time()
-        last = self._last_sent.get(alert.key)
-        if last is not None and now - last < self._window_s:
-            log.debug("alert suppressed (sent recently)", extra={"alert": alert.key})
-            return False
-        self._last_sent[alert.key] = now
-        self._queue.put(alert)
-        return True
+        with self._lock:
+            last = self._last_sent.get(alert.key)
+            if alert.key in self._pending or (last is not None and now - last < self._window_s):
+                log.debug("alert suppressed (sent recently)", extra={"alert": alert.key})
+                return None
+            self._pending.add(alert.key)
+        delivery = Delivery(alert)
+        self._queue.put(delivery)
+        return delivery
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every queued alert was delivered or given up on."""
@@ -67,21 +99,40 @@ class AlertRouter:
 
     def _deliver(self) -> None:
         while True:
-            alert = self._queue.get()
+            delivery = self._queue.get()
             try:
-                if alert is None:
+                if delivery is None:
                     return
-                for name in self._routes.get(alert.severity, []):
-                    self._send(self._channels[name], alert)
+                self._send_everywhere(delivery)
             finally:
                 self._queue.task_done()
 
-    def _send(self, channel: Channel, alert: Alert) -> None:
+    def _send_everywhere(self, delivery: Delivery) -> None:
+        alert = delivery.alert
+        try:
+            for name in self._routes.get(alert.severity, []):
+                if self._send(self._channels[name], alert):
+                    delivery.delivered_to.append(name)
+                else:
+                    delivery.failed_on.append(name)
+            with self._lock:
+                self._pending.discard(alert.key)
+                if delivery.delivered:
+                    self._last_sent[alert.key] = time.time()
+            if not delivery.delivered and delivery.failed_on:
+                log.error("alert NOT delivered: every channel failed; it is sent again the "
+                          "next time it is raised",
+                          extra={"alert": alert.key, "severity": alert.severity,
+                                 "channels": delivery.failed_on})  # fmt: skip
+        finally:
+            delivery.finish()
+
+    def _send(self, channel: Channel, alert: Alert) -> bool:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 channel.send(alert)
                 self.delivered += 1
-                return
+                return True
             except Exception as exc:  # a broken channel must never break the pipeline
                 if attempt == _ATTEMPTS:
                     self.failed += 1
@@ -91,3 +142,4 @@ class AlertRouter:
                                        "error": type(exc).__name__})  # fmt: skip
                 else:
                     time.sleep(0.5)
+        return False

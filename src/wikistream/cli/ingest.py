@@ -109,9 +109,12 @@ def _ingest(
     if processor is not None:
         from wikistream.ops.maintain import maintain
 
-        loop = ProcessLoop(processor, settings.process.interval_s, supervisor,
-                           maintain=lambda: maintain(lakehouse, settings.maintenance),
-                           maintain_every_s=settings.maintenance.interval_s).start()  # fmt: skip
+        loop = ProcessLoop(
+            processor, settings.process.interval_s, supervisor,
+            maintain=lambda: maintain(lakehouse, settings.maintenance),
+            maintain_every_s=settings.maintenance.interval_s,
+            on_terminal=lambda _: stop.stop("processing failed"),  # ingest stops; error raised
+        ).start()  # fmt: skip
     with graceful_signals(stop):
         try:
             summary = supervise_ingest(supervisor, source, stop, max_events, max_seconds,
@@ -119,11 +122,13 @@ def _ingest(
         finally:
             if progress is not None:
                 click.echo("\r\033[K", nl=False, err=True)
-            if loop is not None:
-                final = loop.stop()
-            else:
-                alerts.close()
-            supervisor.close()
+            try:
+                if loop is not None:
+                    final = loop.stop()  # raises the error that ended processing, if any
+                else:
+                    alerts.close()
+            finally:
+                supervisor.close()
     components = {n: c.as_dict() for n, c in supervisor.components.items()}
     summary.extra["components"] = components
     if loop is not None:

@@ -6,6 +6,7 @@ accepted ones, the rejections and the drop counts out.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,8 +17,17 @@ import msgspec
 import pyarrow as pa
 
 from wikistream.events import times
-from wikistream.events.decode import DecodedBatch, EventDecoder, Rejection
+from wikistream.events.decode import (
+    PROCESSING_ERROR,
+    UNWRITABLE,
+    DecodedBatch,
+    EventDecoder,
+    Rejection,
+    quarantine_id,
+)
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE, TIMESTAMP
+
+log = logging.getLogger(__name__)
 
 
 def events_to_arrow(batch: DecodedBatch, source: str, ingested_at: datetime) -> pa.Table:
@@ -90,10 +100,59 @@ class DecodedChunk:
 def decode_chunk(
     decoder: EventDecoder, records: Sequence[bytes], source: str, ingested_at: datetime
 ) -> DecodedChunk:
-    """Decode records and convert the accepted ones to Arrow in one step."""
+    """Decode records and convert the accepted ones to Arrow in one step.
+
+    Bad input never raises (it is rejected with a reason). If decoding raises anyway (a
+    bug), the records are decoded one by one and only those that raise are rejected, as
+    `processing_error`: one record never stops the others. If every record raises, the
+    fault is not in the records, and the error is raised.
+    """
+    try:
+        return _decode(decoder, records, source, ingested_at)
+    except Exception as exc:
+        if len(records) <= 1:
+            raise
+        log.warning(
+            "decoding a chunk raised; isolating the record(s) that cause it",
+            extra={"records": len(records), "error": f"{type(exc).__name__}: {exc}"},
+        )
+        return _decode_each(decoder, records, source, ingested_at, exc)
+
+
+def _decode(
+    decoder: EventDecoder, records: Sequence[bytes], source: str, ingested_at: datetime
+) -> DecodedChunk:
     batch = decoder.decode(records)
     table = events_to_arrow(batch, source, ingested_at)
     return DecodedChunk(batch.ids, table, batch.rejections, batch.dropped)
+
+
+def _decode_each(
+    decoder: EventDecoder,
+    records: Sequence[bytes],
+    source: str,
+    ingested_at: datetime,
+    first_error: Exception,
+) -> DecodedChunk:
+    ids: list[str] = []
+    tables: list[pa.Table] = []
+    rejections: list[Rejection] = []
+    dropped: Counter[str] = Counter()
+    for index, record in enumerate(records):
+        try:
+            one = _decode(decoder, [record], source, ingested_at)
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            rejections.append(Rejection(index, PROCESSING_ERROR, detail))
+            continue
+        ids += one.ids
+        tables.append(one.table)
+        rejections += [Rejection(index, r.reason, r.detail) for r in one.rejections]
+        dropped.update(one.dropped)
+    if len(rejections) == len(records) and all(r.reason == PROCESSING_ERROR for r in rejections):
+        raise first_error  # every record fails alike: the fault is not in the records
+    table = pa.concat_tables(tables) if tables else BRONZE_EVENTS.schema.empty_table()
+    return DecodedChunk(ids, table, rejections, dropped)
 
 
 def _raw_json(value: msgspec.Raw) -> bytes | None:
@@ -102,12 +161,8 @@ def _raw_json(value: msgspec.Raw) -> bytes | None:
 
 
 def _as_utf8(values: pa.Array) -> pa.Array:
-    """Binary to string; bytes that are not UTF-8 (possible inside skipped JSON) get U+FFFD."""
-    try:
-        return values.cast(pa.string())
-    except pa.ArrowInvalid:
-        texts = [None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()]
-        return pa.array(texts, pa.string())
+    """Binary to string (the decoder rejected records that are not UTF-8)."""
+    return values.cast(pa.string())
 
 
 def quarantine_to_arrow(
@@ -130,3 +185,21 @@ def quarantine_to_arrow(
         },
         schema=BRONZE_QUARANTINE.schema,
     )
+
+
+def unwritable_to_quarantine(
+    events: pa.Table, detail: str, identity: str, source: str, position: str
+) -> pa.Table:
+    """`bronze.events` rows whose commit failed, as `bronze.quarantine` rows (`unwritable`).
+
+    Their ids come from the event, not the batch, so a re-read after a crash (whatever
+    the batch boundaries then) produces the same ids and nothing is quarantined twice.
+    """
+    raws = [text.encode() for text in events.column("raw").to_pylist()]
+    rows = [
+        (quarantine_id(identity, f"event:{event_id}", raw), Rejection(i, UNWRITABLE, detail),
+         position, raw)
+        for i, (event_id, raw) in enumerate(zip(events.column("event_id").to_pylist(), raws,
+                                                strict=True))
+    ]  # fmt: skip
+    return quarantine_to_arrow(rows, source, datetime.now(UTC))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ TOO_LARGE = "too_large"
 OUT_OF_RANGE = "out_of_range"
 INVALID_UNICODE = "invalid_unicode"
 TOO_DEEP = "too_deep"
+UNWRITABLE = "unwritable"  # the commit failed because of this event's values
+PROCESSING_ERROR = "processing_error"  # decoding it raised (a bug): isolated, not fatal
 
 _decoder = msgspec.json.Decoder(RecentChange)
 _any_decoder = msgspec.json.Decoder()
@@ -58,6 +62,7 @@ class DecodedBatch:
     events: list[RecentChange] = field(default_factory=list)
     raws: list[bytes] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)  # lower case
+    indices: list[int] = field(default_factory=list)  # the record each event came from
     event_ts: pa.Array | None = None  # UTC microseconds, one per accepted event
     rejections: list[Rejection] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
@@ -92,25 +97,25 @@ class EventDecoder:
 
     def decode(self, records: Sequence[bytes]) -> DecodedBatch:
         out = DecodedBatch()
-        indices: list[int] = []  # record index of each accepted event
         decode = _decoder.decode
+        not_utf8 = _not_utf8(records)
         for index, raw in enumerate(records):
             if len(raw) > MAX_RECORD_BYTES:
                 out.rejections.append(Rejection(index, TOO_LARGE, f"{len(raw)} bytes"))
+                continue
+            if not_utf8 and index in not_utf8:
+                out.rejections.append(Rejection(index, INVALID_UNICODE, not_utf8[index]))
                 continue
             try:
                 event = decode(raw)
             except msgspec.ValidationError as exc:
                 lenient = _integral_floats(raw, exc)
                 if not isinstance(lenient, RecentChange):
-                    out.rejections.append(_rejection(index, lenient))
+                    out.rejections.append(_rejection(index, lenient, raw))
                     continue
                 event = lenient
             except msgspec.DecodeError as exc:
-                out.rejections.append(_rejection(index, exc))
-                continue
-            except UnicodeDecodeError as exc:  # msgspec's error for bytes that are not UTF-8
-                out.rejections.append(Rejection(index, INVALID_UNICODE, str(exc)[:500]))
+                out.rejections.append(_rejection(index, exc, raw))
                 continue
             except RecursionError:
                 out.rejections.append(Rejection(index, TOO_DEEP, _TOO_DEEP))
@@ -137,8 +142,8 @@ class EventDecoder:
             out.events.append(event)
             out.raws.append(raw)
             out.domains.append(domain)
-            indices.append(index)
-        _event_times(out, indices)
+            out.indices.append(index)
+        _event_times(out)
         return out
 
 
@@ -147,7 +152,7 @@ _TOO_DEEP = "nested deeper than the decoder's limit (about 900 levels)"
 
 def _integral_floats(
     raw: bytes, error: msgspec.ValidationError
-) -> RecentChange | msgspec.ValidationError:
+) -> RecentChange | msgspec.DecodeError:
     """The event, if what failed was an integer written as a number with a zero fraction
     (`1.0`, `1e3`: integers to JSON Schema); else the error to report. Runs only after a
     failure, so the usual path pays nothing for it."""
@@ -163,30 +168,75 @@ def _integral_floats(
             if isinstance(value, float) and value.is_integer() and abs(value) < 2**64:
                 parent[path[-1]] = int(value)
         event: RecentChange = _decoder.decode(msgspec.json.encode(document))
-    except msgspec.ValidationError as second:
-        return second  # another problem (or a fraction): that one is the reason
-    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError):
+    except msgspec.DecodeError as second:
+        return second  # another problem (a fraction, bad text…): that one is the reason
+    except (msgspec.EncodeError, RecursionError):
         return error
     return event
 
 
-def _event_times(out: DecodedBatch, indices: list[int]) -> None:
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogate(message: str, raw: bytes) -> bool:
+    """Whether msgspec refused well-formed JSON because a string escapes a lone UTF-16
+    surrogate (JSON's grammar admits it; Unicode text cannot hold it). Failure path only."""
+    if "surrogate" in message:
+        return True
+    if not _SURROGATE_ESCAPE.search(raw):
+        return False
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_utf8(records: Sequence[bytes]) -> dict[int, str]:
+    """Records that are not UTF-8 (anywhere, also in parts a typed decode would skip), by
+    index, with what is wrong: stored as text, they could only be changed. One vectorised
+    check; record by record only when it finds something."""
+    try:
+        pa.array(records, pa.binary()).cast(pa.string())
+        return {}
+    except pa.ArrowInvalid:
+        pass
+    bad: dict[int, str] = {}
+    for index, raw in enumerate(records):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad[index] = str(exc)[:500]
+    return bad
+
+
+def _event_times(out: DecodedBatch) -> None:
     """Parse every accepted event's `meta.dt` at once; reject the ones with no storable time."""
-    stamps, bad = times.parse_times([e.meta.dt for e in out.events])
+    stamps, problems = times.parse_times([e.meta.dt for e in out.events])
     out.event_ts = stamps
+    bad = {
+        p.index: Rejection(out.indices[p.index],
+                           OUT_OF_RANGE if p.problem == times.OUT_OF_RANGE else INVALID_TIMESTAMP,
+                           p.describe("meta.dt"))
+        for p in problems
+    }  # fmt: skip
+    _reject(out, bad)
+
+
+def _reject(out: DecodedBatch, bad: dict[int, Rejection]) -> None:
+    """Move accepted events (by their position in `out`) to the rejections."""
     if not bad:
         return
-    for problem in bad:
-        reason = OUT_OF_RANGE if problem.problem == times.OUT_OF_RANGE else INVALID_TIMESTAMP
-        out.rejections.append(Rejection(indices[problem.index], reason,
-                                        problem.describe("meta.dt")))  # fmt: skip
+    out.rejections.extend(bad.values())
     out.rejections.sort(key=lambda r: r.index)
-    keep = sorted(set(range(len(out.events))) - {b.index for b in bad})
+    keep = [i for i in range(len(out.events)) if i not in bad]
     out.ids = [out.ids[i] for i in keep]
     out.events = [out.events[i] for i in keep]
     out.raws = [out.raws[i] for i in keep]
     out.domains = [out.domains[i] for i in keep]
-    out.event_ts = stamps.take(pa.array(keep, pa.int64()))
+    out.indices = [out.indices[i] for i in keep]
+    if out.event_ts is not None:
+        out.event_ts = out.event_ts.take(pa.array(keep, pa.int64()))
 
 
 def event_id(event: RecentChange, raw: bytes) -> str:
@@ -206,10 +256,10 @@ def quarantine_id(source: str, position: str, raw: bytes) -> str:
     return digest.hexdigest()
 
 
-def _rejection(index: int, exc: msgspec.DecodeError) -> Rejection:
+def _rejection(index: int, exc: msgspec.DecodeError, raw: bytes) -> Rejection:
     message = str(exc)
     if not isinstance(exc, msgspec.ValidationError):
-        reason = INVALID_UNICODE if "surrogate" in message else MALFORMED_JSON
+        reason = INVALID_UNICODE if _lone_surrogate(message, raw) else MALFORMED_JSON
         return Rejection(index, reason, message[:500])
     if "missing required field" in message:
         reason = MISSING_FIELD

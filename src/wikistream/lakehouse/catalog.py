@@ -11,6 +11,7 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     NamespaceAlreadyExistsError,
     NoSuchTableError,
+    NotInstalledError,
     TableAlreadyExistsError,
 )
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -64,10 +65,13 @@ def open_catalog(settings: Settings) -> Catalog:
         Path(props["uri"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         return load_catalog(settings.catalog.name, **props)
-    except ImportError as exc:
+    except (ImportError, NotInstalledError) as exc:
+        # PyIceberg raises NotInstalledError for its own extras (hive, glue…), ImportError
+        # reaches us from SQLAlchemy drivers (psycopg2 for a postgresql:// sql catalog).
         extra = _EXTRA_FOR_TYPE.get(settings.catalog.type, "wikistream[postgres]")
+        missing = getattr(exc, "name", None) or str(exc).split(":", 1)[0]
         raise ConfigError(
-            f"the {settings.catalog.type} catalog needs an optional dependency ({exc.name}); "
+            f"the {settings.catalog.type} catalog needs an optional dependency ({missing}); "
             f"install it with: pip install '{extra}'"
         ) from None
     except Exception as exc:  # PyIceberg raises ValueError, NotInstalledError, DB errors…

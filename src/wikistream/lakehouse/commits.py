@@ -150,3 +150,33 @@ def _commit(
         assert snapshot is not None  # noqa: S101 - we just committed one
         return snapshot.snapshot_id
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def unwritable_rows(table: Table, data: pa.Table) -> list[int] | None:
+    """The rows of `data` whose values make an append to `table` fail, found by bisection
+    with trial appends that are never committed (their files become orphans that
+    maintenance removes). None when the whole batch writes fine: the failure was not
+    about the data."""
+    if _writes(table, data):
+        return None
+    bad: list[int] = []
+    pending = [(0, data.num_rows)]
+    while pending:
+        start, stop = pending.pop()
+        if stop - start == 1:
+            bad.append(start)
+            continue
+        middle = (start + stop) // 2
+        for low, high in ((start, middle), (middle, stop)):
+            if not _writes(table, data.slice(low, high - low)):
+                pending.append((low, high))
+    return sorted(bad)
+
+
+def _writes(table: Table, data: pa.Table) -> bool:
+    """Whether appending `data` gets as far as the catalog commit (which is not made)."""
+    try:
+        table.transaction().append(data)
+    except Exception:  # the error itself is the caller's; here only yes or no matters
+        return False
+    return True

@@ -7,6 +7,7 @@ writes to a local folder or to S3.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ class Documents:
         if location.startswith("file:"):  # rename: a reader never sees half a document
             path = Path(location.removeprefix("file://"))
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.partial")
+            # A name of its own: two threads may write the same document at once.
+            partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
             partial.write_bytes(data)
             os.replace(partial, path)
             return location

@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wikistream.events.arrow import decode_chunk, quarantine_to_arrow
+from wikistream.events.arrow import decode_chunk, quarantine_to_arrow, unwritable_to_quarantine
 from wikistream.events.decode import EventDecoder, quarantine_id
-from wikistream.exceptions import ConcurrentWriter
+from wikistream.exceptions import ConcurrentWriter, TerminalError
 from wikistream.lakehouse import commits
+from wikistream.lakehouse.errors import may_be_data
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
     POSITION_KEY,
@@ -57,6 +58,19 @@ class BronzeStats:
     commit_seconds: float = 0.0  # Parquet and Iceberg commits (committer thread)
     last_commit_at: datetime | None = None
     max_event_ts: datetime | None = None
+
+    def merge(self, other: BronzeStats) -> None:
+        """Add another writer's totals (several attempts, items or workers of one run)."""
+        self.read += other.read
+        self.accepted += other.accepted
+        self.quarantined += other.quarantined
+        self.duplicates += other.duplicates
+        self.dropped.update(other.dropped)
+        self.commits += other.commits
+        self.decode_seconds += other.decode_seconds
+        self.commit_seconds += other.commit_seconds
+        self.last_commit_at = _latest(self.last_commit_at, other.last_commit_at)
+        self.max_event_ts = _latest(self.max_event_ts, other.max_event_ts)
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,7 @@ class BronzeWriter:
         source: str,
         replay_of: str | None = None,
         window: EventWindow | None = None,
+        isolate: bool = False,
     ) -> None:
         """
         Args:
@@ -127,8 +142,11 @@ class BronzeWriter:
             replay_of: a replay re-reads this source: events already in bronze (whatever
                 their age) and dead letters already quarantined are dropped.
             window: keep only events in it; `reached_until` tells when one went past it.
+            isolate: suspect the data of any failed commit (the supervisor sets it when
+                ingestion keeps failing on the same input), not only of data-like errors.
         """
         self._settings = settings
+        self._isolate = isolate
         self._source = source
         self._replay_of = replay_of
         self._window = window
@@ -234,11 +252,11 @@ class BronzeWriter:
         started = time.perf_counter()
         if prepared.dead is not None:
             self._commit_quarantine(prepared.dead, prepared.position)
-        self._commit_events(prepared.events, prepared.position)
+        committed = self._commit_events(prepared.events, prepared.position)
         self.position = prepared.position
         stats = self.stats
         stats.commit_seconds += time.perf_counter() - started
-        stats.accepted += prepared.events.num_rows
+        stats.accepted += committed
         stats.quarantined += 0 if prepared.dead is None else prepared.dead.num_rows
         stats.commits += 1
         stats.last_commit_at = prepared.at
@@ -264,10 +282,25 @@ class BronzeWriter:
             self._quarantine, rows, self._summary(position), retries=self._settings.commit.retries
         )
 
-    def _commit_events(self, rows: pa.Table, position: str) -> None:
+    def _commit_events(self, rows: pa.Table, position: str) -> int:
+        """Append `rows` with the position; return how many were committed.
+
+        A commit that fails because of some rows' values (never a transient fault) commits
+        those rows to the quarantine first and then the rest: one bad event never holds
+        back the batch around it.
+        """
+        try:
+            self._append_events(rows, position)
+        except Exception as exc:
+            rows = self._without_unwritable(rows, position, exc)
+            self._append_events(rows, position)
+        committed: int = rows.num_rows
+        return committed
+
+    def _append_events(self, rows: pa.Table, position: str) -> None:
         summary = self._summary(position)
-        if rows.num_rows:
-            newest = pc.max(rows.column("event_ts")).as_py()
+        newest = _newest_plausible(rows)
+        if newest is not None:
             summary[MAX_EVENT_TS_KEY] = newest.isoformat()
             if self.stats.max_event_ts is None or newest > self.stats.max_event_ts:
                 self.stats.max_event_ts = newest
@@ -278,6 +311,31 @@ class BronzeWriter:
             retries=self._settings.commit.retries,
             guard=self._still_ours,
         )
+
+    def _without_unwritable(self, rows: pa.Table, position: str, error: Exception) -> pa.Table:
+        """Quarantine the rows whose data made the commit fail and return the others;
+        re-raise `error` when it was not about the data."""
+        if not (may_be_data(error) or (self._isolate and not isinstance(error, TerminalError))):
+            raise error
+        bad = commits.unwritable_rows(self._events, rows)
+        if not bad or len(bad) == rows.num_rows > 1:
+            raise error  # nothing to blame, or everything alike: not the data
+        detail = f"{type(error).__name__}: {error}"[:500]
+        identity = self._replay_of or self._source
+        dead = unwritable_to_quarantine(rows.take(pa.array(bad, pa.int64())), detail,
+                                        identity, self._source, position)  # fmt: skip
+        known = [i not in self._recent_dead for i in dead.column("quarantine_id").to_pylist()]
+        dead = dead.filter(pa.array(known, pa.bool_()))  # already there before a crash
+        if dead.num_rows:
+            self._commit_quarantine(dead, position)  # first: a crash now loses nothing
+            self._recent_dead.add(dead.column("quarantine_id").to_pylist())
+            self.stats.quarantined += dead.num_rows
+        log.warning(
+            "isolated events whose values cannot be committed",
+            extra={"events": len(bad), "position": position, "error": detail},
+        )
+        keep = pc.invert(pc.is_in(pa.array(range(rows.num_rows)), pa.array(bad, pa.int64())))
+        return rows.filter(keep)
 
     def _still_ours(self, table: Table) -> None:
         stored = stored_position(table, self._source)
@@ -294,3 +352,21 @@ class BronzeWriter:
         self._recent_dead.add(
             recent_values(self._quarantine, "quarantine_id", since, self._source, limit)
         )
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+_FUTURE_SLACK = timedelta(minutes=10)
+
+
+def _newest_plausible(rows: pa.Table) -> datetime | None:
+    """The newest event time that is not in the future: one event dated 9999 (the schema
+    allows it) must not make bronze look fresh forever."""
+    if rows.num_rows == 0:
+        return None
+    limit = pa.scalar(datetime.now(UTC) + _FUTURE_SLACK, rows.schema.field("event_ts").type)
+    ts = rows.column("event_ts")
+    newest: datetime | None = pc.max(ts.filter(pc.less_equal(ts, limit))).as_py()
+    return newest

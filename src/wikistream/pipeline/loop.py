@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from wikistream.exceptions import TerminalError
 from wikistream.pipeline.process import CycleReport, Processor
 from wikistream.pipeline.supervisor import Supervisor
 
@@ -18,7 +19,10 @@ class ProcessLoop:
     table maintenance every `maintenance.interval_s`.
 
     A failing cycle is retried with backoff (cycles are idempotent) and reported to the
-    supervisor; `stop()` runs one last cycle so the layers end as fresh as bronze.
+    supervisor; `stop()` runs one last cycle so the layers end as fresh as bronze. A
+    terminal error (a position lost to a rollback, another process writing the layers)
+    is not retried: the loop ends, `error` holds it, and `on_terminal` is called so the
+    run can stop and say what to do.
     """
 
     def __init__(
@@ -28,11 +32,15 @@ class ProcessLoop:
         supervisor: Supervisor | None = None,
         maintain: Callable[[], object] | None = None,
         maintain_every_s: float = 300.0,
+        on_terminal: Callable[[TerminalError], None] | None = None,
     ) -> None:
         """
         Args:
             maintain: table maintenance, run every `maintain_every_s` (none if None).
+            on_terminal: called (on the loop's thread) when a cycle fails for good.
         """
+        self._on_terminal = on_terminal
+        self.error: TerminalError | None = None
         self._processor = processor
         self._interval_s = interval_s
         self._supervisor = supervisor
@@ -53,9 +61,12 @@ class ProcessLoop:
         return self
 
     def stop(self) -> CycleReport:
+        """End the loop; one last cycle unless it ended on a terminal error (then raised)."""
         self._stop.set()
         self._thread.join()
         try:
+            if self.error is not None:
+                raise self.error
             report = self._count(self._processor.run())
         finally:
             self._processor.close()
@@ -74,6 +85,9 @@ class ProcessLoop:
             try:
                 self._count(self._processor.run())
                 self._succeeded("process")
+            except TerminalError as exc:
+                self._terminal(exc)
+                return
             except Exception as exc:
                 self.failures += 1
                 log.exception("processing cycle failed; retrying")
@@ -86,6 +100,16 @@ class ProcessLoop:
                 except Exception as exc:
                     log.exception("maintenance failed; trying again at the next interval")
                     self._failed("maintenance", exc)
+
+    def _terminal(self, exc: TerminalError) -> None:
+        self.error = exc
+        self.failures += 1
+        log.error("processing stopped: retrying cannot fix this", extra={"error": str(exc)})
+        if self._supervisor is not None:
+            component = self._supervisor.component("process")
+            component.state, component.last_error = "failed", f"{type(exc).__name__}: {exc}"
+        if self._on_terminal is not None:
+            self._on_terminal(exc)
 
     def _maintenance_due(self) -> bool:
         return time.monotonic() - self._last_maintenance >= self._maintain_every_s

@@ -83,6 +83,14 @@ class Replay:
     resume: bool = False
 
 
+@dataclass
+class Attempt:
+    """What one run of `run_ingest` got to, readable even after it raised."""
+
+    start_position: str | None = None
+    stats: BronzeStats = field(default_factory=BronzeStats)
+
+
 class _End:
     """Queue marker: the source ended, or failed with `error`."""
 
@@ -123,23 +131,29 @@ def run_ingest(
     stop: StopToken | None = None,
     on_progress: Callable[[BronzeStats, float], None] | None = None,
     replay: Replay | None = None,
+    isolate: bool = False,
+    attempt: Attempt | None = None,
 ) -> RunSummary:
     """Ingest from `source` into bronze until it ends, a limit is hit, or `stop` is set.
 
     With `replay`, read from the replay's start instead of the stored position, store
     positions under `replay:<source>` (the live position stays where it is) and drop
     events bronze already holds, so running a replay twice equals running it once.
+    `isolate`: suspect the data of any failed commit (see `BronzeWriter`). `attempt` is
+    filled in as the run goes, so a caller can see where a failed run started.
     """
     stop = stop or StopToken()
     name = source.name if replay is None else f"{replay.kind}:{source.name}"
     writer = BronzeWriter(
         Lakehouse(settings), settings, name,
         replay_of=None if replay is None else source.name,
-        window=None if replay is None else replay.window,
+        window=None if replay is None else replay.window, isolate=isolate,
     )  # fmt: skip
     start_position = writer.position
     if replay is not None and not (replay.resume and writer.position is not None):
         start_position = replay.start
+    if attempt is not None:
+        attempt.start_position, attempt.stats = start_position, writer.stats
     log.info("ingest starting", extra={"source": name, "position": start_position})
     batches: queue.Queue[SourceBatch | _End] = queue.Queue(maxsize=_QUEUE_BATCHES)
     reader = threading.Thread(

@@ -3,9 +3,12 @@
 The supervisor restarts the ingest component when it raises or stalls (no record read for
 `supervisor.stall_s`), with exponential backoff, counts restarts, and alerts when they pass
 `supervisor.alert_after_restarts`. Errors that a restart cannot fix (bad configuration, a
-refusing source, a second writer) stop the run. The processing loop retries failed cycles
-with backoff under the same rules. Component states are written every few seconds to
-`<warehouse>/ops/run-state.json`, which `wikistream status` reads.
+refusing source, a second writer) stop the run. Ingestion that keeps failing on the same
+input (the same stored position, nothing committed, `supervisor.poison_after` times) is not
+retried as it is: that is alerted, and the next attempt isolates the records that fail into
+`bronze.quarantine`, so one bad event never stops the pipeline. The processing loop
+retries failed cycles with backoff under the same rules. Component states are written every
+few seconds to `<warehouse>/ops/run-state.json`, which `wikistream status` reads.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import os
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +28,7 @@ from wikistream.alerts.router import AlertRouter
 from wikistream.exceptions import SourceUnavailable, TerminalError
 from wikistream.lakehouse.documents import Documents
 from wikistream.layers.bronze import BronzeStats
-from wikistream.pipeline.runner import RunSummary, StopToken, run_ingest
+from wikistream.pipeline.runner import Attempt, RunSummary, StopToken, run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.base import Source
 
@@ -81,10 +83,15 @@ class Supervisor:
         self._beat_stop.set()
         if self._beat.ident is not None:  # started
             self._beat.join(timeout=5)
-        for component in self.components.values():
-            if component.state != "failed":
-                component.state = "stopped"
+        with self._lock:
+            for component in self.components.values():
+                if component.state != "failed":
+                    component.state = "stopped"
         self.write_state(running=False)
+
+    def alert(self, alert: Alert) -> None:
+        if self.alerts is not None:
+            self.alerts.submit(alert)
 
     # restart policy ---------------------------------------------------------------------
 
@@ -122,11 +129,12 @@ class Supervisor:
     # run state --------------------------------------------------------------------------
 
     def write_state(self, running: bool) -> None:
+        with self._lock:  # components are added from other threads
+            components = {n: c.as_dict() for n, c in self.components.items()}
         document = {
             "pid": os.getpid(), "running": running, "started_at": self._started.isoformat(),
             "updated_at": datetime.now(UTC).isoformat(),
-            "heartbeat_s": self.settings.supervisor.heartbeat_s,
-            "components": {n: c.as_dict() for n, c in self.components.items()},
+            "heartbeat_s": self.settings.supervisor.heartbeat_s, "components": components,
         }  # fmt: skip
         try:
             self._documents.write(RUN_STATE, document)
@@ -135,7 +143,10 @@ class Supervisor:
 
     def _heartbeat(self) -> None:
         while not self._beat_stop.wait(self.settings.supervisor.heartbeat_s):
-            self.write_state(running=True)
+            try:
+                self.write_state(running=True)
+            except Exception:  # a missed beat must not end the heartbeat for good
+                log.exception("could not write the run state; trying again at the next beat")
 
 
 def supervise_ingest(
@@ -153,6 +164,7 @@ def supervise_ingest(
     began = time.monotonic()
     summaries: list[RunSummary] = []
     ever_ran = False
+    poison = _PoisonWatch(supervisor)
     while not stop.event.is_set():
         read_so_far = sum(s.stats.read for s in summaries)
         remaining_events = None if max_events is None else max_events - read_so_far
@@ -160,16 +172,18 @@ def supervise_ingest(
         if (remaining_events is not None and remaining_events <= 0) or \
                 (remaining_s is not None and remaining_s <= 0):  # fmt: skip
             break
-        attempt = StopToken()
+        attempt_stop = StopToken()
         progress = _Progress(on_progress, read_so_far)
-        watchdog = threading.Thread(target=_watch, args=(stop, attempt, progress, stall_s),
+        watchdog = threading.Thread(target=_watch, args=(stop, attempt_stop, progress, stall_s),
                                     name="ingest-watchdog", daemon=True)  # fmt: skip
         watchdog.start()
         component.state = "running"
+        attempt = Attempt()
         try:
             summary = run_ingest(supervisor.settings, open_source(), max_events=remaining_events,
-                                 max_seconds=remaining_s, stop=attempt,
-                                 on_progress=progress.update)  # fmt: skip
+                                 max_seconds=remaining_s, stop=attempt_stop,
+                                 on_progress=progress.update, isolate=poison.isolating,
+                                 attempt=attempt)  # fmt: skip
         except TerminalError:
             component.state = "failed"
             raise
@@ -180,10 +194,12 @@ def supervise_ingest(
             _wait(stop, supervisor.failed(component, exc))
             continue
         except Exception as exc:
+            summaries.append(_failed_attempt(attempt))
+            poison.failed(attempt, exc)
             _wait(stop, supervisor.failed(component, exc))
             continue
         finally:
-            attempt.stop("attempt over")
+            attempt_stop.stop("attempt over")
             watchdog.join(timeout=2)
         summaries.append(summary)
         ever_ran = True
@@ -194,6 +210,48 @@ def supervise_ingest(
         break
     component.state = "stopped"
     return _combined(summaries, stop, time.monotonic() - began)
+
+
+class _PoisonWatch:
+    """Notices ingestion failing again and again on the same input, and breaks the loop."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        self._limit = supervisor.settings.supervisor.poison_after
+        self._at: str | None = None
+        self._count = 0
+        self.isolating = False
+
+    def failed(self, attempt: Attempt, error: Exception) -> None:
+        if attempt.stats.commits:  # it got somewhere: not stuck
+            self._at, self._count = None, 0
+            return
+        same = self._count > 0 and attempt.start_position == self._at
+        self._at, self._count = attempt.start_position, (self._count + 1 if same else 1)
+        if self._count < self._limit or self.isolating:
+            return
+        self.isolating = True
+        where = attempt.start_position or "the start"
+        message = (
+            f"ingestion failed {self._count} times in a row at position {where} without "
+            f"committing anything (last error: {type(error).__name__}: {error})"[:900]
+        )
+        log.error("ingestion keeps failing on the same input; isolating the records that fail",
+                  extra={"position": where, "failures": self._count})  # fmt: skip
+        self._supervisor.alert(Alert(
+            severity="critical",
+            title="wikistream run: ingestion keeps failing on the same input",
+            text=f"{message}. The next attempt isolates the records whose commit fails into "
+                 "bronze.quarantine (reason unwritable or processing_error) and goes on; "
+                 "look at them with: wikistream quarantine list --layer bronze",
+            key="supervisor/ingest/poison",
+            fields={"position": where, "failures": self._count},
+        ))  # fmt: skip
+
+
+def _failed_attempt(attempt: Attempt) -> RunSummary:
+    """What a failed attempt still did (its commits stand)."""
+    return RunSummary("", attempt.start_position, None, 0.0, attempt.stats, "failed")
 
 
 class _Progress:
@@ -230,18 +288,10 @@ def _combined(summaries: list[RunSummary], stop: StopToken, seconds: float) -> R
     if not summaries:
         return RunSummary("", None, None, seconds, BronzeStats(), stop.reason or "stopped")
     stats = BronzeStats()
-    dropped: Counter[str] = Counter()
-    for s in summaries:
-        stats.read += s.stats.read
-        stats.accepted += s.stats.accepted
-        stats.quarantined += s.stats.quarantined
-        stats.duplicates += s.stats.duplicates
-        stats.commits += s.stats.commits
-        stats.commit_seconds += s.stats.commit_seconds
-        dropped.update(s.stats.dropped)
-        stats.last_commit_at = s.stats.last_commit_at or stats.last_commit_at
-    stats.dropped = dropped
-    first, last = summaries[0], summaries[-1]
+    for summary in summaries:
+        stats.merge(summary.stats)
+    finished = [s for s in summaries if s.stopped_by != "failed"] or summaries
+    first, last = summaries[0], finished[-1]
     stopped_by = stop.reason if stop.event.is_set() else last.stopped_by
     return RunSummary(last.source, first.start_position, last.end_position, seconds, stats,
                       stopped_by)  # fmt: skip

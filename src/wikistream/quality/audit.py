@@ -7,15 +7,17 @@ of which alerts were sent (so a restart does not send them again).
 from __future__ import annotations
 
 import secrets
+import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wikistream.alerts.router import Delivery
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.reads import rows_of
@@ -25,6 +27,7 @@ from wikistream.quality.checks import Check
 from wikistream.quality.evaluate import CheckResult
 
 HISTORY_DAYS = 7
+ALERT_WAIT_S = 10.0  # how long recording a gate run waits for its alerts to be delivered
 
 
 def new_run_id(layer: str, now: datetime) -> str:
@@ -83,7 +86,7 @@ class AuditLog:
     def __init__(self, lakehouse: Lakehouse, documents: Documents) -> None:
         self._lakehouse = lakehouse
         self._documents = documents
-        self._pending: list[GateRun] = []
+        self._pending: list[tuple[GateRun, dict[str, Delivery]]] = []
         self._history: dict[tuple[str, str, str], deque[float]] = defaultdict(
             lambda: deque(maxlen=500)
         )
@@ -106,22 +109,34 @@ class AuditLog:
                 key = alert_key(row["layer"], row["table_name"], row["check_name"])
                 yield key, row["run_at"].timestamp()
 
-    def add(self, run: GateRun) -> None:
-        """Keep a run for the next `flush` and write its JSON report now."""
+    def add(self, run: GateRun, deliveries: Mapping[str, Delivery] | None = None) -> None:
+        """Keep a run (and the alerts it raised, by check) for the next `flush`."""
         for result in run.results:
             if result.metric_value is not None:
                 self._history[(run.layer, run.table, result.check.name)].append(result.metric_value)
-        self._documents.write(f"dq/{run.layer}/{run.run_id}.json", run.report())
-        self._pending.append(run)
+        self._pending.append((run, dict(deliveries or {})))
 
-    def flush(self) -> None:
-        """Append every pending run to `dq.results` in one commit."""
+    def flush(self, wait_for_alerts_s: float = ALERT_WAIT_S) -> list[GateRun]:
+        """Record every pending run: its JSON report, and its rows in `dq.results` (one
+        commit). `alerted` says which checks' alerts a channel delivered: the alerts get up
+        to `wait_for_alerts_s` to go out; one still on its way counts as not sent (a
+        restart may then send it again, which beats suppressing it)."""
         if not self._pending:
-            return
-        rows = [row for run in self._pending for row in run.rows()]
+            return []
+        deadline = time.monotonic() + wait_for_alerts_s
+        runs = []
+        for run, deliveries in self._pending:
+            for delivery in deliveries.values():
+                delivery.wait(max(0.0, deadline - time.monotonic()))
+            alerted = frozenset(name for name, d in deliveries.items() if d.delivered)
+            runs.append(replace(run, alerted=alerted))
+        for run in runs:
+            self._documents.write(f"dq/{run.layer}/{run.run_id}.json", run.report())
+        rows = [row for run in runs for row in run.rows()]
         table = self._lakehouse.table(DQ_RESULTS)
         commits.append(table, pa.Table.from_pylist(rows, DQ_RESULTS.schema), {})
         self._pending.clear()
+        return runs
 
 
 def alert_key(layer: str, table: str, check: str) -> str:

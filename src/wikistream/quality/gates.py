@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from wikistream.alerts.channels import Alert
-from wikistream.alerts.router import AlertRouter
+from wikistream.alerts.router import AlertRouter, Delivery
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.quality.audit import AuditLog, GateRun, alert_key, new_run_id, release_at
@@ -77,14 +77,13 @@ class QualityGates:
         elif outcome.holds:
             gate = RELEASED if released else HELD
         run_id = new_run_id(layer, now)
-        alerted = frozenset(
-            r.check.name
-            for r in outcome.failures
-            if not on_demand and self._alert(layer, table, run_id, r, gate)
-        )
+        deliveries = {} if on_demand else {
+            r.check.name: delivery for r in outcome.failures
+            if (delivery := self._alert(layer, table, run_id, r, gate)) is not None
+        }  # fmt: skip
         run = GateRun(run_id, layer, table, now, outcome.results, gate, input_range[0],
-                      input_range[1], snapshot_id, alerted)  # fmt: skip
-        self.audit.add(run)
+                      input_range[1], snapshot_id, frozenset())  # fmt: skip
+        self.audit.add(run, deliveries)  # `alerted` is what a channel delivered, at flush
         if gate == HELD:
             log.warning("quality gate held a batch",
                         extra={"run_id": run_id, "layer": layer, "table": table,
@@ -102,7 +101,9 @@ class QualityGates:
         self.audit.flush()
         self.alerts.close()
 
-    def _alert(self, layer: str, table: str, run_id: str, result: CheckResult, gate: str) -> bool:
+    def _alert(
+        self, layer: str, table: str, run_id: str, result: CheckResult, gate: str
+    ) -> Delivery | None:
         check = result.check
         severity = "critical" if check.level == "error" else "warning"
         consequence = _CONSEQUENCES[gate]
