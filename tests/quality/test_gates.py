@@ -273,3 +273,23 @@ def test_one_event_lacking_an_optional_field_never_holds_its_batch(
     silver = read_table(settings, "silver.events")
     assert silver.num_rows == 251 and silver.column(field).null_count == 2
     assert _rows(settings, "silver.quarantine") == 0
+
+
+def test_page_lengths_the_schema_allows_but_no_page_has_are_quarantined_not_wrapped(
+    tmp_path: Path,
+) -> None:
+    """length.old/new may be any integer; their difference used to wrap around 64 bits
+    (-2^63 to 2^63-1 gave a delta of -1) and reach gold as a plausible number."""
+    settings = _settings(tmp_path)
+    events = recent_events(50)
+    events[10]["length"] = {"old": -(2**63), "new": 2**63 - 1}
+    events[20]["length"] = {"old": 5, "new": 3_000_000_000}
+    write_bronze(settings, events, LIVE)
+    with Processor(Lakehouse(settings), settings) as processor:
+        assert processor.run().held == {}
+    quarantined = read_table(settings, "silver.quarantine").to_pylist()
+    assert sorted(r["length_new"] for r in quarantined) == [3_000_000_000, 2**63 - 1]
+    assert all("length_plausible" in r["failed_checks"] for r in quarantined)
+    extreme = next(r for r in quarantined if r["length_old"] == -(2**63))
+    assert extreme["length_delta"] is None  # unknown, never a wrapped number
+    assert _rows(settings, "silver.events") == 48

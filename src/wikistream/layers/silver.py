@@ -107,6 +107,10 @@ def to_silver(bronze: pa.Table, settings: SilverSettings, processed_at: datetime
         comment, length_old, length_new,
         CASE WHEN length_new IS NULL THEN NULL
              WHEN length_old IS NULL AND coalesce(type = 'new', false) THEN length_new
+             WHEN length_old IS NULL THEN NULL
+             -- beyond 2^62 the difference could wrap around 64 bits: unknown, not wrong
+             WHEN length_new > 4611686018427387904 OR length_new < -4611686018427387904
+                  OR length_old > 4611686018427387904 OR length_old < -4611686018427387904 THEN NULL
              ELSE length_new - length_old END AS length_delta,
         is_revert, revert_method, reverted_user,
         revision_old, revision_new, log_type, log_action, ingested_at, source
