@@ -38,7 +38,8 @@ def warehouse(tmp_path: Path) -> Path:
 TEST_RUNNER = os.environ.get("WIKISTREAM_TEST_RUNNER", "native")
 
 
-def make_settings(warehouse: Path, **overrides: Any) -> Settings:
+def make_settings(warehouse: Path | str, *, init: bool = True, **overrides: Any) -> Settings:
+    """Settings for a test warehouse; `init`: its tables created, as the CLI does first."""
     base: dict[str, Any] = {
         "warehouse": warehouse,
         "engine": {"runner": TEST_RUNNER},
@@ -51,7 +52,10 @@ def make_settings(warehouse: Path, **overrides: Any) -> Settings:
             base[key] = {**base[key], **value}
         else:
             base[key] = value
-    return load_settings(**base)
+    settings = load_settings(**base)
+    if init:
+        Lakehouse(settings).init()
+    return settings
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "wikistream"
 # A package may import its own modules and packages of a lower rank, never a higher one.
 RANKS = {
     "__init__": 0, "__main__": 8, "exceptions": 0, "settings": 0, "times": 0, "engine": 0,
+    "redaction": 0,
     "lakehouse": 1, "sources": 1, "alerts": 1,
     "events": 2,
     "layers": 3, "risk": 3,

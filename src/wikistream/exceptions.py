@@ -3,6 +3,7 @@
 WikiStreamError
 ├── TransientError        the same call may succeed later: retry with backoff
 │   ├── SourceUnavailable     the source cannot be reached right now
+│   ├── CatalogUnavailable    the catalog or object store cannot be reached right now
 │   └── CommitConflict        another commit won the race; re-check and retry
 └── TerminalError         retrying cannot help: stop and tell the user
     ├── ConfigError           settings or arguments are wrong
@@ -28,6 +29,10 @@ class TerminalError(WikiStreamError):
 
 class SourceUnavailable(TransientError):
     """The source could not be reached (network error, 5xx, 429)."""
+
+
+class CatalogUnavailable(TransientError):
+    """The catalog (or the object store behind it) did not answer."""
 
 
 class CommitConflict(TransientError):

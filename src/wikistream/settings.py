@@ -17,7 +17,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from wikistream import __version__
+from wikistream import __version__, redaction
 from wikistream.exceptions import ConfigError
 
 LIVE_STREAM_URL = "https://stream.wikimedia.org/v2/stream/recentchange"
@@ -35,6 +35,16 @@ DEFAULT_DOMAINS = [
 EVENT_TYPES = ["edit", "new", "log", "categorize", "external"]
 
 
+# Catalog properties that are credentials wherever they are given (also when a user puts one
+# under `properties`): never logged, never printed.
+SECRET_PROPERTIES = frozenset({
+    "credential", "token", "s3.secret-access-key", "s3.session-token",
+    "client.secret-access-key", "client.session-token", "glue.secret-access-key",
+    "glue.session-token", "adls.account-key", "adls.sas-token", "adls.client-secret",
+    "gcs.oauth2.token", "rest.secret-access-key", "rest.session-token", "hive.kerberos-keytab",
+})  # fmt: skip
+
+
 class CatalogSettings(BaseModel):
     """Which Iceberg catalog holds the tables (any PyIceberg catalog type works)."""
 
@@ -44,11 +54,52 @@ class CatalogSettings(BaseModel):
         None, description="Catalog URI; default: SQLite file `catalog.db` in the warehouse."
     )
     properties: dict[str, str] = Field(
-        default_factory=dict, description="Extra PyIceberg catalog properties (no secrets)."
+        default_factory=dict,
+        description="PyIceberg catalog properties, passed verbatim (and used for Daft's IO).",
+    )
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Secret catalog properties (keys, tokens, `credential`): never logged or "
+        "printed. Environment: WIKISTREAM_CATALOG__SECRETS as JSON.",
+    )
+    secrets_file: Path | None = Field(
+        None,
+        description="A TOML file of secret properties, readable by its owner only (0600).",
     )
     credential: SecretStr | None = Field(
-        None, description="Secret passed as the catalog's `credential`/`token` property."
+        None, description="Shorthand for secrets.credential (the REST catalog's key:secret)."
     )
+
+    def secret_values(self) -> dict[str, str]:
+        """Every secret property, from `secrets`, `secrets_file` and `credential`.
+
+        Raises:
+            ConfigError: the secrets file is missing, not TOML, or readable by others.
+        """
+        values = {k: v.get_secret_value() for k, v in self.secrets.items()}
+        if self.secrets_file is not None:
+            for key, value in _read_secrets_file(self.secrets_file).items():
+                values.setdefault(key, value)
+        if self.credential is not None:
+            values.setdefault("credential", self.credential.get_secret_value())
+        return values
+
+
+def _read_secrets_file(path: Path) -> dict[str, str]:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"catalog.secrets_file not found: {path}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"catalog.secrets_file {path} can be read by others (mode {mode & 0o777:o}); "
+            f"allow its owner only: chmod 600 {path}"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"catalog.secrets_file {path} is not valid TOML") from None  # no echo
+    return {str(k): str(v) for k, v in data.items()}
 
 
 class SourceSettings(BaseModel):
@@ -284,7 +335,11 @@ class Settings(BaseSettings):
         env_prefix="WIKISTREAM_", env_nested_delimiter="__", extra="forbid"
     )
 
-    warehouse: Path = Field(Path("warehouse"), description="Where data and the catalog live.")
+    warehouse: str = Field(
+        "warehouse",
+        description="WikiStream's own documents (reports, manifests, run state) and the sql "
+        "catalog's tables: a local path or a URI (s3://bucket/prefix, gs://…, abfss://…).",
+    )
     catalog: CatalogSettings = Field(default_factory=lambda: CatalogSettings())
     source: SourceSettings = Field(default_factory=lambda: SourceSettings())
     filters: FilterSettings = Field(default_factory=lambda: FilterSettings())
@@ -299,6 +354,37 @@ class Settings(BaseSettings):
     maintenance: MaintenanceSettings = Field(default_factory=lambda: MaintenanceSettings())
     supervisor: SupervisorSettings = Field(default_factory=lambda: SupervisorSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
+
+    @field_validator("warehouse", mode="before")
+    @classmethod
+    def _as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
+
+    @property
+    def remote_warehouse(self) -> bool:
+        """Whether the warehouse is on object storage (a URI other than file://)."""
+        return "://" in self.warehouse and not self.warehouse.startswith("file://")
+
+    @property
+    def warehouse_uri(self) -> str:
+        """The warehouse as a URI: local paths become absolute file:// URIs."""
+        if self.remote_warehouse:
+            return self.warehouse.rstrip("/")
+        local = self.warehouse.removeprefix("file://")
+        return Path(local).expanduser().resolve().as_uri()
+
+    @property
+    def warehouse_shown(self) -> str:
+        """The warehouse as a user reads it: a local folder or an object-store URI."""
+        path = self.warehouse_path
+        return str(path) if path is not None else self.warehouse_uri
+
+    @property
+    def warehouse_path(self) -> Path | None:
+        """The local warehouse folder (None on object storage)."""
+        if self.remote_warehouse:
+            return None
+        return Path(self.warehouse.removeprefix("file://")).expanduser().resolve()
 
     @classmethod
     def settings_customise_sources(
@@ -332,9 +418,35 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         env_only = Settings.model_validate({})
         env_values = env_only.model_dump(exclude_unset=True)
         merged = _deep_merge(_deep_merge(file_values, env_values), explicit)
-        return Settings.model_validate(merged)
+        settings = Settings.model_validate(merged)
     except ValueError as exc:
         raise ConfigError(_first_error(exc)) from None
+    redaction.register(*_secrets_of(settings))
+    return settings
+
+
+def _secrets_of(settings: Settings) -> list[str]:
+    """Every secret the settings hold, to be blanked out of all output."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(settings)
+    catalog = settings.catalog
+    found += [v for k, v in catalog.properties.items() if k in SECRET_PROPERTIES]
+    found += list(catalog.secret_values().values())
+    if catalog.uri and "@" in catalog.uri:  # scheme://user:password@host
+        credentials = catalog.uri.partition("://")[2].rsplit("@", 1)[0]
+        found.append(credentials.partition(":")[2])
+    return found
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

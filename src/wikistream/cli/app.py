@@ -13,11 +13,13 @@ from wikistream import __version__
 from wikistream.cli.logs import configure_logging
 from wikistream.cli.output import fail
 from wikistream.exceptions import (
+    CatalogUnavailable,
     ConfigError,
     SourceRejected,
     SourceUnavailable,
     WikiStreamError,
 )
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,21 @@ EXIT_ERROR, EXIT_CONFIG, EXIT_SOURCE, EXIT_UNHEALTHY = 1, 2, 3, 4
 @dataclass
 class Context:
     config: Path | None
-    warehouse: Path | None
+    warehouse: str | None
     debug: bool
 
     def settings(self, **overrides: Any) -> Settings:
         if self.warehouse is not None:
             overrides["warehouse"] = self.warehouse
         return load_settings(self.config, **overrides)
+
+
+def writable(settings: Settings) -> Lakehouse:
+    """The lakehouse of a command that writes: its tables created or upgraded first (the
+    one place that does; idempotent, and a no-op for tables that are current)."""
+    lakehouse = Lakehouse(settings)
+    lakehouse.init()
+    return lakehouse
 
 
 class _Group(click.Group):
@@ -45,7 +55,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             fail(str(exc), EXIT_CONFIG)
-        except (SourceUnavailable, SourceRejected) as exc:
+        except (SourceUnavailable, SourceRejected, CatalogUnavailable) as exc:
             fail(str(exc), EXIT_SOURCE)
         except WikiStreamError as exc:
             fail(str(exc), EXIT_ERROR)
@@ -66,8 +76,8 @@ class _Group(click.Group):
     help="TOML settings file (see docs/configuration.md).",
 )  # fmt: skip
 @click.option(
-    "--warehouse", type=click.Path(path_type=Path),
-    help="Warehouse folder for data and the embedded catalog [default: ./warehouse].",
+    "--warehouse", metavar="PATH|URI",
+    help="Warehouse: a folder, or s3://bucket/prefix on object storage [default: ./warehouse].",
 )  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
@@ -78,7 +88,7 @@ class _Group(click.Group):
 def cli(
     ctx: click.Context,
     config: Path | None,
-    warehouse: Path | None,
+    warehouse: str | None,
     log_level: str,
     log_format: str,
     debug: bool,

@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from wikistream.cli.app import EXIT_ERROR, Context, cli
+from wikistream.cli.app import EXIT_ERROR, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
-from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
 from wikistream.ops.backfill import plan, run
 from wikistream.ops.health import active_run
@@ -70,7 +69,7 @@ def backfill(
         click.echo(f"backfill {manifest.run_id}: {len(manifest.items)} items, "
                    f"{len(manifest.items) - len(todo)} already done", err=True)  # fmt: skip
     stop = StopToken()
-    lakehouse = Lakehouse(settings)
+    lakehouse = writable(settings)
     with ExitStack() as stack:
         stack.enter_context(graceful_signals(stop))
         progress = None
@@ -82,7 +81,7 @@ def backfill(
 
         with Processor(lakehouse, settings) as processor:
             processor.run("all")
-    _report(manifest, settings.warehouse, output)
+    _report(manifest, settings.warehouse_shown, output)
     if manifest.state == INTERRUPTED:
         sys.exit(_EXIT_INTERRUPTED)
     if manifest.state != COMPLETED:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
+from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
@@ -97,11 +97,11 @@ def _ingest(
     stop = StopToken()
     progress = progress_line if sys.stderr.isatty() else None
     loop, processor = None, None
+    lakehouse = writable(settings)
     if keep_layers:
         from wikistream.pipeline.loop import ProcessLoop  # Daft: only if needed
         from wikistream.pipeline.process import Processor
 
-        lakehouse = Lakehouse(settings)
         processor = Processor(lakehouse, settings)
     alerts = processor.gates.alerts if processor and processor.gates else \
         AlertRouter(settings.alerts)  # fmt: skip
@@ -177,7 +177,7 @@ def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
 
 
 def report_run(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
-    warehouse = settings.warehouse.expanduser().resolve()
+    warehouse = settings.warehouse_shown
     data = summary.as_dict() | {"warehouse": str(warehouse),
                                 "catalog": Lakehouse.reader(settings).describe()}  # fmt: skip
     if output == "json":
@@ -240,7 +240,7 @@ def process(
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    with Processor(Lakehouse(settings), settings) as processor:
+    with Processor(writable(settings), settings) as processor:
         report = processor.run(layer, full_refresh, lookback)
     print_cycle(report, output, {"layer": layer, "full_refresh": full_refresh})
 

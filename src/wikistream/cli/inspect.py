@@ -32,7 +32,7 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
     report = health(lakehouse, settings, tables, max_lag)
     if output == "json":
         emit_json({"catalog": lakehouse.describe(), "healthy": not report["problems"],
-                   "warehouse": str(settings.warehouse.resolve()), "tables": tables,
+                   "warehouse": settings.warehouse_shown, "tables": tables,
                    **report})  # fmt: skip
     else:
         click.echo(f"catalog: {lakehouse.describe()}")

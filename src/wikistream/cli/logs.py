@@ -1,11 +1,19 @@
-"""Log handlers for the CLI: compact `key=value` text or one JSON object per line."""
+"""Log handlers for the CLI: compact `key=value` text or one JSON object per line.
+
+Every line passes through `redact`: a secret that a library put into a message or a
+traceback never reaches the output. Uncaught errors in any thread are logged the same way.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
+from typing import Any
+
+from wikistream.redaction import redact
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -16,6 +24,9 @@ def _extras(record: logging.LogRecord) -> dict[str, object]:
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return redact(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
         fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
         line = f"{when} {record.levelname.lower():7} {record.getMessage()}"
@@ -28,6 +39,9 @@ class TextFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return redact(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
@@ -50,3 +64,13 @@ def configure_logging(level: str, fmt: str) -> None:
     for noisy in ("httpx", "httpcore", "daft", "pyiceberg", "tracing"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
     logging.getLogger("daft.io.iceberg.iceberg_scan").setLevel(logging.ERROR)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value,
+                                                      args.exc_traceback)  # fmt: skip
+
+
+def _log_uncaught(kind: Any, value: Any, traceback: Any) -> None:
+    """An error nobody caught: through the (redacting) handler, not raw to stderr."""
+    if kind is not None and issubclass(kind, KeyboardInterrupt):
+        return
+    logging.getLogger("wikistream").error("uncaught error", exc_info=(kind, value, traceback))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wikistream.cli.app import Context, cli
+from wikistream.cli.app import Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.snapshots import history as table_history
@@ -18,6 +18,27 @@ def _known(table: str) -> str:
     if table not in TABLES:
         raise ConfigError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
     return table
+
+
+@cli.command()
+@OUTPUT_OPTION
+@click.pass_obj
+def init(obj: Context, output: str) -> None:
+    """Create the namespaces and tables (or bring older ones up to date); idempotent.
+
+    The commands that write do this first by themselves; run it on its own to set up a
+    shared catalog once (e.g. with a role allowed to create tables), so that workers only
+    need to read and write data.
+    """
+    settings = obj.settings()
+    lakehouse = Lakehouse(settings)
+    done = lakehouse.init()
+    if output == "json":
+        emit_json({"catalog": lakehouse.describe(), "warehouse": settings.warehouse_shown,
+                   "tables": done})  # fmt: skip
+        return
+    click.echo(f"catalog: {lakehouse.describe()}")
+    click.echo(format_grid(["table", "state"], [[t, state] for t, state in done.items()]))
 
 
 @cli.command()
@@ -72,7 +93,7 @@ def rollback(obj: Context, table: str, ref: str, yes: bool, output: str) -> None
     if not yes:
         click.confirm(f"Roll {_known(table)} back to {ref} and rebuild the layers above?",
                       abort=True)  # fmt: skip
-    report = rollback_table(Lakehouse(settings), settings, _known(table), ref)
+    report = rollback_table(writable(settings), settings, _known(table), ref)
     if output == "json":
         emit_json(report.as_dict())
         return
@@ -116,7 +137,7 @@ def maintain(
     for table in tables:
         _known(table)
     progress = None if output == "json" else (lambda t: click.echo(f"maintaining {t} …", err=True))
-    reports = maintain_tables(Lakehouse(settings), settings.maintenance, tables or None,
+    reports = maintain_tables(writable(settings), settings.maintenance, tables or None,
                               on_table=progress)  # fmt: skip
     if output == "json":
         emit_json([r.as_dict() for r in reports])

@@ -12,6 +12,8 @@ from typing import Any
 import click
 import pyarrow as pa
 
+from wikistream.redaction import redact
+
 OUTPUT_OPTION = click.option(
     "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text for people, json for machines.",
@@ -67,6 +69,6 @@ def format_grid(header: list[str], rows: list[list[Any]], max_width: int = 60) -
 
 
 def fail(message: str, code: int) -> None:
-    """Print one error line to stderr and exit."""
-    click.echo(f"error: {message}", err=True)
+    """Print one error line to stderr and exit (secrets blanked out)."""
+    click.echo(f"error: {redact(message)}", err=True)
     sys.exit(code)

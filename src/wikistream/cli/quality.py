@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
+from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.reads import rows_of
@@ -73,7 +73,7 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    with Processor(Lakehouse(settings), settings) as processor:
+    with Processor(writable(settings), settings) as processor:
         runs = processor.check(layer, whole)
     failing = any(r.failed and r.check.level == "error" for run in runs for r in run.results)
     if output == "json":
@@ -97,7 +97,7 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
 @click.pass_obj
 def release(obj: Context, run_id: str, reason: str | None) -> None:
     """Let the batch a gate run held back through at the next cycle."""
-    lakehouse = Lakehouse(obj.settings())
+    lakehouse = writable(obj.settings())
     rows = run_rows(lakehouse, run_id)
     if not rows:
         raise ConfigError(f"no gate run {run_id!r} in dq.results (see: wikistream dq report)")
@@ -159,7 +159,7 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
     from wikistream.quality.replay import replay_bronze, replay_silver
 
     settings = obj.settings()
-    lakehouse = Lakehouse(settings)
+    lakehouse = writable(settings)
     if layer == "silver":
         gates = QualityGates(lakehouse, settings)
         try:

@@ -6,10 +6,9 @@ import sys
 
 import click
 
-from wikistream.cli.app import Context, cli
+from wikistream.cli.app import Context, cli, writable
 from wikistream.cli.ingest import print_cycle, progress_line, report_run
 from wikistream.cli.output import OUTPUT_OPTION
-from wikistream.lakehouse.store import Lakehouse
 from wikistream.ops.health import active_run
 from wikistream.pipeline.runner import StopToken, graceful_signals
 from wikistream.sources.registry import SPEC_HELP
@@ -65,9 +64,10 @@ def replay(
             if given is not None:
                 raise click.UsageError(f"{name} applies to --layer bronze only")
         recompute = replay_silver if layer == "silver" else replay_gold
-        report = recompute(Lakehouse(settings), settings, start)
+        report = recompute(writable(settings), settings, start)
         print_cycle(report, output, {"layer": layer, "from": origin})
         return
+    lakehouse = writable(settings)
     stop = StopToken()
     progress = progress_line if sys.stderr.isatty() and output == "text" else None
     end = instant(until, "--until") if until else None
@@ -79,6 +79,6 @@ def replay(
     if keep_layers and active_run(settings) is None:
         from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
-        with Processor(Lakehouse(settings), settings) as processor:
+        with Processor(lakehouse, settings) as processor:
             summary.extra["processed"] = processor.run("all").rows
     report_run(summary, settings, output, title=f"replay of {summary.source} from {origin}")

@@ -19,7 +19,8 @@ from pyiceberg.schema import assign_fresh_schema_ids
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 
-from wikistream.exceptions import ConfigError
+from wikistream.exceptions import CatalogUnavailable, ConfigError
+from wikistream.lakehouse.errors import is_transient
 from wikistream.lakehouse.tables import TableDef
 from wikistream.settings import Settings
 
@@ -30,27 +31,42 @@ _EXTRA_FOR_TYPE = {"glue": "pyiceberg[glue]", "hive": "pyiceberg[hive]", "rest":
 
 
 def catalog_properties(settings: Settings) -> dict[str, str]:
-    """The PyIceberg properties for the configured catalog (secrets included; never log)."""
-    warehouse = Path(settings.warehouse).expanduser().resolve()
+    """The PyIceberg properties for the configured catalog (secrets included; never log).
+
+    Raises:
+        ConfigError: the embedded SQLite catalog was asked for on object storage.
+    """
     props: dict[str, str] = {"type": settings.catalog.type}
     if settings.catalog.type == "sql":
-        props["uri"] = settings.catalog.uri or f"sqlite:///{warehouse / 'catalog.db'}"
-        props["warehouse"] = warehouse.as_uri()
+        if settings.catalog.uri:
+            props["uri"] = settings.catalog.uri
+        elif settings.warehouse_path is None:
+            raise ConfigError(
+                f"the warehouse {settings.warehouse} is on object storage, but the embedded "
+                "SQLite catalog is a local file: set catalog.uri (e.g. postgresql+psycopg2://"
+                "…, pip install 'wikistream[postgres]') or another catalog.type (rest, glue)"
+            )
+        else:
+            props["uri"] = f"sqlite:///{settings.warehouse_path / 'catalog.db'}"
+        props["warehouse"] = settings.warehouse_uri
     elif settings.catalog.uri:
         props["uri"] = settings.catalog.uri
+    # One FileIO everywhere (tables, documents, orphan listing): PyArrow's, unless chosen.
+    props["py-io-impl"] = "pyiceberg.io.pyarrow.PyArrowFileIO"
     props.update(settings.catalog.properties)
-    if settings.catalog.credential is not None:
-        props.setdefault("credential", settings.catalog.credential.get_secret_value())
+    props.update(settings.catalog.secret_values())
     return props
 
 
 def describe_catalog(settings: Settings) -> str:
     """Where the catalog is, safe to print (no credentials)."""
-    props = catalog_properties(settings)
-    uri = props.get("uri", "")
+    try:
+        uri = catalog_properties(settings).get("uri", "")
+    except ConfigError:
+        uri = settings.catalog.uri or ""
     if "@" in uri:  # user:password@host
         scheme, _, rest = uri.partition("://")
-        uri = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        uri = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
     return f"{settings.catalog.type} catalog {uri}".strip()
 
 
@@ -61,7 +77,7 @@ def open_catalog(settings: Settings) -> Catalog:
         ConfigError: the catalog cannot be loaded (unknown type, missing extra, bad URI).
     """
     props = catalog_properties(settings)
-    if settings.catalog.type == "sql" and props["uri"].startswith("sqlite:///"):
+    if settings.catalog.type == "sql" and props.get("uri", "").startswith("sqlite:///"):
         Path(props["uri"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         return load_catalog(settings.catalog.name, **props)
@@ -74,18 +90,27 @@ def open_catalog(settings: Settings) -> Catalog:
             f"the {settings.catalog.type} catalog needs an optional dependency ({missing}); "
             f"install it with: pip install '{extra}'"
         ) from None
-    except Exception as exc:  # PyIceberg raises ValueError, NotInstalledError, DB errors…
+    except Exception as exc:  # PyIceberg raises ValueError, connection errors, DB errors…
+        if is_transient(exc):  # a catalog that does not answer now may answer later
+            raise CatalogUnavailable(
+                f"cannot reach {describe_catalog(settings)}: {type(exc).__name__}: {exc}"
+            ) from None
         raise ConfigError(f"cannot open {describe_catalog(settings)}: {exc}") from None
 
 
-def ensure_table(catalog: Catalog, table: TableDef) -> Table:
-    """Load a table, creating it (and its namespace) with its schema and partitions if new."""
+CREATED, UPGRADED, CURRENT = "created", "upgraded", "current"
+
+
+def ensure_table(catalog: Catalog, table: TableDef) -> tuple[Table, str]:
+    """Load a table, creating it (and its namespace) with its schema and partitions if new,
+    or bringing its columns and properties up to date; also say which of the three."""
     try:
         loaded = catalog.load_table(table.identifier)
     except NoSuchTableError:
         pass
     else:
-        return _with_columns(_with_properties(loaded, table.properties), table)
+        changed = _with_properties(loaded, table.properties) | _with_columns(loaded, table)
+        return loaded, UPGRADED if changed else CURRENT
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(table.namespace)
     schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(table.schema))
@@ -106,28 +131,29 @@ def ensure_table(catalog: Catalog, table: TableDef) -> Table:
             table.identifier, schema, partition_spec=spec, properties=properties
         )
         log.info("created table", extra={"table": table.identifier})
-        return created
+        return created, CREATED
     except TableAlreadyExistsError:  # another process created it first
-        return catalog.load_table(table.identifier)
+        return catalog.load_table(table.identifier), CURRENT
 
 
-def _with_columns(table: Table, definition: TableDef) -> Table:
+def _with_columns(table: Table, definition: TableDef) -> bool:
     """Add columns a newer WikiStream defines to a table created by an older one.
 
     Additive only: old rows read the new columns as null; nothing is rewritten.
     """
     present = set(table.schema().column_names)
-    if any(name not in present for name in definition.schema.names):
-        with table.update_schema() as update:
-            update.union_by_name(Catalog._convert_schema_if_needed(definition.schema))
-        log.info("added new columns", extra={"table": definition.identifier})
-    return table
+    if all(name in present for name in definition.schema.names):
+        return False
+    with table.update_schema() as update:
+        update.union_by_name(Catalog._convert_schema_if_needed(definition.schema))
+    log.info("added new columns", extra={"table": definition.identifier})
+    return True
 
 
-def _with_properties(table: Table, wanted: dict[str, str]) -> Table:
+def _with_properties(table: Table, wanted: dict[str, str]) -> bool:
     """Bring the table properties WikiStream relies on up to date (older tables)."""
     missing = {k: v for k, v in wanted.items() if table.properties.get(k) != v}
     if missing:
         with table.transaction() as tx:
             tx.set_properties(missing)
-    return table
+    return bool(missing)

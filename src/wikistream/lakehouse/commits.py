@@ -1,8 +1,11 @@
-"""Appends that carry their source position and survive lost commit races.
+"""Appends that carry their source position and survive lost races and brief outages.
 
 PyIceberg raises `CommitFailedException` when another writer committed first. We reload the
 table, let the caller re-check its stored position (another writer of the same source makes
-retrying wrong), and retry with exponential backoff.
+retrying wrong), and retry with exponential backoff. A catalog or object store that does not
+answer (a restart, a timeout, `CommitStateUnknownException`) is retried the same way, but
+the commit may have been applied before the answer was lost: every commit carries a token
+in its snapshot summary, and a retry first looks for it, so nothing is committed twice.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
@@ -19,6 +23,8 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEq
 from pyiceberg.table import Table
 
 from wikistream.exceptions import CommitConflict
+from wikistream.lakehouse.errors import is_transient
+from wikistream.lakehouse.positions import COMMIT_KEY, lineage, summary_value
 from wikistream.lakehouse.reads import as_literals
 
 log = logging.getLogger(__name__)
@@ -45,9 +51,11 @@ def append(
     Raises:
         CommitConflict: the commit still failed after `retries` retries.
     """
+    token, stamped = _stamped(properties)
     return _commit(
         table,
-        lambda: table.append(data, snapshot_properties=dict(properties)),
+        lambda: table.append(data, snapshot_properties=stamped),
+        token,
         retries=retries,
         guard=guard,
     )
@@ -99,13 +107,15 @@ def _overwrite(
     retries: int,
     guard: Callable[[Table], None] | None,
 ) -> int:
+    token, stamped = _stamped(properties)
+
     def overwrite() -> None:
         with warnings.catch_warnings():
             # A window computed for the first time has nothing to delete: not a problem.
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            table.overwrite(data, overwrite_filter=condition, snapshot_properties=dict(properties))
+            table.overwrite(data, overwrite_filter=condition, snapshot_properties=stamped)
 
-    return _commit(table, overwrite, retries=retries, guard=guard)
+    return _commit(table, overwrite, token, retries=retries, guard=guard)
 
 
 def delete(table: Table, column: str, values: Sequence[object], *, retries: int = 8) -> None:
@@ -113,43 +123,77 @@ def delete(table: Table, column: str, values: Sequence[object], *, retries: int 
     if not values:
         return
     condition = In(column, as_literals(list(values)))  # type: ignore[call-arg]
+    token, stamped = _stamped({})
 
     def remove() -> None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            table.delete(condition)
+            table.delete(condition, snapshot_properties=stamped)
 
-    _commit(table, remove, retries=retries, guard=None)
+    _commit(table, remove, token, retries=retries, guard=None)
+
+
+def _stamped(properties: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    token = uuid.uuid4().hex
+    return token, {**properties, COMMIT_KEY: token}
 
 
 def _commit(
     table: Table,
     attempt_commit: Callable[[], None],
+    token: str,
     *,
     retries: int,
     guard: Callable[[Table], None] | None,
 ) -> int:
-    """Run one commit, retrying lost races with backoff; return the new snapshot id."""
+    """Run one commit, retrying lost races and outages with backoff; return the snapshot id.
+
+    Before a retry the table is reloaded; if a snapshot with our token is there, the commit
+    went through and is not made again; otherwise `guard` re-checks what another writer did.
+    """
+    name = ".".join(table.name())
     for attempt in range(retries + 1):
         try:
+            if attempt:
+                table.refresh()
+                landed = _with_token(table, token)
+                if landed is not None:
+                    log.info("commit had gone through before the error",
+                             extra={"table": name, "attempt": attempt})  # fmt: skip
+                    return landed
+                if guard is not None:
+                    guard(table)
             attempt_commit()
         except CommitFailedException as exc:
             if attempt == retries:
-                raise CommitConflict(f"commit to {table.name()} kept failing: {exc}") from exc
-            delay = min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
-            log.warning(
-                "commit lost a race, retrying",
-                extra={"table": ".".join(table.name()), "attempt": attempt + 1, "wait_s": delay},
-            )
-            time.sleep(delay)
-            table.refresh()
-            if guard is not None:
-                guard(table)
+                raise CommitConflict(f"commit to {name} kept failing: {exc}") from exc
+            _back_off(name, attempt, "commit lost a race, retrying")
+            continue
+        except Exception as exc:
+            if not is_transient(exc) or attempt == retries:
+                raise
+            _back_off(name, attempt, "catalog or storage did not answer; retrying",
+                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
             continue
         snapshot = table.current_snapshot()
         assert snapshot is not None  # noqa: S101 - we just committed one
         return snapshot.snapshot_id
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _with_token(table: Table, token: str, newest: int = 50) -> int | None:
+    """The id of the snapshot that carries `token`, among the newest of the lineage."""
+    for snapshot in lineage(table)[:newest]:
+        if summary_value(snapshot, COMMIT_KEY) == token:
+            return snapshot.snapshot_id
+    return None
+
+
+def _back_off(table: str, attempt: int, message: str, **extra: str) -> None:
+    delay = min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
+    log.warning(message, extra={"table": table, "attempt": attempt + 1,
+                                "wait_s": round(delay, 3), **extra})  # fmt: skip
+    time.sleep(delay)
 
 
 def unwritable_rows(table: Table, data: pa.Table) -> list[int] | None:

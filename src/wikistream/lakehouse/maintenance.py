@@ -15,17 +15,17 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import reduce
 from typing import Any
 
-import pyarrow.fs as pafs
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, IsNull
 from pyiceberg.manifest import DataFileContent
 from pyiceberg.table import Table
 
 from wikistream.lakehouse.positions import MAINTENANCE_KEY, lineage
+from wikistream.lakehouse.storage import table_storage
 
 log = logging.getLogger(__name__)
 
@@ -204,25 +204,21 @@ class OrphanReport:
 
 def remove_orphans(table: Table, older_than: datetime, dry_run: bool = False) -> OrphanReport:
     """Delete files under the table location that nothing refers to and that are older than
-    `older_than` (younger ones may belong to a commit in progress)."""
+    `older_than` (younger ones may belong to a commit in progress). Listing and deleting go
+    through the table's own FileIO, so an object store is reached with its configuration."""
     referenced = _referenced_files(table)
-    filesystem, root = pafs.FileSystem.from_uri(table.location())
+    storage = table_storage(table.io, table.location())
     report = OrphanReport(referenced=len(referenced))
-    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
-    scheme = table.location().split("://", 1)[0]
-    for info in filesystem.get_file_info(selector):
-        if info.type != pafs.FileType.File:
-            continue
+    for stored in storage.files(table.location()):
         report.files_scanned += 1
-        uri = f"{scheme}://{info.path}" if "://" in table.location() else info.path
-        if _normal(uri) in referenced or info.mtime is None:
+        if _normal(stored.location) in referenced or stored.modified is None:
             continue
-        if info.mtime.replace(tzinfo=info.mtime.tzinfo or UTC) >= older_than:
+        if stored.modified >= older_than:
             continue
-        report.removed.append(uri)
-        report.bytes_removed += info.size or 0
+        report.removed.append(stored.location)
+        report.bytes_removed += stored.size
         if not dry_run:
-            filesystem.delete_file(info.path)
+            storage.delete(stored.location)
     return report
 
 
@@ -246,8 +242,12 @@ def _referenced_files(table: Table) -> set[str]:
 
 
 def _normal(path: str) -> str:
-    """file:///x and /x name the same local file."""
-    return path.removeprefix("file://")
+    """file:///x and /x name the same local file; s3a://b/k and s3://b/k the same object."""
+    path = path.removeprefix("file://")
+    for alias in ("s3a://", "s3n://"):
+        if path.startswith(alias):
+            return "s3://" + path.removeprefix(alias)
+    return path
 
 
 def small_files(table: Table, below_bytes: int) -> tuple[int, int]:

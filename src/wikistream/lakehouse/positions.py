@@ -12,6 +12,7 @@ POSITION_KEY = "wikistream.position"
 MAX_EVENT_TS_KEY = "wikistream.max-event-ts"
 WRITER_KEY = "wikistream.writer"
 MAINTENANCE_KEY = "wikistream.maintenance"  # compaction, carried positions: no new rows
+COMMIT_KEY = "wikistream.commit"  # a token per commit: a retry finds out it went through
 
 
 def table_name(table: Table) -> str:

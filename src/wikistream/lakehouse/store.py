@@ -2,10 +2,12 @@
 reaches the tables.
 
 Built once per process from the settings, it opens the catalog when first needed, hands out
-tables (created with their namespace by writers, only looked up by readers) and keeps
-WikiStream's own documents beside them. A read-only lakehouse (status, query, history,
-reports) never creates a folder, a catalog file or a table. Only this package imports
-PyIceberg; `Table` is re-exported as the opaque handle other packages pass back to it.
+tables (loaded once per thread, refreshed when asked for again) and keeps WikiStream's own
+documents beside them. Tables are created (and upgraded) in one place, `init()`, which
+`wikistream init` and the commands that write run first; nothing else creates a table. A
+read-only lakehouse (status, query, history, reports) never creates a folder, a catalog file
+or a table. Only this package imports PyIceberg; `Table` is re-exported as the opaque handle
+other packages pass back to it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from wikistream.exceptions import TableMissing
+from wikistream.exceptions import ConfigError, TableMissing
 from wikistream.lakehouse.catalog import (
     catalog_properties,
     describe_catalog,
@@ -84,28 +86,35 @@ class Lakehouse:
         return table
 
     def table(self, definition: TableDef | str) -> Table:
-        """The table as it is now; a writable lakehouse creates it (and its namespace) or
-        brings its columns and properties up to date the first time it is asked for.
+        """The table as it is now (loaded once per thread, then refreshed).
 
         Raises:
-            TableMissing: a read-only lakehouse has no such table.
+            TableMissing: no such table: `wikistream init` creates them.
         """
-        if isinstance(definition, str):
-            definition = TABLES[definition]
-        cached = self._tables().get(definition.identifier)
-        if cached is not None:
-            cached.refresh()
-            return cached
+        identifier = definition if isinstance(definition, str) else definition.identifier
+        found = self.find(identifier)
+        if found is None:
+            advice = "" if self.read_only else ": create the tables with `wikistream init`"
+            raise TableMissing(f"{identifier} does not exist yet{advice}")
+        return found
+
+    def init(self) -> dict[str, str]:
+        """Create every namespace and table that is missing and bring older tables' columns
+        and properties up to date; idempotent, safe beside running writers. Returns what
+        happened per table: created, upgraded or current.
+
+        Raises:
+            ConfigError: a read-only lakehouse was asked to.
+        """
         if self.read_only:
-            found = self.find(definition.identifier)
-            if found is None:
-                raise TableMissing(f"{definition.identifier} does not exist yet")
-            return found
+            raise ConfigError("a read-only command cannot create tables")
         catalog = self._open()
         assert catalog is not None  # noqa: S101 - a writable lakehouse always opens one
-        table = ensure_table(catalog, definition)
-        self._tables()[definition.identifier] = table
-        return table
+        done: dict[str, str] = {}
+        for identifier, definition in TABLES.items():
+            table, done[identifier] = ensure_table(catalog, definition)
+            self._tables()[identifier] = table
+        return done
 
     def iceberg_catalog(self) -> Catalog | None:
         """The PyIceberg catalog (None: a read-only lakehouse with nothing in it yet).
