@@ -61,9 +61,11 @@ def configure_logging(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries log per request or per operator at INFO; only their problems matter here.
-    for noisy in ("httpx", "httpcore", "daft", "pyiceberg", "tracing"):
+    for noisy in ("httpx", "httpcore", "daft", "pyiceberg", "tracing", "botocore"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
     logging.getLogger("daft.io.iceberg.iceberg_scan").setLevel(logging.ERROR)
+    # urllib3 logs each of a request's own retries; WikiStream logs the outcome once.
+    logging.getLogger("urllib3").setLevel(max(root.level, logging.ERROR))
     sys.excepthook = _log_uncaught
     threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value,
                                                       args.exc_traceback)  # fmt: skip

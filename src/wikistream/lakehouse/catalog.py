@@ -48,9 +48,13 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
             )
         else:
             props["uri"] = f"sqlite:///{settings.warehouse_path / 'catalog.db'}"
-        props["warehouse"] = settings.warehouse_uri
     elif settings.catalog.uri:
         props["uri"] = settings.catalog.uri
+    if settings.catalog.type != "rest":
+        # sql, glue, hive…: tables under the warehouse unless the catalog says otherwise. A
+        # REST catalog's `warehouse` names one of the server's warehouses (an S3 Tables
+        # bucket), so it is never derived.
+        props["warehouse"] = settings.warehouse_uri
     # One FileIO everywhere (tables, documents, orphan listing): PyArrow's, unless chosen.
     props["py-io-impl"] = "pyiceberg.io.pyarrow.PyArrowFileIO"
     props.update(settings.catalog.properties)

