@@ -12,7 +12,13 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITE = ["tests/layers/test_silver.py", "tests/pipeline/test_process.py"]
+SUITE = [
+    "tests/layers/test_silver.py",
+    "tests/pipeline/test_process.py",
+    # the same cycle on object storage behind an Iceberg REST catalog
+    "tests/lakehouse/test_catalog_behaviour.py::"
+    "test_a_cycle_with_gates_then_query_status_history_time_travel_and_rollback[rest]",
+]
 
 
 def test_the_transform_suite_passes_on_ray() -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import TEST_RUNNER
 from tests.support.servers import (
     ACCESS_KEY,
     POSTGRES_URL,
@@ -47,8 +48,9 @@ class Setup:
         return self.name != "sqlite"
 
     def config(self, folder: Path, **more: Any) -> Path:
-        """The settings as a TOML file, as a user would write it."""
-        values = _merge(self.values, more)
+        """The settings as a TOML file, as a user would write it (on the test runner: the
+        transform suite runs again on Ray, tests/pipeline/test_ray.py)."""
+        values = _merge(_merge(self.values, {"engine": {"runner": TEST_RUNNER}}), more)
         path = folder / f"wikistream-{self.name}.toml"
         path.write_text(_toml(values), encoding="utf-8")
         return path
