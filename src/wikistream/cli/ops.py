@@ -1,6 +1,8 @@
-"""`wikistream history`, `rollback` and `maintain`: an operator's table commands."""
+"""`wikistream init`, `history`, `rollback`, `maintain`, `migrate`: an operator's table commands."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -10,6 +12,7 @@ from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.snapshots import history as table_history
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import TABLES
+from wikistream.settings import load_settings
 
 _TABLE = click.argument("table", metavar="TABLE")
 
@@ -149,3 +152,38 @@ def maintain(
              f"{len(r.orphans.removed)} ({r.orphans.bytes_removed:,} B)", r.seconds]
             for r in reports]  # fmt: skip
     click.echo(format_grid(header, rows))
+
+
+@cli.command()
+@click.option("--to", "target_config", required=True, type=click.Path(path_type=Path),
+              metavar="CONFIG", help="Settings (TOML) of the warehouse to move into.")  # fmt: skip
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@OUTPUT_OPTION
+@click.pass_obj
+def migrate(obj: Context, target_config: Path, yes: bool, output: str) -> None:
+    """Move this warehouse to another catalog and storage (e.g. a local folder to S3).
+
+    Copies bronze with every source position, the quality audit, backfill runs and their
+    documents; rebuilds silver and gold in the target; checks every row and position. The
+    source is only read. Stop `wikistream run` first, then point it at the new config.
+    """
+    from wikistream.ops.migrate import migrate as move
+
+    source = Lakehouse.reader(obj.settings())
+    target_settings = load_settings(target_config)
+    target = Lakehouse(target_settings)
+    if not yes:
+        click.confirm(f"Copy {source.describe()} into {target.describe()} "
+                      f"({target_settings.warehouse_shown})?", abort=True)  # fmt: skip
+    steps = None if output == "json" else (lambda text: click.echo(f"{text} …", err=True))
+    report = move(source, target, steps)
+    if output == "json":
+        emit_json(report.as_dict())
+        return
+    for table, rows in report.copied.items():
+        positions = len(report.positions.get(table, {}))
+        click.echo(f"  copied  {table:<20} {rows:>11,} rows, {positions} source positions")
+    for table, rows in report.rebuilt.items():
+        click.echo(f"  rebuilt {table:<20} {rows:>11,} rows")
+    click.echo(f"  {report.documents} documents copied; verified: "
+               f"{'every row and position' if report.verified else 'NO (see above)'}")  # fmt: skip
