@@ -248,6 +248,11 @@ class MaintenanceSettings(BaseModel):
         description="Also expire beyond the newest N: commit time grows with the "
         "snapshot count (PyIceberg rewrites all of them in every metadata file).",
     )
+    remove_orphans: bool = Field(
+        True,
+        description="Delete unreferenced files. Off where the store does it itself and "
+        "refuses listings (an AWS S3 Tables bucket: its unreferenced file removal).",
+    )
     orphan_age_h: float = Field(
         72.0, ge=0, description="Delete unreferenced files only when older than this."
     )

@@ -73,7 +73,8 @@ def maintain(
         protected = needed | position_holders(table)
         report.expiry = expire(table, cutoff, settings.keep_last_snapshots, protected,
                                settings.max_snapshots, needed_since)  # fmt: skip
-        report.orphans = remove_orphans(table, now - timedelta(hours=settings.orphan_age_h))
+        if settings.remove_orphans:
+            report.orphans = remove_orphans(table, now - timedelta(hours=settings.orphan_age_h))
         report.seconds = round((datetime.now(UTC) - started).total_seconds(), 2)
         log.info("maintained table", extra={
             "table": name, "files_before": report.compaction.files_before,
