@@ -36,6 +36,14 @@ def rest(seaweed: SeaweedFS, tmp_path: Path) -> Any:
     setup.close()
 
 
+@pytest.fixture(params=["rest", "postgres"])
+def keyed(request: pytest.FixtureRequest, seaweed: SeaweedFS, tmp_path: Path) -> Any:
+    """Keys from the AWS chain (rest), or in the configuration's secrets (postgres)."""
+    setup = make_setup(request.param, tmp_path, seaweed, None)
+    yield setup
+    setup.close()
+
+
 def _config(setup: Setup, folder: Path, **more: Any) -> Path:
     return setup.config(folder, filters={"domains": ["*"]}, **more)
 
@@ -216,17 +224,16 @@ def test_with_an_s3_warehouse_nothing_is_written_to_the_local_disk(
     assert Lakehouse.reader(settings).table("silver.events").scan().to_arrow().num_rows == 800
 
 
-def test_secrets_never_appear_in_any_output(
-    rest: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_secrets_never_appear_in_any_output(keyed: Setup, tmp_path: Path) -> None:
     """Logs at debug level, JSON logs, status, errors and tracebacks (--debug), including
     failures whose messages come from the libraries below."""
-    config = _config(rest, tmp_path)
+    config = _config(keyed, tmp_path)
     down = tmp_path / "down"
     down.mkdir()
-    unreachable = rest.config(down, filters={"domains": ["*"]})  # a catalog that is not there
-    uri = rest.values["catalog"]["uri"]
-    unreachable.write_text(unreachable.read_text().replace(uri, "http://127.0.0.1:9"))
+    unreachable = keyed.config(down, filters={"domains": ["*"]})  # a catalog that is not there
+    uri = keyed.values["catalog"]["uri"]
+    closed = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:9", uri)
+    unreachable.write_text(unreachable.read_text().replace(uri, closed))
     runs = [
         (config, ["--log-level", "debug", "init"]),
         (config, ["--log-level", "debug", "--log-format", "json", "run", "--source",
@@ -242,10 +249,10 @@ def test_secrets_never_appear_in_any_output(
         result = subprocess.run(
             [sys.executable, "-m", "wikistream", "--config", str(path), *args],
             capture_output=True, text=True, timeout=300, cwd=tmp_path,
-            env={**os.environ, **rest.env},
+            env={**os.environ, **keyed.env},
         )  # fmt: skip
         output += result.stdout + result.stderr
     assert "127.0.0.1:9" in output  # the failures were reported
     assert len(output) > 2000
-    for secret in rest.secrets:
+    for secret in keyed.secrets:
         assert secret not in output

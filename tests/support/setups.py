@@ -3,7 +3,8 @@
 * `sqlite`   — the embedded default: SQLite SqlCatalog, local warehouse folder.
 * `postgres` — PostgreSQL SqlCatalog, tables and documents on S3 (SeaweedFS).
 * `rest`     — SeaweedFS's Iceberg REST catalog over an S3 Tables bucket, signed with SigV4
-               (signing name `s3tables`, as AWS S3 Tables wants); documents on its S3.
+               (signing name `s3tables`, as AWS S3 Tables wants); documents on its S3; no
+               keys in the configuration: the standard AWS chain finds them (environment).
 * `glue`     — AWS Glue and S3 on moto in server mode.
 
 Each test gets its own catalog namespace space: a fresh folder, PostgreSQL catalog name,
@@ -75,7 +76,7 @@ def make_setup(name: str, folder: Path, seaweed: SeaweedFS | None, moto: Moto | 
         }, env=aws_env(), secrets=[SECRET_KEY])  # fmt: skip
         setup.cleanup.append(lambda: drop_postgres_catalog(catalog))
         return setup
-    if name == "rest":
+    if name == "rest":  # no keys in the file: the standard AWS chain (here: environment)
         assert seaweed is not None
         bucket = seaweed.table_bucket(f"tb-{tag}")
         return Setup(name, {
@@ -84,10 +85,7 @@ def make_setup(name: str, folder: Path, seaweed: SeaweedFS | None, moto: Moto | 
                         "properties": {**_s3(seaweed.s3), "warehouse": bucket,
                                        "rest.sigv4-enabled": "true",
                                        "rest.signing-name": "s3tables",
-                                       "rest.signing-region": "us-east-1",
-                                       "client.region": "us-east-1"},
-                        "secrets": {**s3_secrets, "client.access-key-id": ACCESS_KEY,
-                                    "client.secret-access-key": SECRET_KEY}},
+                                       "rest.signing-region": "us-east-1"}},
         }, env=aws_env(), secrets=[SECRET_KEY])  # fmt: skip
     if name == "glue":
         assert moto is not None
