@@ -32,7 +32,7 @@ run: $(STAMP) ## Ingest the live Wikimedia stream until Ctrl-C
 	$(BIN)/wikistream run --source live $(ARGS)
 
 test: $(STAMP) ## Run the whole test suite (integration tests included)
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest --durations=15 $(ARGS)
 
 test-fast: $(STAMP) ## Run the tests without the slower integration tests
 	$(BIN)/pytest -m "not integration" $(ARGS)
