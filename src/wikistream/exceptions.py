@@ -4,7 +4,8 @@ WikiStreamError
 ├── TransientError        the same call may succeed later: retry with backoff
 │   ├── SourceUnavailable     the source cannot be reached right now
 │   ├── CatalogUnavailable    the catalog or object store cannot be reached right now
-│   └── CommitConflict        another commit won the race; re-check and retry
+│   ├── CommitConflict        another commit won the race; re-check and retry
+│   └── PartitionsMoved       another worker committed some of our partitions; re-read them
 └── TerminalError         retrying cannot help: stop and tell the user
     ├── ConfigError           settings or arguments are wrong
     ├── SourceRejected        the source refused us (e.g. 403 for a missing User-Agent)
@@ -37,6 +38,10 @@ class CatalogUnavailable(TransientError):
 
 class CommitConflict(TransientError):
     """The catalog rejected a commit because the table changed underneath it."""
+
+
+class PartitionsMoved(TransientError):
+    """Another worker committed partitions this one was about to commit (a rebalance)."""
 
 
 class ConfigError(TerminalError):

@@ -185,7 +185,7 @@ def test_an_event_whose_values_fail_the_commit_is_quarantined_and_the_rest_commi
     rows = bronze_rows([event(f"2026-01-01T00:00:0{i}Z") for i in range(5)])
     rows = _before_year_one(rows, 2)
     writer = BronzeWriter(Lakehouse(settings), settings, "edge-bug")
-    committed = writer._commit_events(rows, "5")  # what the committer thread runs
+    committed = writer._commit_events(rows, {"": "5"})  # what the committer thread runs
     assert committed == 4
     events = read_table(settings, "bronze.events")
     assert sorted(events.column("event_id").to_pylist()) == sorted(
@@ -196,7 +196,7 @@ def test_an_event_whose_values_fail_the_commit_is_quarantined_and_the_rest_commi
     assert "OverflowError" in dead[0]["detail"]
     assert dead[0]["raw"].decode() == rows.column("raw")[2].as_py()
     again = BronzeWriter(Lakehouse(settings), settings, "edge-bug")  # a re-read after a crash
-    again._commit_events(rows.slice(2, 1), "5")
+    again._commit_events(rows.slice(2, 1), {"": "5"})
     assert read_table(settings, "bronze.quarantine").num_rows == 1  # the same id: not twice
     assert Lakehouse(settings).table("bronze.events").current_snapshot().summary[
         "wikistream.position"] == "5"  # fmt: skip
@@ -209,7 +209,7 @@ def test_a_failure_that_is_not_about_the_data_is_raised_not_isolated(
     writer = BronzeWriter(Lakehouse(settings), settings, "outage")
     monkeypatch.setattr(pyiceberg.table.Transaction, "append", _refuse)
     with pytest.raises(ConnectionRefusedError):
-        writer._commit_events(rows, "2")
+        writer._commit_events(rows, {"": "2"})
     monkeypatch.undo()
     assert not Lakehouse(settings).exists("bronze.quarantine") or \
         read_table(settings, "bronze.quarantine").num_rows == 0  # fmt: skip
@@ -222,7 +222,7 @@ def _refuse(*args: object, **kwargs: object) -> None:
 def test_bronze_freshness_ignores_event_times_in_the_future(settings: Settings) -> None:
     rows = bronze_rows([event("2026-01-01T00:00:00Z"), event("9999-12-31T00:00:00Z")])
     writer = BronzeWriter(Lakehouse(settings), settings, "future")
-    writer._commit_events(rows, "2")
+    writer._commit_events(rows, {"": "2"})
     summary = Lakehouse(settings).table("bronze.events").current_snapshot().summary
     assert summary["wikistream.max-event-ts"].startswith("2026-01-01")
 

@@ -82,7 +82,7 @@ def test_a_local_warehouse_moves_to_s3_with_every_row_and_position(
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     # it starts where the local warehouse stopped, and reads only what came after
-    assert summary["start_position"] == positions[f"file:{path.resolve()}"]
+    assert summary["start_position"] == positions[f"file:{path.resolve()}"][""]
     assert summary["events_read"] == 1000
     events = Lakehouse.reader(remote).table("bronze.events").scan().to_arrow()
     ids = events.column("event_id").to_pylist()

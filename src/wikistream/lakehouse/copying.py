@@ -16,9 +16,10 @@ from pyiceberg.table import Table
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
-    POSITION_KEY,
     SOURCE_KEY,
+    Positions,
     lineage,
+    position_properties,
     stored_positions,
     summary_value,
 )
@@ -67,15 +68,15 @@ def _batches(table: Table) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(pending)
 
 
-def copy_positions(source: Lakehouse, target: Lakehouse, identifier: str) -> dict[str, str]:
-    """Store every source position of `identifier` in the target too (and the newest event
-    time each one had seen, for freshness)."""
+def copy_positions(source: Lakehouse, target: Lakehouse, identifier: str) -> dict[str, Positions]:
+    """Store every source position of `identifier` (every partition's) in the target too,
+    with the newest event time each source had seen, for freshness."""
     table = source.table(identifier)
     destination = target.table(identifier)
     empty = destination.schema().as_arrow().empty_table()
     positions = stored_positions(table)
-    for name, position in positions.items():
-        properties = {SOURCE_KEY: name, POSITION_KEY: position}
+    for name, mine in positions.items():
+        properties = {SOURCE_KEY: name, **position_properties(mine)}
         newest = _newest_event_time(table, name)
         if newest is not None:
             properties[MAX_EVENT_TS_KEY] = newest

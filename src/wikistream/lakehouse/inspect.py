@@ -9,6 +9,7 @@ from wikistream.lakehouse.maintenance import small_files
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
     lineage,
+    shown,
     snapshot_time,
     stored_positions,
     summary_value,
@@ -46,7 +47,7 @@ def table_status(
         "seconds_since_commit": None,
         "newest_event_ts": None,
         "freshness_lag_s": None,
-        "positions": stored_positions(table),
+        "positions": {name: shown(p) for name, p in stored_positions(table).items()},
     }
     if current is None:
         return status

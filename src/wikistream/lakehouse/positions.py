@@ -1,4 +1,11 @@
-"""Source positions stored in snapshot summaries, so data and position commit atomically."""
+"""Source positions stored in snapshot summaries, so data and position commit atomically.
+
+A source's position is opaque here. A partitioned source (Kafka) has one per partition,
+each under its own key, and several writers may each commit some partitions: the stored
+position of a partition is the one in the newest snapshot of the lineage that has it.
+`Positions` maps a partition label to its position; an unpartitioned source uses the label
+"" (stored under `wikistream.position`, as always).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,9 @@ MAX_EVENT_TS_KEY = "wikistream.max-event-ts"
 WRITER_KEY = "wikistream.writer"
 MAINTENANCE_KEY = "wikistream.maintenance"  # compaction, carried positions: no new rows
 COMMIT_KEY = "wikistream.commit"  # a token per commit: a retry finds out it went through
+PARTITION_PREFIX = POSITION_KEY + "."  # + a partition label
+
+Positions = dict[str, str]  # partition label ("" when unpartitioned) -> position
 
 
 def table_name(table: Table) -> str:
@@ -40,23 +50,54 @@ def lineage(table: Table) -> list[Snapshot]:
     return chain
 
 
+def positions_in(snapshot: Snapshot) -> Positions:
+    """The positions one snapshot's summary holds (several for a partitioned source)."""
+    if snapshot.summary is None:
+        return {}
+    found: Positions = {}
+    for key, value in snapshot.summary.additional_properties.items():
+        if key == POSITION_KEY:
+            found[""] = str(value)
+        elif key.startswith(PARTITION_PREFIX):
+            found[key.removeprefix(PARTITION_PREFIX)] = str(value)
+    return found
+
+
+def position_properties(positions: Positions) -> dict[str, str]:
+    """Snapshot summary properties that store `positions`."""
+    return {POSITION_KEY if label == "" else PARTITION_PREFIX + label: position
+            for label, position in positions.items()}  # fmt: skip
+
+
 def stored_position(table: Table, source: str) -> str | None:
-    """The position of the newest commit from `source` in the table's current lineage."""
+    """The position of the newest commit from an unpartitioned `source`."""
     for snapshot in lineage(table):
         if summary_value(snapshot, SOURCE_KEY) == source:
             return summary_value(snapshot, POSITION_KEY)
     return None
 
 
-def stored_positions(table: Table) -> dict[str, str]:
-    """The newest stored position of every source that committed to the table."""
-    positions: dict[str, str] = {}
+def stored_source_positions(table: Table, source: str) -> Positions:
+    """The stored position of every partition of `source` (label "" if unpartitioned)."""
+    return stored_positions(table).get(source, {})
+
+
+def stored_positions(table: Table) -> dict[str, Positions]:
+    """For every source that committed to the table, its newest position per partition."""
+    positions: dict[str, Positions] = {}
     for snapshot in lineage(table):
         source = summary_value(snapshot, SOURCE_KEY)
-        position = summary_value(snapshot, POSITION_KEY)
-        if source is not None and position is not None:
-            positions.setdefault(source, position)
-    return positions
+        if source is None:
+            continue
+        mine = positions.setdefault(source, {})
+        for label, position in positions_in(snapshot).items():
+            mine.setdefault(label, position)
+    return {source: found for source, found in positions.items() if found}
+
+
+def shown(positions: Positions) -> str | Positions:
+    """For people and JSON: a plain position, or the positions by partition."""
+    return positions[""] if set(positions) == {""} else dict(sorted(positions.items()))
 
 
 def snapshot_time(snapshot: Snapshot) -> datetime:

@@ -12,15 +12,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.positions import (
     MAINTENANCE_KEY,
-    POSITION_KEY,
     SOURCE_KEY,
+    Positions,
     lineage,
-    stored_position,
+    position_properties,
+    positions_in,
     stored_positions,
     summary_value,
 )
@@ -34,38 +36,49 @@ def oldest_snapshot_time(table: Table, needed: set[int]) -> datetime | None:
 
 
 def carry_positions(table: Table, cutoff: datetime, keep_last: int) -> list[str]:
-    """Re-commit (in an empty snapshot) each source position whose snapshot would expire."""
+    """Re-commit (in an empty snapshot) the positions of each source one of whose position
+    snapshots would expire (all partitions of a partitioned source together)."""
     chain = lineage(table)
     kept = {s.snapshot_id for s in chain[:keep_last]}
     limit = int(cutoff.timestamp() * 1000)
+    by_id = {s.snapshot_id: s for s in chain}
+    holders = _holders(chain)
     carried = []
-    for source, position in stored_positions(table).items():
-        holder = next(s for s in chain if summary_value(s, SOURCE_KEY) == source)
-        if holder.timestamp_ms >= limit or holder.snapshot_id in kept:
+    for source, positions in stored_positions(table).items():
+        old = [by_id[holders[(source, label)]] for label in positions]
+        if all(h.timestamp_ms >= limit or h.snapshot_id in kept for h in old):
             continue
         empty = table.schema().as_arrow().empty_table()
-        properties = {SOURCE_KEY: source, POSITION_KEY: position, MAINTENANCE_KEY: "position"}
+        properties = {SOURCE_KEY: source, MAINTENANCE_KEY: "position",
+                      **position_properties(positions)}  # fmt: skip
         try:
-            commits.append(table, empty, properties, guard=_unchanged(source, position))
+            commits.append(table, empty, properties, guard=_unchanged(source, positions))
         except ConcurrentWriter:
-            continue  # the writer of that source just committed: its position is fresh
+            continue  # a writer of that source just committed: its positions are fresh
         carried.append(source)
     return carried
 
 
 def position_holders(table: Table) -> set[int]:
-    """The snapshot holding each source's newest position (what a restart resumes from)."""
-    holders: dict[str, int] = {}
-    for snapshot in lineage(table):
+    """The snapshots holding each source's newest positions (what a restart resumes from)."""
+    return set(_holders(lineage(table)).values())
+
+
+def _holders(chain: list[Snapshot]) -> dict[tuple[str, str], int]:
+    """(source, partition label) -> the newest snapshot that stored its position."""
+    holders: dict[tuple[str, str], int] = {}
+    for snapshot in chain:
         source = summary_value(snapshot, SOURCE_KEY)
-        if source is not None:
-            holders.setdefault(source, snapshot.snapshot_id)
-    return set(holders.values())
+        if source is None:
+            continue
+        for label in positions_in(snapshot):
+            holders.setdefault((source, label), snapshot.snapshot_id)
+    return holders
 
 
-def _unchanged(source: str, position: str) -> Callable[[Table], None]:
+def _unchanged(source: str, positions: Positions) -> Callable[[Table], None]:
     def check(table: Table) -> None:
-        if stored_position(table, source) != position:
-            raise ConcurrentWriter(f"{source} moved on while its position was carried")
+        if stored_positions(table).get(source) != positions:
+            raise ConcurrentWriter(f"{source} moved on while its positions were carried")
 
     return check

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,15 +26,16 @@ import pyarrow.compute as pc
 
 from wikistream.events.arrow import decode_chunk, quarantine_to_arrow, unwritable_to_quarantine
 from wikistream.events.decode import EventDecoder, quarantine_id
-from wikistream.exceptions import ConcurrentWriter, TerminalError
+from wikistream.exceptions import ConcurrentWriter, PartitionsMoved, TerminalError
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.errors import may_be_data
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
-    POSITION_KEY,
     SOURCE_KEY,
     WRITER_KEY,
-    stored_position,
+    Positions,
+    position_properties,
+    stored_source_positions,
 )
 from wikistream.lakehouse.reads import recent_values, rows_where, without_known
 from wikistream.lakehouse.store import Lakehouse, Table
@@ -113,12 +116,19 @@ class EventWindow:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A decoded, deduplicated batch ready to commit."""
+    """A decoded, deduplicated batch ready to commit, and the positions it advances (one
+    per partition it has records of; the label "" for an unpartitioned source)."""
 
     events: pa.Table
     dead: pa.Table | None
-    position: str
+    positions: Positions
     at: datetime
+
+    @property
+    def position(self) -> str:
+        """The positions, as one string (for dead letters and logs)."""
+        return self.positions[""] if set(self.positions) == {""} else \
+            ",".join(f"{k}:{v}" for k, v in sorted(self.positions.items()))  # fmt: skip
 
 
 class BronzeWriter:
@@ -159,7 +169,11 @@ class BronzeWriter:
         self._recent_dead = RecentIds(settings.dedupe.window_s, settings.dedupe.max_ids)
         self._records: list[bytes] = []
         self._positions: list[str | None] = []
-        self.position: str | None = stored_position(self._events, source)
+        self._labels: list[str] = []  # the partition of each buffered record ("" if none)
+        # What this writer last committed, or found stored, per partition.
+        self.positions: Positions = stored_source_positions(self._events, source)
+        self._epoch = 0  # batches read under an older assignment are dropped
+        self._lock = threading.Lock()  # flush and revoke never interleave
         self.stats = BronzeStats()
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-commit")
         self._in_flight: Future[None] | None = None
@@ -169,14 +183,47 @@ class BronzeWriter:
             self._recent_dead.add(known.column("quarantine_id").to_pylist())
 
     @property
+    def position(self) -> str | None:
+        """The position of an unpartitioned source."""
+        return self.positions.get("")
+
+    @property
     def pending(self) -> int:
         """Records read but not yet handed to the committer."""
         return len(self._records)
 
     def add(self, batch: SourceBatch) -> None:
-        self._records.extend(batch.records)
-        self._positions.extend(batch.positions)
-        self.stats.read += len(batch.records)
+        with self._lock:
+            if batch.epoch < self._epoch:
+                return  # read before a rebalance: its partitions are read again from the table
+            self._records.extend(batch.records)
+            self._positions.extend(batch.positions)
+            self._labels.extend(batch.partitions or [""] * len(batch.records))
+            self.stats.read += len(batch.records)
+
+    def stored(self, labels: Sequence[str]) -> Positions:
+        """The stored positions of these partitions, from the table (a partitioned source
+        asks when it is assigned partitions: never the broker's committed offsets alone)."""
+        self._events.refresh()
+        stored = stored_source_positions(self._events, self._source)
+        found = {label: stored[label] for label in labels if label in stored}
+        for label in labels:
+            if label in found:
+                self.positions[label] = found[label]
+            else:
+                self.positions.pop(label, None)
+        return found
+
+    def revoke(self, epoch: int) -> None:
+        """The partitioned source's assignment is changing: what was read but not handed to
+        the committer is dropped (it is read again by whoever owns each partition next), the
+        commit in flight is waited for, and batches read before `epoch` are ignored."""
+        with self._lock:
+            self._epoch = epoch
+            dropped = len(self._records)
+            self._records, self._positions, self._labels = [], [], []
+            self.stats.read -= dropped  # read again later; counted then
+            self._wait_for_commit()
 
     def flush(self) -> bool:
         """Decode and dedupe what is buffered and hand it to the committer thread.
@@ -185,15 +232,19 @@ class BronzeWriter:
         the GIL). Commits stay strictly ordered, and at most one waits, so memory is bounded.
         Returns whether a commit was started.
         """
-        records, positions = self._records, self._positions
-        position = next((p for p in reversed(positions) if p is not None), None)
-        if not records or position is None:
-            return False  # nothing read, or no position to resume from yet: keep buffering
-        self._records, self._positions = [], []
-        prepared = self._prepare(records, positions, position)
-        self._wait_for_commit()
-        self._in_flight = self._committer.submit(self._commit, prepared)
-        return True
+        with self._lock:
+            records, positions, labels = self._records, self._positions, self._labels
+            advanced: Positions = {}
+            for position, label in zip(positions, labels, strict=True):
+                if position is not None:
+                    advanced[label] = position
+            if not records or not advanced:
+                return False  # nothing read, or no position to resume from yet: keep buffering
+            self._records, self._positions, self._labels = [], [], []
+            prepared = self._prepare(records, positions, labels, advanced)
+            self._wait_for_commit()
+            self._in_flight = self._committer.submit(self._commit, prepared)
+            return True
 
     def close(self) -> None:
         """Wait for the commit in flight (raising its error, if any) and stop the committer."""
@@ -208,17 +259,20 @@ class BronzeWriter:
             in_flight.result()
 
     def _prepare(
-        self, records: list[bytes], positions: list[str | None], position: str
+        self,
+        records: list[bytes],
+        positions: list[str | None],
+        labels: list[str],
+        advanced: Positions,
     ) -> _Prepared:
         started, now = time.perf_counter(), datetime.now(UTC)
         chunk = decode_chunk(self._decoder, records, self._source, now)
         self.stats.dropped.update(chunk.dropped)
         identity = self._replay_of or self._source
-        dead = [
-            (quarantine_id(identity, positions[r.index] or "", records[r.index]), r,
-             positions[r.index] or "", records[r.index])
-            for r in chunk.rejections
-        ]  # fmt: skip
+        where = [f"{label}:{position}" if label else position or ""
+                 for label, position in zip(labels, positions, strict=True)]  # fmt: skip
+        dead = [(quarantine_id(identity, where[r.index], records[r.index]), r, where[r.index],
+                 records[r.index]) for r in chunk.rejections]  # fmt: skip
         dead = list({d[0]: d for d in dead if d[0] not in self._recent_dead}.values())
         mask = self._first_sightings(chunk.ids)
         kept = sum(mask)
@@ -238,7 +292,7 @@ class BronzeWriter:
         return _Prepared(
             events=events,
             dead=quarantine_to_arrow(dead, self._source, now) if dead else None,
-            position=position,
+            positions=advanced,
             at=now,
         )
 
@@ -251,9 +305,9 @@ class BronzeWriter:
     def _commit(self, prepared: _Prepared) -> None:
         started = time.perf_counter()
         if prepared.dead is not None:
-            self._commit_quarantine(prepared.dead, prepared.position)
-        committed = self._commit_events(prepared.events, prepared.position)
-        self.position = prepared.position
+            self._commit_quarantine(prepared.dead, prepared.positions)
+        committed = self._commit_events(prepared.events, prepared.positions)
+        self.positions.update(prepared.positions)
         stats = self.stats
         stats.commit_seconds += time.perf_counter() - started
         stats.accepted += committed
@@ -274,15 +328,16 @@ class BronzeWriter:
             mask.append(new)
         return mask
 
-    def _summary(self, position: str) -> dict[str, str]:
-        return {SOURCE_KEY: self._source, POSITION_KEY: position, WRITER_KEY: self._writer_id}
+    def _summary(self, positions: Positions) -> dict[str, str]:
+        return {SOURCE_KEY: self._source, WRITER_KEY: self._writer_id,
+                **position_properties(positions)}  # fmt: skip
 
-    def _commit_quarantine(self, rows: pa.Table, position: str) -> None:
+    def _commit_quarantine(self, rows: pa.Table, positions: Positions) -> None:
         commits.append(
-            self._quarantine, rows, self._summary(position), retries=self._settings.commit.retries
+            self._quarantine, rows, self._summary(positions), retries=self._settings.commit.retries
         )
 
-    def _commit_events(self, rows: pa.Table, position: str) -> int:
+    def _commit_events(self, rows: pa.Table, positions: Positions) -> int:
         """Append `rows` with the position; return how many were committed.
 
         A commit that fails because of some rows' values (never a transient fault) commits
@@ -290,15 +345,15 @@ class BronzeWriter:
         back the batch around it.
         """
         try:
-            self._append_events(rows, position)
+            self._append_events(rows, positions)
         except Exception as exc:
-            rows = self._without_unwritable(rows, position, exc)
-            self._append_events(rows, position)
+            rows = self._without_unwritable(rows, positions, exc)
+            self._append_events(rows, positions)
         committed: int = rows.num_rows
         return committed
 
-    def _append_events(self, rows: pa.Table, position: str) -> None:
-        summary = self._summary(position)
+    def _append_events(self, rows: pa.Table, positions: Positions) -> None:
+        summary = self._summary(positions)
         newest = _newest_plausible(rows)
         if newest is not None:
             summary[MAX_EVENT_TS_KEY] = newest.isoformat()
@@ -309,10 +364,12 @@ class BronzeWriter:
             rows,
             summary,
             retries=self._settings.commit.retries,
-            guard=self._still_ours,
+            guard=self._still_ours(set(positions)),
         )
 
-    def _without_unwritable(self, rows: pa.Table, position: str, error: Exception) -> pa.Table:
+    def _without_unwritable(
+        self, rows: pa.Table, positions: Positions, error: Exception
+    ) -> pa.Table:
         """Quarantine the rows whose data made the commit fail and return the others;
         re-raise `error` when it was not about the data."""
         if not (may_be_data(error) or (self._isolate and not isinstance(error, TerminalError))):
@@ -322,28 +379,43 @@ class BronzeWriter:
             raise error  # nothing to blame, or everything alike: not the data
         detail = f"{type(error).__name__}: {error}"[:500]
         identity = self._replay_of or self._source
+        where = _Prepared(rows, None, positions, datetime.now(UTC)).position
         dead = unwritable_to_quarantine(rows.take(pa.array(bad, pa.int64())), detail,
-                                        identity, self._source, position)  # fmt: skip
+                                        identity, self._source, where)  # fmt: skip
         known = [i not in self._recent_dead for i in dead.column("quarantine_id").to_pylist()]
         dead = dead.filter(pa.array(known, pa.bool_()))  # already there before a crash
         if dead.num_rows:
-            self._commit_quarantine(dead, position)  # first: a crash now loses nothing
+            self._commit_quarantine(dead, positions)  # first: a crash now loses nothing
             self._recent_dead.add(dead.column("quarantine_id").to_pylist())
             self.stats.quarantined += dead.num_rows
         log.warning(
             "isolated events whose values cannot be committed",
-            extra={"events": len(bad), "position": position, "error": detail},
+            extra={"events": len(bad), "position": where, "error": detail},
         )
         keep = pc.invert(pc.is_in(pa.array(range(rows.num_rows)), pa.array(bad, pa.int64())))
         return rows.filter(keep)
 
-    def _still_ours(self, table: Table) -> None:
-        stored = stored_position(table, self._source)
-        if stored != self.position:
-            raise ConcurrentWriter(
-                f"another writer committed position {stored!r} for {self._source} "
-                f"(this one expected {self.position!r}); stopping to avoid duplicates"
+    def _still_ours(self, labels: set[str]) -> Callable[[Table], None]:
+        """Before a retried commit: the stored positions of the partitions it advances must
+        still be the ones this writer last saw, or another writer owns them now."""
+
+        def check(table: Table) -> None:
+            stored = stored_source_positions(table, self._source)
+            moved = sorted(label for label in labels
+                           if stored.get(label) != self.positions.get(label))  # fmt: skip
+            if not moved:
+                return
+            if moved == [""]:
+                raise ConcurrentWriter(
+                    f"another writer committed position {stored.get('')!r} for {self._source} "
+                    f"(this one expected {self.position!r}); stopping to avoid duplicates"
+                )
+            raise PartitionsMoved(
+                f"partitions {', '.join(moved)} of {self._source} were committed by another "
+                "worker meanwhile; reading them again from the stored positions"
             )
+
+        return check
 
     def _remember_recent(self) -> None:
         since = datetime.now(UTC) - timedelta(seconds=self._settings.dedupe.window_s)

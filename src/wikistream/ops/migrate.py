@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.copying import copy_documents, copy_positions, copy_rows, rows_of
 from wikistream.lakehouse.documents import Documents
-from wikistream.lakehouse.positions import stored_positions
+from wikistream.lakehouse.positions import Positions, stored_positions
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
@@ -43,7 +43,7 @@ class MigrationReport:
     source: str
     target: str
     copied: dict[str, int] = field(default_factory=dict)  # table -> rows in the target
-    positions: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> source -> pos
+    positions: dict[str, dict[str, Positions]] = field(default_factory=dict)  # table -> source
     documents: int = 0
     rebuilt: dict[str, int] = field(default_factory=dict)
     verified: bool = False

@@ -20,10 +20,16 @@ class SourceBatch:
         positions: per record, where to resume once it and everything before it is
             committed (`None` when the source cannot tell, e.g. an SSE frame without id).
             Also identifies a record, e.g. a dead letter, across re-reads.
+        partitions: for a partitioned source, the partition of each record; positions
+            then order records within their partition only.
+        epoch: which assignment of partitions the records were read under; a writer drops
+            batches of an older one.
     """
 
     records: Sequence[bytes]
     positions: Sequence[str | None]
+    partitions: Sequence[str] | None = None
+    epoch: int = 0
 
     @property
     def position(self) -> str | None:
@@ -35,7 +41,8 @@ class SourceBatch:
 
     def head(self, count: int) -> SourceBatch:
         """The first `count` records, e.g. to stop at exactly `--max-events`."""
-        return SourceBatch(self.records[:count], self.positions[:count])
+        partitions = None if self.partitions is None else self.partitions[:count]
+        return SourceBatch(self.records[:count], self.positions[:count], partitions, self.epoch)
 
 
 class Source(Protocol):
