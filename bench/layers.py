@@ -104,7 +104,8 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
     from wikistream.lakehouse.store import Lakehouse
     from wikistream.pipeline.loop import ProcessLoop
     from wikistream.pipeline.process import Processor
-    from wikistream.pipeline.runner import StopToken, run_ingest
+    from wikistream.pipeline.reading import StopToken
+    from wikistream.pipeline.runner import run_ingest
     from wikistream.sources.synthetic import SyntheticSource
 
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-fresh-"))

@@ -78,27 +78,27 @@ class CatalogSettings(BaseModel):
         """
         values = {k: v.get_secret_value() for k, v in self.secrets.items()}
         if self.secrets_file is not None:
-            for key, value in _read_secrets_file(self.secrets_file).items():
+            for key, value in _read_secrets_file(self.secrets_file, "catalog").items():
                 values.setdefault(key, value)
         if self.credential is not None:
             values.setdefault("credential", self.credential.get_secret_value())
         return values
 
 
-def _read_secrets_file(path: Path) -> dict[str, str]:
+def _read_secrets_file(path: Path, section: str) -> dict[str, str]:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise ConfigError(f"catalog.secrets_file not found: {path}") from None
+        raise ConfigError(f"{section}.secrets_file not found: {path}") from None
     if mode & 0o077:
         raise ConfigError(
-            f"catalog.secrets_file {path} can be read by others (mode {mode & 0o777:o}); "
+            f"{section}.secrets_file {path} can be read by others (mode {mode & 0o777:o}); "
             f"allow its owner only: chmod 600 {path}"
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        raise ConfigError(f"catalog.secrets_file {path} is not valid TOML") from None  # no echo
+        raise ConfigError(f"{section}.secrets_file {path} is not valid TOML") from None  # no echo
     return {str(k): str(v) for k, v in data.items()}
 
 
@@ -126,6 +126,62 @@ class SourceSettings(BaseModel):
     chunk_events: int = Field(
         4096, ge=1, description="Records per batch handed over by file/synthetic sources."
     )
+
+
+# librdkafka properties that are credentials wherever they are given: never logged or printed.
+KAFKA_SECRET_PROPERTIES = frozenset({
+    "sasl.password", "ssl.key.password", "ssl.key.pem", "ssl.keystore.password",
+    "sasl.oauthbearer.client.secret", "ssl_key", "sasl.oauthbearer.config",
+})  # fmt: skip
+
+
+class KafkaSettings(BaseModel):
+    """Kafka clients: `produce --to kafka://…` and bronze workers (`run --source kafka://…`)."""
+
+    bootstrap_servers: str | None = Field(
+        None, description="host:port[,host:port…], used when a kafka:// spec names no host."
+    )
+    group: str = Field("wikistream", description="Consumer group when a spec names none.")
+    start: str = Field(
+        "earliest",
+        pattern="^(earliest|latest)$",
+        description="Where a partition bronze holds no position for starts: earliest | latest.",
+    )
+    dlq_suffix: str = Field(".dlq", description="Dead-letter topic: the topic + this.")
+    positions_suffix: str = Field(
+        ".positions", description="The producer's source positions: the topic + this."
+    )
+    properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="librdkafka properties passed verbatim (security.protocol, "
+        "sasl.mechanism, ssl.ca.location…).",
+    )
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Secret librdkafka properties (sasl.password, ssl.key.password…): never "
+        "logged or printed. Environment: WIKISTREAM_KAFKA__SECRETS as JSON.",
+    )
+    secrets_file: Path | None = Field(
+        None, description="A TOML file of secret properties, readable by its owner only (0600)."
+    )
+    msk_iam: bool = Field(
+        False, description="AWS MSK IAM auth (SASL/OAUTHBEARER signed tokens); extra `msk`."
+    )
+    region: str | None = Field(None, description="AWS region of the MSK cluster (msk_iam).")
+
+    def secret_values(self) -> dict[str, str]:
+        """Every secret property, from `secrets` and `secrets_file`."""
+        values = {k: v.get_secret_value() for k, v in self.secrets.items()}
+        if self.secrets_file is not None:
+            for key, value in _read_secrets_file(self.secrets_file, "kafka").items():
+                values.setdefault(key, value)
+        return values
+
+    @model_validator(mode="after")
+    def _msk_needs_region(self) -> KafkaSettings:
+        if self.msk_iam and not self.region:
+            raise ValueError("kafka.msk_iam needs kafka.region (the MSK cluster's AWS region)")
+        return self
 
 
 class FilterSettings(BaseModel):
@@ -359,6 +415,7 @@ class Settings(BaseSettings):
     maintenance: MaintenanceSettings = Field(default_factory=lambda: MaintenanceSettings())
     supervisor: SupervisorSettings = Field(default_factory=lambda: SupervisorSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
 
     @field_validator("warehouse", mode="before")
     @classmethod
@@ -448,6 +505,9 @@ def _secrets_of(settings: Settings) -> list[str]:
     catalog = settings.catalog
     found += [v for k, v in catalog.properties.items() if k in SECRET_PROPERTIES]
     found += list(catalog.secret_values().values())
+    kafka = settings.kafka
+    found += [v for k, v in kafka.properties.items() if k in KAFKA_SECRET_PROPERTIES]
+    found += list(kafka.secret_values().values())
     if catalog.uri and "@" in catalog.uri:  # scheme://user:password@host
         credentials = catalog.uri.partition("://")[2].rsplit("@", 1)[0]
         found.append(credentials.partition(":")[2])

@@ -19,7 +19,8 @@ from wikistream.events.decode import EventDecoder
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats, BronzeWriter
-from wikistream.pipeline.runner import StopToken, run_ingest
+from wikistream.pipeline.reading import StopToken
+from wikistream.pipeline.runner import run_ingest
 from wikistream.settings import EVENT_TYPES, Settings
 from wikistream.sources.file import FileSource
 from wikistream.sources.registry import open_source

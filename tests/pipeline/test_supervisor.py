@@ -27,7 +27,7 @@ from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.loop import ProcessLoop
 from wikistream.pipeline.process import Processor
-from wikistream.pipeline.runner import StopToken
+from wikistream.pipeline.reading import StopToken
 from wikistream.pipeline.supervisor import RUN_STATE, Supervisor, supervise_ingest
 from wikistream.settings import Settings
 from wikistream.sources.base import Source, SourceBatch

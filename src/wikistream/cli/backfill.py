@@ -14,7 +14,7 @@ from wikistream.layers.bronze import BronzeStats
 from wikistream.ops.backfill import plan, run
 from wikistream.ops.health import active_run
 from wikistream.ops.manifest import COMPLETED, DONE, INTERRUPTED, Item, Manifest
-from wikistream.pipeline.runner import StopToken, graceful_signals
+from wikistream.pipeline.reading import StopToken, graceful_signals
 from wikistream.times import instant
 
 _EXIT_INTERRUPTED = 130

@@ -14,7 +14,8 @@ from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
-from wikistream.pipeline.runner import RunSummary, StopToken, graceful_signals
+from wikistream.pipeline.reading import StopToken, graceful_signals
+from wikistream.pipeline.runner import RunSummary
 from wikistream.pipeline.supervisor import Supervisor, supervise_ingest
 from wikistream.settings import Settings
 from wikistream.sources.base import Source
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 @click.option("--since", help="First start only: ISO-8601 time or ms epoch to start from.")
 @click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
               help="Keep silver and gold current while ingesting.")  # fmt: skip
+@click.option("--idle-exit", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Exit 0 after S seconds without a new record (a new assignment of Kafka "
+                   "partitions restarts the clock).")  # fmt: skip
 @OUTPUT_OPTION
 @click.pass_obj
 def run(
@@ -42,12 +46,17 @@ def run(
     max_seconds: float | None,
     since: str | None,
     keep_layers: bool,
+    idle_exit: float | None,
     output: str,
 ) -> None:
     """Ingest a source into bronze until it ends, a limit is hit, or Ctrl-C.
 
     Resumes from the position stored with the last commit, so a restart neither loses nor
     duplicates events. SIGINT/SIGTERM commit what was read and exit 0.
+
+    With --source kafka://HOST:PORT/TOPIC?group=NAME this process is one bronze worker of
+    the group: start as many as the topic has partitions, here or on other machines; each
+    commits its partitions' offsets with its rows. Kill or add workers at any moment.
     """
     overrides: dict[str, Any] = {}
     if spec or since:
@@ -55,7 +64,7 @@ def run(
     settings = obj.settings(**overrides)
     open_source(settings.source.spec, settings).close()  # a bad spec fails here, at once
     summary = _ingest(settings, lambda: open_source(settings.source.spec, settings),
-                      max_events, max_seconds, keep_layers)  # fmt: skip
+                      max_events, max_seconds, keep_layers, idle_exit)  # fmt: skip
     report_run(summary, settings, output, title=f"ingest from {settings.source.spec}")
 
 
@@ -90,6 +99,7 @@ def _ingest(
     max_events: int | None,
     max_seconds: float | None,
     keep_layers: bool,
+    idle_exit_s: float | None = None,
 ) -> RunSummary:
     """Ingest under the supervisor, with silver/gold cycles and maintenance beside it."""
     from wikistream.alerts.router import AlertRouter
@@ -118,7 +128,7 @@ def _ingest(
     with graceful_signals(stop):
         try:
             summary = supervise_ingest(supervisor, source, stop, max_events, max_seconds,
-                                       on_progress=progress)  # fmt: skip
+                                       on_progress=progress, idle_exit_s=idle_exit_s)  # fmt: skip
         finally:
             if progress is not None:
                 click.echo("\r\033[K", nl=False, err=True)
@@ -176,6 +186,13 @@ def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
     return rows
 
 
+def _shown(position: str | dict[str, str] | None) -> str | None:
+    """A position, or partition:position pairs for a partitioned source."""
+    if isinstance(position, dict):
+        return ",".join(f"{label}:{value}" for label, value in position.items())
+    return position
+
+
 def report_run(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
     warehouse = settings.warehouse_shown
     data = summary.as_dict() | {"warehouse": str(warehouse),
@@ -192,7 +209,10 @@ def report_run(summary: RunSummary, settings: Settings, output: str, title: str)
         ("filtered", filtered),
         ("commits", f"{summary.stats.commits:,}"),
         ("throughput", f"{summary.events_per_s:,.0f} events/s over {summary.seconds:.1f} s"),
-        ("position", f"{summary.start_position or 'start'} -> {summary.end_position or '-'}"),
+        (
+            "position",
+            f"{_shown(summary.start_position) or 'start'} -> {_shown(summary.end_position) or '-'}",
+        ),
         ("stopped by", summary.stopped_by),
         *_layer_rows(summary),
         *_restart_rows(summary),

@@ -10,7 +10,7 @@ from wikistream.cli.app import Context, cli, writable
 from wikistream.cli.ingest import print_cycle, progress_line, report_run
 from wikistream.cli.output import OUTPUT_OPTION
 from wikistream.ops.health import active_run
-from wikistream.pipeline.runner import StopToken, graceful_signals
+from wikistream.pipeline.reading import StopToken, graceful_signals
 from wikistream.sources.registry import SPEC_HELP
 from wikistream.times import instant
 

@@ -173,7 +173,7 @@ class BronzeWriter:
         # What this writer last committed, or found stored, per partition.
         self.positions: Positions = stored_source_positions(self._events, source)
         self._epoch = 0  # batches read under an older assignment are dropped
-        self._lock = threading.Lock()  # flush and revoke never interleave
+        self._lock = threading.RLock()  # flush and the source's rebalance hooks never interleave
         self.stats = BronzeStats()
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-commit")
         self._in_flight: Future[None] | None = None
@@ -202,27 +202,35 @@ class BronzeWriter:
             self.stats.read += len(batch.records)
 
     def stored(self, labels: Sequence[str]) -> Positions:
-        """The stored positions of these partitions, from the table (a partitioned source
-        asks when it is assigned partitions: never the broker's committed offsets alone)."""
-        self._events.refresh()
-        stored = stored_source_positions(self._events, self._source)
-        found = {label: stored[label] for label in labels if label in stored}
-        for label in labels:
-            if label in found:
-                self.positions[label] = found[label]
-            else:
-                self.positions.pop(label, None)
-        return found
+        """The stored positions of newly assigned partitions, from the table (a partitioned
+        source asks when the group assigns them: never the broker's committed offsets).
+        The ids committed recently are read again too: the partitions' previous owner
+        committed some, and a resend of one of them must still be dropped."""
+        with self._lock:
+            self._wait_for_commit()
+            self._events.refresh()
+            self._quarantine.refresh()
+            stored = stored_source_positions(self._events, self._source)
+            found = {label: stored[label] for label in labels if label in stored}
+            for label in labels:
+                if label in found:
+                    self.positions[label] = found[label]
+                else:
+                    self.positions.pop(label, None)
+            self._remember_recent()
+            return found
 
-    def revoke(self, epoch: int) -> None:
-        """The partitioned source's assignment is changing: what was read but not handed to
-        the committer is dropped (it is read again by whoever owns each partition next), the
-        commit in flight is waited for, and batches read before `epoch` are ignored."""
+    def revoke(self, epoch: int, *, commit: bool) -> None:
+        """The partitioned source's assignment is changing. What was read is committed
+        (`commit`) or, when the partitions are already lost to another worker, dropped to
+        be read again by the next owner; batches read before `epoch` are ignored from now."""
         with self._lock:
             self._epoch = epoch
-            dropped = len(self._records)
-            self._records, self._positions, self._labels = [], [], []
-            self.stats.read -= dropped  # read again later; counted then
+            if commit:
+                self.flush()
+            else:
+                self.stats.read -= len(self._records)  # read again later; counted then
+                self._records, self._positions, self._labels = [], [], []
             self._wait_for_commit()
 
     def flush(self) -> bool:

@@ -46,7 +46,8 @@ from wikistream.ops.manifest import (
     record,
     save,
 )
-from wikistream.pipeline.runner import Replay, StopToken, run_ingest
+from wikistream.pipeline.reading import StopToken
+from wikistream.pipeline.runner import Replay, run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.registry import open_source
 

@@ -21,7 +21,8 @@ from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS
 from wikistream.layers.bronze import BronzeStats, EventWindow
 from wikistream.ops.health import active_run
-from wikistream.pipeline.runner import Replay, RunSummary, StopToken, run_ingest
+from wikistream.pipeline.reading import StopToken
+from wikistream.pipeline.runner import Replay, RunSummary, run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.registry import open_source
 from wikistream.times import iso_instant

@@ -1,31 +1,26 @@
 """The ingest loop: a reader thread pulls from the source, the main thread commits bronze.
 
-The reader never decides anything: it hands batches over a bounded queue (backpressure) so
-time-based commits happen even while the source is silent. SIGINT/SIGTERM stop reading,
-and whatever was already read is committed before the loop returns.
+Commits happen on time even while the source is silent (the reader hands batches over a
+bounded queue, `reading.py`). SIGINT/SIGTERM stop reading, and whatever was already read
+is committed before the loop returns.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
+from wikistream.lakehouse.positions import Positions, shown
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats, BronzeWriter, EventWindow
+from wikistream.pipeline.reading import BackgroundReader, Ended, StopToken
 from wikistream.settings import Settings
-from wikistream.sources.base import Source, SourceBatch
+from wikistream.sources.base import PartitionedSource, Source
 
 log = logging.getLogger(__name__)
-
-_QUEUE_BATCHES = 8  # x chunk_events records: bounds memory while the writer is busy
 
 
 @dataclass
@@ -33,8 +28,8 @@ class RunSummary:
     """What one run did; printed by the CLI, returned to tests and benchmarks."""
 
     source: str
-    start_position: str | None
-    end_position: str | None
+    start_position: str | Positions | None  # per partition for a partitioned source
+    end_position: str | Positions | None
     seconds: float
     stats: BronzeStats
     stopped_by: str
@@ -87,39 +82,8 @@ class Replay:
 class Attempt:
     """What one run of `run_ingest` got to, readable even after it raised."""
 
-    start_position: str | None = None
+    start_position: str | Positions | None = None
     stats: BronzeStats = field(default_factory=BronzeStats)
-
-
-class _End:
-    """Queue marker: the source ended, or failed with `error`."""
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.error = error
-
-
-class StopToken:
-    """Set by a signal handler or a caller to end the run gracefully."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.reason = ""
-        self._children: list[StopToken] = []
-
-    def stop(self, reason: str) -> None:
-        if not self.event.is_set():
-            self.reason = reason
-            self.event.set()
-        for child in self._children:
-            child.stop(reason)
-
-    def child(self) -> StopToken:
-        """A token for one of several runs: stopping this one stops it, not the reverse."""
-        token = StopToken()
-        self._children.append(token)
-        if self.event.is_set():
-            token.stop(self.reason)
-        return token
 
 
 def run_ingest(
@@ -133,6 +97,7 @@ def run_ingest(
     replay: Replay | None = None,
     isolate: bool = False,
     attempt: Attempt | None = None,
+    idle_exit_s: float | None = None,
 ) -> RunSummary:
     """Ingest from `source` into bronze until it ends, a limit is hit, or `stop` is set.
 
@@ -141,6 +106,9 @@ def run_ingest(
     events bronze already holds, so running a replay twice equals running it once.
     `isolate`: suspect the data of any failed commit (see `BronzeWriter`). `attempt` is
     filled in as the run goes, so a caller can see where a failed run started.
+    `idle_exit_s`: end when no record came for that long (a new assignment of partitions
+    restarts the clock). A partitioned source is bound to the writer (not for a replay,
+    which reads the whole topic under its own name).
     """
     stop = stop or StopToken()
     name = source.name if replay is None else f"{replay.kind}:{source.name}"
@@ -149,22 +117,23 @@ def run_ingest(
         replay_of=None if replay is None else source.name,
         window=None if replay is None else replay.window, isolate=isolate,
     )  # fmt: skip
+    partitioned = replay is None and isinstance(source, PartitionedSource)
+    if replay is None and isinstance(source, PartitionedSource):
+        source.bind(writer)
     start_position = writer.position
     if replay is not None and not (replay.resume and writer.position is not None):
         start_position = replay.start
+    shown_start = shown(writer.positions) if partitioned and writer.positions else start_position
     if attempt is not None:
-        attempt.start_position, attempt.stats = start_position, writer.stats
-    log.info("ingest starting", extra={"source": name, "position": start_position})
-    batches: queue.Queue[SourceBatch | _End] = queue.Queue(maxsize=_QUEUE_BATCHES)
-    reader = threading.Thread(
-        target=_read, args=(source, start_position, batches, stop), name="source-reader",
-        daemon=True,
-    )  # fmt: skip
+        attempt.start_position, attempt.stats = shown_start, writer.stats
+    log.info("ingest starting", extra={"source": name, "position": str(shown_start)})
+    reader = BackgroundReader(source, start_position, stop)
     began = time.monotonic()
     reader.start()
     commit_every = settings.commit.max_seconds
     first_pending_at: float | None = None
-    last_progress = began
+    last_progress = last_record = began
+    epoch = 0
     error: BaseException | None = None
     stopped_by = "source ended"
     try:
@@ -176,14 +145,16 @@ def run_ingest(
             if stop.event.is_set():
                 stopped_by = stop.reason
                 break
+            if idle_exit_s is not None and now - last_record >= idle_exit_s:
+                stopped_by = "idle"
+                break
             deadline = (first_pending_at or now) + commit_every
-            try:
-                item = batches.get(timeout=max(0.01, min(deadline - now, 0.25)))
-            except queue.Empty:
-                item = None
-            if isinstance(item, _End):
+            item = reader.next(timeout=max(0.01, min(deadline - now, 0.25)))
+            if isinstance(item, Ended):
                 error = item.error
                 break
+            if item is not None and (item.records or item.epoch != epoch):
+                last_record, epoch = time.monotonic(), item.epoch
             if item is not None:
                 remaining = None if max_events is None else max_events - writer.stats.read
                 if remaining is not None and len(item.records) >= remaining:
@@ -205,7 +176,8 @@ def run_ingest(
                 on_progress(writer.stats, now - began)
                 last_progress = now
         if stop.event.is_set():
-            _drain(batches, writer)  # read before the signal: commit it too
+            for batch in reader.drain():  # read before the signal: commit it too
+                writer.add(batch)
     finally:
         stop.stop(stop.reason or stopped_by)  # lets the reader thread finish
         source.close()
@@ -217,66 +189,9 @@ def run_ingest(
         raise error
     return RunSummary(
         source=name,
-        start_position=start_position,
-        end_position=writer.position,
+        start_position=shown_start,
+        end_position=shown(writer.positions) if writer.positions else None,
         seconds=time.monotonic() - began,
         stats=writer.stats,
         stopped_by=stopped_by,
     )
-
-
-def _read(
-    source: Source, start: str | None, out: queue.Queue[SourceBatch | _End], stop: StopToken
-) -> None:
-    try:
-        for batch in source.batches(start):
-            while not stop.event.is_set():
-                try:
-                    out.put(batch, timeout=0.25)
-                    break
-                except queue.Full:
-                    continue
-            if stop.event.is_set():
-                return
-        _put_end(out, _End(), stop)
-    except BaseException as exc:  # handed to the main thread, which decides
-        _put_end(out, _End(exc), stop)
-
-
-def _put_end(out: queue.Queue[SourceBatch | _End], end: _End, stop: StopToken) -> None:
-    while not stop.event.is_set():
-        try:
-            out.put(end, timeout=0.25)
-            return
-        except queue.Full:
-            continue  # the main thread drains the queue while it runs
-
-
-def _drain(batches: queue.Queue[SourceBatch | _End], writer: BronzeWriter) -> None:
-    while True:
-        try:
-            item = batches.get_nowait()
-        except queue.Empty:
-            return
-        if isinstance(item, SourceBatch):
-            writer.add(item)
-
-
-@contextmanager
-def graceful_signals(stop: StopToken) -> Iterator[None]:
-    """SIGINT/SIGTERM ask the run to stop and commit; a second SIGINT interrupts at once."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if stop.event.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.stop(signal.Signals(signum).name)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

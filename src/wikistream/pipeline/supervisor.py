@@ -14,6 +14,7 @@ few seconds to `<warehouse>/ops/run-state.json`, which `wikistream status` reads
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -27,10 +28,12 @@ from wikistream.alerts.channels import Alert
 from wikistream.alerts.router import AlertRouter
 from wikistream.exceptions import SourceUnavailable, TerminalError
 from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.positions import Positions
 from wikistream.layers.bronze import BronzeStats
-from wikistream.pipeline.runner import Attempt, RunSummary, StopToken, run_ingest
+from wikistream.pipeline.reading import StopToken
+from wikistream.pipeline.runner import Attempt, RunSummary, run_ingest
 from wikistream.settings import Settings
-from wikistream.sources.base import Source
+from wikistream.sources.base import PartitionedSource, Source
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +159,14 @@ def supervise_ingest(
     max_events: int | None = None,
     max_seconds: float | None = None,
     on_progress: Callable[[BronzeStats, float], None] | None = None,
+    idle_exit_s: float | None = None,
 ) -> RunSummary:
     """Run ingestion until the source ends, a limit is hit or `stop` is set, restarting it
-    after failures and stalls. Returns the totals over every attempt."""
+    after failures and stalls. Returns the totals over every attempt.
+
+    A partitioned source (Kafka) is never restarted for silence: an idle topic is normal,
+    librdkafka reconnects by itself, and a restart would rebalance the whole group.
+    """
     component = supervisor.component("ingest")
     stall_s = supervisor.settings.supervisor.stall_s
     began = time.monotonic()
@@ -174,16 +182,18 @@ def supervise_ingest(
             break
         attempt_stop = StopToken()
         progress = _Progress(on_progress, read_so_far)
-        watchdog = threading.Thread(target=_watch, args=(stop, attempt_stop, progress, stall_s),
+        source = open_source()  # no connection yet: a bad spec fails here, at once
+        stall = math.inf if isinstance(source, PartitionedSource) else stall_s
+        watchdog = threading.Thread(target=_watch, args=(stop, attempt_stop, progress, stall),
                                     name="ingest-watchdog", daemon=True)  # fmt: skip
         watchdog.start()
         component.state = "running"
         attempt = Attempt()
         try:
-            summary = run_ingest(supervisor.settings, open_source(), max_events=remaining_events,
+            summary = run_ingest(supervisor.settings, source, max_events=remaining_events,
                                  max_seconds=remaining_s, stop=attempt_stop,
                                  on_progress=progress.update, isolate=poison.isolating,
-                                 attempt=attempt)  # fmt: skip
+                                 attempt=attempt, idle_exit_s=idle_exit_s)  # fmt: skip
         except TerminalError:
             component.state = "failed"
             raise
@@ -218,7 +228,7 @@ class _PoisonWatch:
     def __init__(self, supervisor: Supervisor) -> None:
         self._supervisor = supervisor
         self._limit = supervisor.settings.supervisor.poison_after
-        self._at: str | None = None
+        self._at: str | Positions | None = None
         self._count = 0
         self.isolating = False
 

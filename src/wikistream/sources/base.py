@@ -1,14 +1,16 @@
 """The source interface: batches of raw records with an opaque, resumable position.
 
 A position is a string only its source can interpret. The lakehouse stores the position of
-the last committed batch; a restarted source resumes right after it.
+the last committed batch; a restarted source resumes right after it. A partitioned source
+(Kafka) has a position per partition, labelled by the source, and shares its partitions
+among workers: it is bound to the writer, which stores each partition's position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,32 @@ class SourceBatch:
         """The first `count` records, e.g. to stop at exactly `--max-events`."""
         partitions = None if self.partitions is None else self.partitions[:count]
         return SourceBatch(self.records[:count], self.positions[:count], partitions, self.epoch)
+
+
+class PartitionOwner(Protocol):
+    """What a partitioned source asks of whoever commits its records (the bronze writer)."""
+
+    @property
+    def positions(self) -> Mapping[str, str]:
+        """The positions committed so far, per partition label."""
+        ...
+
+    def stored(self, labels: Sequence[str]) -> Mapping[str, str]:
+        """The stored positions of newly assigned partitions (from the table, not a broker)."""
+        ...
+
+    def revoke(self, epoch: int, *, commit: bool) -> None:
+        """The assignment changes: commit (or, if the partitions are lost, drop) what was
+        read so far, and ignore batches read before `epoch`."""
+        ...
+
+
+@runtime_checkable
+class PartitionedSource(Protocol):
+    """A source whose partitions are shared among workers (Kafka): it learns the stored
+    positions of the partitions it is assigned from the owner it is bound to."""
+
+    def bind(self, owner: PartitionOwner) -> None: ...
 
 
 class Source(Protocol):

@@ -1,8 +1,10 @@
-"""Turn a source spec (`live`, `sse:URL`, `file:PATH`, `synthetic[:RATE]`) into a source."""
+"""Turn a source spec (`live`, `sse:URL`, `file:PATH`, `synthetic[:RATE]`, `kafka://…`) into
+a source. Kafka is imported only when a Kafka spec is used (the `kafka` extra)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from wikistream.exceptions import ConfigError
@@ -11,8 +13,9 @@ from wikistream.sources.base import Source
 from wikistream.sources.file import FileSource
 from wikistream.sources.sse import SseOptions, SseSource
 from wikistream.sources.synthetic import SyntheticSource
+from wikistream.times import iso_instant
 
-SPEC_HELP = "live | sse:URL | file:PATH | synthetic[:RATE]"
+SPEC_HELP = "live | sse:URL | file:PATH | synthetic[:RATE] | kafka://HOST:PORT/TOPIC?group=NAME"
 
 
 def _sse(settings: Settings, url: str) -> Source:
@@ -58,11 +61,33 @@ def _synthetic(settings: Settings, argument: str) -> Source:
     )
 
 
+def _kafka(settings: Settings, argument: str) -> Source:
+    from wikistream.kafka.spec import KafkaSpec  # noqa: PLC0415 - the kafka extra, on demand
+    from wikistream.sources.kafka import KafkaSource  # noqa: PLC0415
+
+    spec = KafkaSpec.parse(f"kafka:{argument}", settings.kafka)
+    return KafkaSource(spec, settings.kafka, settings.source.chunk_events,
+                       since=_since_time(settings.source.since))  # fmt: skip
+
+
+def _since_time(since: str | None) -> datetime | None:
+    """`source.since` (ISO-8601 or milliseconds since the epoch) as a time."""
+    if since is None:
+        return None
+    if since.isdigit():
+        return datetime.fromtimestamp(int(since) / 1000, UTC)
+    moment = iso_instant(since)
+    if moment is None:
+        raise ConfigError(f"--since must be ISO-8601 or milliseconds since the epoch: {since!r}")
+    return moment
+
+
 SOURCES: dict[str, Callable[[Settings, str], Source]] = {
     "live": _live,
     "sse": _sse,
     "file": _file,
     "synthetic": _synthetic,
+    "kafka": _kafka,
 }
 
 

@@ -1,0 +1,187 @@
+"""`wikistream produce`: the ingest edge as a producer: a source, validated, into a sink.
+
+Records are decoded and validated exactly as bronze does (one `EventDecoder`): valid events
+go to the sink with their original bytes, invalid ones to its dead letters with the reason,
+canaries and filtered domains nowhere. The source position is checkpointed in the sink
+after everything before it was delivered, so a restart resumes there: nothing is lost, and
+what is sent twice after a crash is dropped by bronze (same event id).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from wikistream.events.decode import EventDecoder
+from wikistream.exceptions import TransientError
+from wikistream.pipeline.reading import BackgroundReader, Ended, StopToken
+from wikistream.settings import Settings
+from wikistream.sinks.base import Sink, event_key
+from wikistream.sources.base import Source, SourceBatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProduceSummary:
+    """What one `produce` run did."""
+
+    source: str
+    sink: str
+    start_position: str | None = None
+    end_position: str | None = None
+    read: int = 0
+    produced: int = 0
+    dead_letters: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    checkpoints: int = 0
+    seconds: float = 0.0
+    stopped_by: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "sink": self.sink,
+            "start_position": self.start_position, "end_position": self.end_position,
+            "stopped_by": self.stopped_by, "seconds": round(self.seconds, 3),
+            "events_read": self.read, "produced": self.produced,
+            "dead_letters": self.dead_letters, "filtered": dict(self.dropped),
+            "checkpoints": self.checkpoints,
+            "events_per_s": round(self.read / self.seconds, 1) if self.seconds else 0.0,
+        }  # fmt: skip
+
+
+def run_produce(
+    settings: Settings,
+    source: Source,
+    sink: Sink,
+    *,
+    max_events: int | None = None,
+    max_seconds: float | None = None,
+    stop: StopToken | None = None,
+) -> ProduceSummary:
+    """Send `source` to `sink` from the sink's stored position until the source ends, a
+    limit is hit or `stop` is set; what was read is always delivered and checkpointed."""
+    stop = stop or StopToken()
+    decoder = EventDecoder(settings.filters.domains, settings.filters.types)
+    start = sink.stored_position(source.name)
+    summary = ProduceSummary(source.name, sink.name, start_position=start, end_position=start)
+    log.info("produce starting", extra={"source": source.name, "sink": sink.name,
+                                        "position": start or "start"})  # fmt: skip
+    reader = BackgroundReader(source, start, stop).start()
+    began = last_checkpoint = time.monotonic()
+    pending: str | None = None  # a position read past but not yet checkpointed
+    error: BaseException | None = None
+    try:
+        while True:
+            if max_seconds is not None and time.monotonic() - began >= max_seconds:
+                summary.stopped_by = "max seconds"
+                break
+            if stop.event.is_set():
+                summary.stopped_by = stop.reason
+                break
+            item = reader.next(timeout=0.25)
+            if isinstance(item, Ended):
+                error, summary.stopped_by = item.error, "source ended"
+                break
+            if item is not None:
+                if max_events is not None and summary.read + len(item.records) >= max_events:
+                    pending = _send(decoder, item.head(max_events - summary.read), sink,
+                                    summary) or pending  # fmt: skip
+                    summary.stopped_by = "max events"
+                    break
+                pending = _send(decoder, item, sink, summary) or pending
+            if pending is not None and time.monotonic() - last_checkpoint >= \
+                    settings.commit.max_seconds:  # fmt: skip
+                _checkpoint(sink, source.name, pending, summary)
+                pending, last_checkpoint = None, time.monotonic()
+        if stop.event.is_set():
+            for batch in reader.drain():  # read before the signal: deliver it too
+                pending = _send(decoder, batch, sink, summary) or pending
+    finally:
+        stop.stop(stop.reason or summary.stopped_by)
+        source.close()
+    if pending is not None:
+        _checkpoint(sink, source.name, pending, summary)
+    sink.close()
+    summary.seconds = time.monotonic() - began
+    if error is not None:
+        raise error
+    return summary
+
+
+def _send(
+    decoder: EventDecoder, batch: SourceBatch, sink: Sink, summary: ProduceSummary
+) -> str | None:
+    """Queue a batch's events and dead letters; return its last position, if any."""
+    decoded = decoder.decode(batch.records)
+    summary.read += len(batch.records)
+    summary.dropped.update(decoded.dropped)
+    micros = [] if decoded.event_ts is None else decoded.event_ts.cast(pa.int64()).to_pylist()
+    for n, (raw, domain, event) in enumerate(zip(decoded.raws, decoded.domains, decoded.events,
+                                                 strict=True)):  # fmt: skip
+        # The message time is the event time (what time-based lookups and retention see).
+        millis = (micros[n] or 0) // 1000 if micros else 0
+        sink.send(raw, event_key(domain, event.title), millis, decoded.ids[n])
+    for rejection in decoded.rejections:
+        where = batch.positions[rejection.index] or ""
+        sink.dead(batch.records[rejection.index], rejection.reason, rejection.detail, where)
+    summary.produced += len(decoded.raws)
+    summary.dead_letters += len(decoded.rejections)
+    return batch.position
+
+
+def _checkpoint(sink: Sink, source: str, position: str, summary: ProduceSummary) -> None:
+    sink.checkpoint(source, position)
+    summary.end_position = position
+    summary.checkpoints += 1
+
+
+def supervise_produce(
+    settings: Settings,
+    open_source: Callable[[], Source],
+    open_sink: Callable[[], Sink],
+    stop: StopToken,
+    *,
+    max_events: int | None = None,
+    max_seconds: float | None = None,
+) -> ProduceSummary:
+    """`run_produce` again after transient failures (the broker down, a delivery that
+    failed), from the stored position, with backoff; totals over every attempt."""
+    began = time.monotonic()
+    total: ProduceSummary | None = None
+    delay = settings.supervisor.backoff_initial_s
+    while not stop.event.is_set():
+        left_events = None if max_events is None else max_events - (total.read if total else 0)
+        left_s = None if max_seconds is None else max_seconds - (time.monotonic() - began)
+        if (left_events is not None and left_events <= 0) or (left_s is not None and left_s <= 0):
+            break
+        try:
+            summary = run_produce(settings, open_source(), open_sink(), max_events=left_events,
+                                  max_seconds=left_s, stop=stop.child())  # fmt: skip
+        except TransientError as exc:
+            log.warning("produce failed; starting again from the stored position",
+                        extra={"error": str(exc), "wait_s": round(delay, 1)})  # fmt: skip
+            stop.event.wait(delay)
+            delay = min(delay * 2, settings.supervisor.backoff_max_s)
+            continue
+        total = summary if total is None else _merged(total, summary)
+        break
+    result = total or ProduceSummary("", "", stopped_by=stop.reason or "stopped")
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def _merged(first: ProduceSummary, later: ProduceSummary) -> ProduceSummary:
+    later.start_position = first.start_position
+    later.read += first.read
+    later.produced += first.produced
+    later.dead_letters += first.dead_letters
+    later.dropped.update(first.dropped)
+    later.checkpoints += first.checkpoints
+    return later

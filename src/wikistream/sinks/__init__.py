@@ -1,0 +1,1 @@
+"""Where the ingest edge can send validated events instead of bronze: a Kafka topic."""
