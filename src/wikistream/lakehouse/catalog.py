@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,7 @@ def open_catalog(settings: Settings) -> Catalog:
     if settings.catalog.type == "sql" and props.get("uri", "").startswith("sqlite:///"):
         Path(props["uri"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return load_catalog(settings.catalog.name, **props)
+        return _load(settings.catalog.name, props)
     except (ImportError, NotInstalledError) as exc:
         # PyIceberg raises NotInstalledError for its own extras (hive, glue…), ImportError
         # reaches us from SQLAlchemy drivers (psycopg2 for a postgresql:// sql catalog).
@@ -102,6 +101,17 @@ def open_catalog(settings: Settings) -> Catalog:
         raise ConfigError(f"cannot open {describe_catalog(settings)}: {exc}") from None
 
 
+def _load(name: str, props: dict[str, str]) -> Catalog:
+    """`load_catalog`, once more if another process created the sql catalog's own tables
+    at the same moment (several workers started together on a fresh warehouse)."""
+    try:
+        return load_catalog(name, **props)
+    except Exception as exc:
+        if "already exists" not in str(exc):
+            raise
+        return load_catalog(name, **props)
+
+
 CREATED, UPGRADED, CURRENT = "created", "upgraded", "current"
 
 
@@ -115,8 +125,7 @@ def ensure_table(catalog: Catalog, table: TableDef) -> tuple[Table, str]:
     else:
         changed = _with_properties(loaded, table.properties) | _with_columns(loaded, table)
         return loaded, UPGRADED if changed else CURRENT
-    with contextlib.suppress(NamespaceAlreadyExistsError):
-        catalog.create_namespace(table.namespace)
+    _ensure_namespace(catalog, table.namespace)
     schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(table.schema))
     spec = PartitionSpec(
         *(
@@ -138,6 +147,22 @@ def ensure_table(catalog: Catalog, table: TableDef) -> tuple[Table, str]:
         return created, CREATED
     except TableAlreadyExistsError:  # another process created it first
         return catalog.load_table(table.identifier), CURRENT
+    except Exception:  # the sql catalog may report that race as a constraint violation
+        if not catalog.table_exists(table.identifier):
+            raise
+        return catalog.load_table(table.identifier), CURRENT
+
+
+def _ensure_namespace(catalog: Catalog, namespace: str) -> None:
+    """Create `namespace` unless it exists, also when another process creates it at the
+    same moment (the sql catalog then raises a constraint violation, not AlreadyExists)."""
+    try:
+        catalog.create_namespace(namespace)
+    except NamespaceAlreadyExistsError:
+        return
+    except Exception:
+        if not catalog.namespace_exists(namespace):
+            raise
 
 
 def _with_columns(table: Table, definition: TableDef) -> bool:

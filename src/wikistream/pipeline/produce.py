@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from wikistream.events.decode import EventDecoder
+from wikistream.events.decode import EventDecoder, quarantine_id
 from wikistream.exceptions import TransientError
 from wikistream.pipeline.reading import BackgroundReader, Ended, StopToken
 from wikistream.settings import Settings
@@ -68,9 +68,9 @@ def run_produce(
     """Send `source` to `sink` from the sink's stored position until the source ends, a
     limit is hit or `stop` is set; what was read is always delivered and checkpointed."""
     stop = stop or StopToken()
-    decoder = EventDecoder(settings.filters.domains, settings.filters.types)
     start = sink.stored_position(source.name)
     summary = ProduceSummary(source.name, sink.name, start_position=start, end_position=start)
+    sender = _Sender(settings, source.name, sink, summary)
     log.info("produce starting", extra={"source": source.name, "sink": sink.name,
                                         "position": start or "start"})  # fmt: skip
     reader = BackgroundReader(source, start, stop).start()
@@ -91,18 +91,17 @@ def run_produce(
                 break
             if item is not None:
                 if max_events is not None and summary.read + len(item.records) >= max_events:
-                    pending = _send(decoder, item.head(max_events - summary.read), sink,
-                                    summary) or pending  # fmt: skip
+                    pending = sender.send(item.head(max_events - summary.read)) or pending
                     summary.stopped_by = "max events"
                     break
-                pending = _send(decoder, item, sink, summary) or pending
+                pending = sender.send(item) or pending
             if pending is not None and time.monotonic() - last_checkpoint >= \
                     settings.commit.max_seconds:  # fmt: skip
                 _checkpoint(sink, source.name, pending, summary)
                 pending, last_checkpoint = None, time.monotonic()
         if stop.event.is_set():
             for batch in reader.drain():  # read before the signal: deliver it too
-                pending = _send(decoder, batch, sink, summary) or pending
+                pending = sender.send(batch) or pending
     finally:
         stop.stop(stop.reason or summary.stopped_by)
         source.close()
@@ -115,25 +114,35 @@ def run_produce(
     return summary
 
 
-def _send(
-    decoder: EventDecoder, batch: SourceBatch, sink: Sink, summary: ProduceSummary
-) -> str | None:
-    """Queue a batch's events and dead letters; return its last position, if any."""
-    decoded = decoder.decode(batch.records)
-    summary.read += len(batch.records)
-    summary.dropped.update(decoded.dropped)
-    micros = [] if decoded.event_ts is None else decoded.event_ts.cast(pa.int64()).to_pylist()
-    for n, (raw, domain, event) in enumerate(zip(decoded.raws, decoded.domains, decoded.events,
-                                                 strict=True)):  # fmt: skip
-        # The message time is the event time (what time-based lookups and retention see).
-        millis = (micros[n] or 0) // 1000 if micros else 0
-        sink.send(raw, event_key(domain, event.title), millis, decoded.ids[n])
-    for rejection in decoded.rejections:
-        where = batch.positions[rejection.index] or ""
-        sink.dead(batch.records[rejection.index], rejection.reason, rejection.detail, where)
-    summary.produced += len(decoded.raws)
-    summary.dead_letters += len(decoded.rejections)
-    return batch.position
+class _Sender:
+    """Decodes batches and queues their events and dead letters in the sink."""
+
+    def __init__(self, settings: Settings, source: str, sink: Sink, summary: ProduceSummary):
+        self._decoder = EventDecoder(settings.filters.domains, settings.filters.types)
+        self._source = source
+        self._sink = sink
+        self._summary = summary
+
+    def send(self, batch: SourceBatch) -> str | None:
+        """Queue one batch; return its last position, if any."""
+        decoded = self._decoder.decode(batch.records)
+        summary, sink = self._summary, self._sink
+        summary.read += len(batch.records)
+        summary.dropped.update(decoded.dropped)
+        ts = decoded.event_ts
+        micros = [] if ts is None else ts.cast(pa.int64()).to_pylist()
+        for n, (raw, domain, event) in enumerate(zip(decoded.raws, decoded.domains,
+                                                     decoded.events, strict=True)):  # fmt: skip
+            # The message time is the event time (what time lookups and retention see).
+            millis = (micros[n] or 0) // 1000 if micros else 0
+            sink.send(raw, event_key(domain, event.title), millis, decoded.ids[n])
+        for rejection in decoded.rejections:
+            where, raw = batch.positions[rejection.index] or "", batch.records[rejection.index]
+            sink.dead(raw, rejection.reason, rejection.detail, where,
+                      quarantine_id(self._source, where, raw))  # fmt: skip
+        summary.produced += len(decoded.raws)
+        summary.dead_letters += len(decoded.rejections)
+        return batch.position
 
 
 def _checkpoint(sink: Sink, source: str, position: str, summary: ProduceSummary) -> None:

@@ -106,9 +106,9 @@ def run_ingest(
     events bronze already holds, so running a replay twice equals running it once.
     `isolate`: suspect the data of any failed commit (see `BronzeWriter`). `attempt` is
     filled in as the run goes, so a caller can see where a failed run started.
-    `idle_exit_s`: end when no record came for that long (a new assignment of partitions
-    restarts the clock). A partitioned source is bound to the writer (not for a replay,
-    which reads the whole topic under its own name).
+    `idle_exit_s`: end when no record came for that long (for a partitioned source: while it
+    holds partitions; a new assignment restarts the clock). A partitioned source is bound
+    to the writer (not for a replay, which reads the whole topic under its own name).
     """
     stop = stop or StopToken()
     name = source.name if replay is None else f"{replay.kind}:{source.name}"
@@ -117,13 +117,13 @@ def run_ingest(
         replay_of=None if replay is None else source.name,
         window=None if replay is None else replay.window, isolate=isolate,
     )  # fmt: skip
-    partitioned = replay is None and isinstance(source, PartitionedSource)
-    if replay is None and isinstance(source, PartitionedSource):
-        source.bind(writer)
+    group = source if replay is None and isinstance(source, PartitionedSource) else None
+    if group is not None:
+        group.bind(writer)
     start_position = writer.position
     if replay is not None and not (replay.resume and writer.position is not None):
         start_position = replay.start
-    shown_start = shown(writer.positions) if partitioned and writer.positions else start_position
+    shown_start = shown(writer.positions) if group and writer.positions else start_position
     if attempt is not None:
         attempt.start_position, attempt.stats = shown_start, writer.stats
     log.info("ingest starting", extra={"source": name, "position": str(shown_start)})
@@ -145,6 +145,8 @@ def run_ingest(
             if stop.event.is_set():
                 stopped_by = stop.reason
                 break
+            if group is not None and not group.assigned:
+                last_record = now  # waiting for the group to hand out partitions: not idle
             if idle_exit_s is not None and now - last_record >= idle_exit_s:
                 stopped_by = "idle"
                 break

@@ -26,8 +26,9 @@ class Sink(Protocol):
         """Queue one valid event (its original JSON bytes)."""
         ...
 
-    def dead(self, value: bytes, reason: str, detail: str, position: str) -> None:
-        """Queue one invalid record with the reason it was rejected."""
+    def dead(self, value: bytes, reason: str, detail: str, position: str, identity: str) -> None:
+        """Queue one invalid record with the reason it was rejected; `identity` is the same
+        for the same record at the same source position (a resend after a crash)."""
         ...
 
     def checkpoint(self, source: str, position: str) -> None:

@@ -72,6 +72,11 @@ class PartitionedSource(Protocol):
 
     def bind(self, owner: PartitionOwner) -> None: ...
 
+    @property
+    def assigned(self) -> bool:
+        """Whether the group gave this worker any partitions (idle time counts only then)."""
+        ...
+
 
 class Source(Protocol):
     """Something that yields event batches and can resume from a stored position."""

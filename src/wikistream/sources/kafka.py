@@ -75,6 +75,10 @@ class KafkaSource:
     def bind(self, owner: PartitionOwner) -> None:
         self._owner = owner
 
+    @property
+    def assigned(self) -> bool:
+        return bool(self._next)
+
     def close(self) -> None:
         self._closed.set()
 

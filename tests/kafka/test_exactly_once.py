@@ -1,0 +1,132 @@
+"""The Kafka path for real: a producer reading a misbehaving SSE server into Tansu, bronze
+workers in a consumer group, SIGKILLs of both and rebalances in between. Afterwards bronze
+holds every valid event exactly once and the dead-letter topic every invalid record once
+(by key: a resend after a producer crash carries the same key)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from tests.conftest import make_settings, read_table
+from tests.kafka.conftest import kafka_config
+from tests.support.processes import spawn
+from tests.support.servers import Tansu
+from tests.support.sse_server import EventStreamsServer, Script
+from wikistream.events.decode import EventDecoder
+from wikistream.settings import EVENT_TYPES
+from wikistream.sources.synthetic import SyntheticGenerator
+
+pytestmark = pytest.mark.integration
+
+
+class Stack:
+    """The processes of one test, their output in one log."""
+
+    def __init__(self, config: Path, bootstrap: str, topic: str) -> None:
+        self.config, self.log = config, config.parent / "processes.log"
+        self.source = f"kafka://{bootstrap}/{topic}?group=bronze"
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        return spawn(self.log, "--config", str(self.config), "--log-level", "info", *args)
+
+    def worker(self, *args: str) -> subprocess.Popen[bytes]:
+        process = self.spawn("run", "--no-process", "--source", self.source, *args)
+        self.workers.append(process)
+        return process
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_for(self, marker: str, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.text().count(marker) < count:
+            assert time.monotonic() < deadline, self.text()[-4000:]
+            time.sleep(0.05)
+
+
+def _dead_letter_keys(bootstrap: str, topic: str) -> Counter[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-check",
+                         "enable.partition.eof": True})  # fmt: skip
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    keys: Counter[bytes] = Counter()
+    try:
+        while True:
+            message = consumer.poll(15)
+            assert message is not None, "the dead-letter topic did not answer"
+            if message.error():
+                assert message.error().code() == KafkaError._PARTITION_EOF
+                return keys
+            reasons = [v for k, v in message.headers() or [] if k == "wikistream.reason"]
+            assert reasons and reasons[0], message.headers()
+            keys[message.key()] += 1
+    finally:
+        consumer.close()
+
+
+def test_producer_and_workers_killed_and_rebalanced_lose_and_duplicate_nothing(
+    tmp_path: Path, broker: Tansu, topic: str
+) -> None:
+    rng = random.Random(20261202)
+    generator = SyntheticGenerator(seed=14, start="2026-01-01T00:00:00Z")
+    lines = [generator.record(i) for i in range(5000)]
+    script = Script(drop_every=173, errors=[(429, "0"), (503, None), (503, "0")],
+                    resend_on_reconnect=5, garbage_every=400, event_delay_s=0.004,
+                    hold_open_at_end_s=600)  # fmt: skip
+    config = kafka_config(tmp_path, broker)
+    stack = Stack(config, broker.bootstrap, topic)
+    target = f"kafka://{broker.bootstrap}/{topic}"
+    with EventStreamsServer(lines, script) as server:
+        produce = ["produce", "--source", f"sse:{server.url}", "--to", target]
+        stack.worker()
+        stack.worker()
+        stack.wait_for("partitions assigned", 2)
+        for round_ in range(4):  # the producer SIGKILLed mid-stream; workers killed and added
+            assigned = stack.text().count("partitions assigned")
+            producer = stack.spawn(*produce)
+            stack.wait_for("produce starting", round_ + 1)
+            if round_ == 0:
+                time.sleep(rng.uniform(0.5, 1.5))
+                stack.workers[0].send_signal(signal.SIGKILL)  # mid-commit, perhaps
+                stack.worker()  # gets a share once the group notices the dead one
+            elif round_ == 1:
+                stack.worker()  # one more: every member gives its partitions back
+            elif round_ == 2:
+                stack.workers[1].send_signal(signal.SIGTERM)  # leaves gracefully
+            else:
+                stack.workers[2].send_signal(signal.SIGKILL)
+            stack.wait_for("partitions assigned", assigned + 1, timeout=90)
+            time.sleep(rng.uniform(0.5, 2.0))
+            producer.send_signal(signal.SIGKILL)
+            producer.wait()
+        for process in stack.workers:  # the last kill: what is produced now is a backlog
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.wait()
+        deadline = time.monotonic() + 180
+        while not server.observed.completed.is_set():
+            assert time.monotonic() < deadline, stack.text()[-4000:]
+            assert stack.spawn(*produce, "--max-seconds", "10").wait(timeout=120) == 0
+        assert stack.spawn(*produce, "--max-seconds", "3").wait(timeout=60) == 0
+    finishers = [stack.worker("--idle-exit", "5", "--output", "json") for _ in range(2)]
+    for process in finishers:
+        assert process.wait(timeout=240) == 0, stack.text()[-4000:]
+
+    decoded = EventDecoder(["*"], EVENT_TYPES).decode(lines)
+    settings = make_settings(tmp_path / "wh", init=False)
+    events = read_table(settings, "bronze.events").column("event_id").to_pylist()
+    assert [i for i, n in Counter(events).items() if n > 1] == [], "duplicated events"
+    assert set(decoded.ids) - set(events) == set(), "lost events"
+    assert set(events) == set(decoded.ids)
+    dead = _dead_letter_keys(broker.bootstrap, f"{topic}.dlq")
+    garbage = len(range(0, len(lines), script.garbage_every or 1))
+    assert len(dead) == len(decoded.rejections) + garbage, dead
+    assert stack.text().count("partitions revoked") >= 2, stack.text()[-4000:]
