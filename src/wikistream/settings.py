@@ -268,6 +268,13 @@ class ProcessSettings(BaseModel):
     """How often `run` refreshes silver and gold while bronze ingests."""
 
     interval_s: float = Field(2.0, gt=0)
+    lease_ttl_s: float = Field(
+        15.0,
+        ge=1,
+        description="Of all `run` processes of a warehouse one processes silver and gold: "
+        "the holder of a lease renewed every third of this; another takes over this long "
+        "after the holder stops renewing.",
+    )
 
 
 class SupervisorSettings(BaseModel):

@@ -124,6 +124,7 @@ def _ingest(
             maintain=lambda: maintain(lakehouse, settings.maintenance),
             maintain_every_s=settings.maintenance.interval_s,
             on_terminal=lambda _: stop.stop("processing failed"),  # ingest stops; error raised
+            lease=lakehouse.lease("process", processor.writer_id, settings.process.lease_ttl_s),
         ).start()  # fmt: skip
     with graceful_signals(stop):
         try:

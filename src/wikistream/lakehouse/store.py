@@ -26,7 +26,8 @@ from wikistream.lakehouse.catalog import (
     open_catalog,
 )
 from wikistream.lakehouse.documents import Documents
-from wikistream.lakehouse.tables import TABLES, TableDef
+from wikistream.lakehouse.leases import Lease
+from wikistream.lakehouse.tables import OPS_LEASES, TABLES, TableDef
 from wikistream.settings import Settings
 
 __all__ = ["Lakehouse", "Table"]
@@ -97,6 +98,10 @@ class Lakehouse:
             advice = "" if self.read_only else ": create the tables with `wikistream init`"
             raise TableMissing(f"{identifier} does not exist yet{advice}")
         return found
+
+    def lease(self, name: str, holder: str, ttl_s: float) -> Lease:
+        """A lease in `ops.leases` (see `lakehouse/leases.py`)."""
+        return Lease(self.table(OPS_LEASES), name, holder, ttl_s)
 
     def init(self) -> dict[str, str]:
         """Create every namespace and table that is missing and bring older tables' columns

@@ -348,10 +348,23 @@ OPS_RUNS = TableDef(
     properties=_COMMON_PROPERTIES,
 )
 
+OPS_LEASES = TableDef(
+    identifier="ops.leases",
+    doc="Leases (e.g. the one processing loop of a warehouse): no rows; each renewal is a "
+    "snapshot whose summary names the holder and the expiry, won by compare-and-swap.",
+    schema=pa.schema([_f("lease", pa.string())]),
+    properties={
+        **_COMMON_PROPERTIES,
+        # A renewal every few seconds: old metadata files go as new ones are written.
+        "write.metadata.delete-after-commit.enabled": "true",
+        "write.metadata.previous-versions-max": "20",
+    },
+)
+
 TABLES: dict[str, TableDef] = {
     t.identifier: t
     for t in (
         BRONZE_EVENTS, BRONZE_QUARANTINE, SILVER_EVENTS, SILVER_QUARANTINE, *GOLD_TABLES,
-        DQ_RESULTS, DQ_RELEASES, OPS_RUNS,
+        DQ_RESULTS, DQ_RELEASES, OPS_RUNS, OPS_LEASES,
     )
 }  # fmt: skip

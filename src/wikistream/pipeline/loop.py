@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from wikistream.exceptions import TerminalError
+from wikistream.lakehouse.leases import Lease
 from wikistream.pipeline.process import CycleReport, Processor
 from wikistream.pipeline.supervisor import Supervisor
 
@@ -23,6 +24,11 @@ class ProcessLoop:
     terminal error (a position lost to a rollback, another process writing the layers)
     is not retried: the loop ends, `error` holds it, and `on_terminal` is called so the
     run can stop and say what to do.
+
+    With a `lease`, cycles and maintenance run only while this process holds it (several
+    `run` processes, e.g. Kafka bronze workers, share a warehouse): a thread takes or
+    renews it every third of its time to live; the others stand by and take over once
+    the holder stops renewing. `stop()` gives it up, so a successor starts at once.
     """
 
     def __init__(
@@ -33,6 +39,7 @@ class ProcessLoop:
         maintain: Callable[[], object] | None = None,
         maintain_every_s: float = 300.0,
         on_terminal: Callable[[TerminalError], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """
         Args:
@@ -48,6 +55,9 @@ class ProcessLoop:
         self._maintain_every_s = maintain_every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="process-loop", daemon=True)
+        self._lease = lease
+        self._renewing = threading.Event()  # set: stop renewing
+        self._renewer = threading.Thread(target=self._renew, name="process-lease", daemon=True)
         self._last_maintenance = time.monotonic()
         self.cycles = 0
         self.failures = 0
@@ -57,8 +67,16 @@ class ProcessLoop:
     def start(self) -> ProcessLoop:
         if self._supervisor is not None:  # listed in run-state from the start
             self._supervisor.component("process")
+        if self._lease is not None:
+            self._lease.acquire()  # before the first cycle is due
+            self._renewer.start()
         self._thread.start()
         return self
+
+    @property
+    def active(self) -> bool:
+        """Whether this process runs the cycles (it holds the lease, or there is none)."""
+        return self._lease is None or self._lease.held
 
     def stop(self) -> CycleReport:
         """End the loop; one last cycle unless it ended on a terminal error (then raised)."""
@@ -67,10 +85,22 @@ class ProcessLoop:
         try:
             if self.error is not None:
                 raise self.error
-            report = self._count(self._processor.run())
+            report = self._count(self._processor.run()) if self.active else CycleReport()
         finally:
             self._processor.close()
+            self._renewing.set()  # renewed until the last cycle is done
+            if self._lease is not None and self._renewer.is_alive():
+                self._renewer.join()
+                self._lease.release()
         return report
+
+    def _renew(self) -> None:
+        assert self._lease is not None  # noqa: S101 - started only with a lease
+        every = self._lease.ttl_s / 3
+        while not self._renewing.wait(every):
+            held = self._lease.held
+            if not self._lease.acquire() and held:
+                log.warning("processing lease lost; standing by", extra={"lease": self._lease.name})
 
     def _count(self, report: CycleReport) -> CycleReport:
         self.cycles += 1
@@ -82,6 +112,8 @@ class ProcessLoop:
         delay = self._interval_s
         while not self._stop.wait(delay):
             delay = self._interval_s
+            if not self.active:
+                continue  # another process holds the lease: stand by
             try:
                 self._count(self._processor.run())
                 self._succeeded("process")

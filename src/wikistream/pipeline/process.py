@@ -10,7 +10,10 @@ those windows from all of silver and replaces them in one snapshot.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +29,7 @@ from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
     POSITION_KEY,
     SOURCE_KEY,
+    WRITER_KEY,
     stored_position,
     table_name,
 )
@@ -86,6 +90,8 @@ class Processor:
         configure_engine(settings.engine)
         self._lakehouse = lakehouse
         self._settings = settings
+        # Names this process in silver and gold commits (and as the processing lease holder).
+        self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if gates is None and settings.dq.enabled:
             gates = QualityGates(lakehouse, settings)
         self.gates = gates
@@ -226,7 +232,8 @@ class Processor:
         if run is not None and run.gate == HELD:
             report.held[SILVER_EVENTS.identifier] = run.run_id
             return
-        summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto)}
+        summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto),
+                   WRITER_KEY: self.writer_id}  # fmt: skip
         if run is not None and outcome is not None and outcome.row_failures:
             out = self._quarantine(report, out, outcome, run.run_id, summary, rewrite)
         elif rewrite is not None:  # the rebuilt rows come with a rebuilt quarantine
@@ -366,7 +373,8 @@ class Processor:
             if run is not None and run.gate == HELD:
                 report.held[table_def.identifier] = run.run_id
                 continue
-            summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto)}
+            summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto),
+                       WRITER_KEY: self.writer_id}  # fmt: skip
             guard = _guard(SILVER_EVENTS.identifier, done)
             if start is not None:
                 commits.replace_from(table, out, column, start, summary, guard=guard)

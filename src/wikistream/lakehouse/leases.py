@@ -1,0 +1,123 @@
+"""Leases in the catalog's own store: one holder at a time, taken over when it stops renewing.
+
+A lease is the newest snapshot of `ops.leases` that names it: its summary says who holds it
+and until when. Taking or renewing a lease commits a new, empty snapshot against the table
+state that was read, so of two processes racing for an expired lease exactly one commit
+lands (the catalog's compare-and-swap; the other fails and sees the winner). Expiry is wall
+clock time: the machines that share a warehouse must keep their clocks within a few seconds
+of each other (NTP), well under the lease's time to live.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+
+from wikistream.lakehouse.errors import is_transient
+from wikistream.lakehouse.positions import lineage, summary_value
+
+log = logging.getLogger(__name__)
+
+HOLDER_KEY = "wikistream.lease.holder"
+EXPIRES_KEY = "wikistream.lease.expires"
+NAME_KEY = "wikistream.lease.name"
+_SCAN = 50  # newest snapshots searched for a lease's state
+_PRUNE_EVERY = 100  # renewals between expiring the table's old snapshots
+_KEEP = 10
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    holder: str | None
+    expires: float  # wall clock seconds
+
+    def free_for(self, holder: str, now: float) -> bool:
+        return self.holder in (None, holder) or self.expires <= now
+
+
+class Lease:
+    """A named lease on `table` (`ops.leases`) for `holder`, valid `ttl_s` after each renewal."""
+
+    def __init__(self, table: Table, name: str, holder: str, ttl_s: float) -> None:
+        self._table = table
+        self.name = name
+        self.holder = holder
+        self.ttl_s = ttl_s
+        self._held_until = 0.0  # wall clock; valid only while we hold it
+        self._renewals = 0
+
+    @property
+    def held(self) -> bool:
+        """Whether this process holds the lease now (by its own last renewal)."""
+        return time.time() < self._held_until
+
+    def state(self) -> LeaseState:
+        """Who holds the lease, as the table says now."""
+        self._table.refresh()
+        for snapshot in lineage(self._table)[:_SCAN]:
+            if summary_value(snapshot, NAME_KEY) == self.name:
+                holder = summary_value(snapshot, HOLDER_KEY)
+                return LeaseState(holder, float(summary_value(snapshot, EXPIRES_KEY) or 0))
+        return LeaseState(None, 0.0)
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free or expired, or renew it if held; False if another
+        process holds it (or won the race for it). Never raises for a busy or absent
+        catalog: it answers False, and the lease runs out if that lasts."""
+        try:
+            now = time.time()
+            if not self.state().free_for(self.holder, now):
+                self._held_until = 0.0
+                return False
+            was_held = self.held
+            expires = now + self.ttl_s
+            self._table.append(
+                pa.table({"lease": pa.array([], pa.string())}),
+                snapshot_properties={NAME_KEY: self.name, HOLDER_KEY: self.holder,
+                                     EXPIRES_KEY: f"{expires:.3f}"},
+            )  # fmt: skip
+        except CommitFailedException:
+            return False  # another process committed first: it may hold the lease now
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("lease not renewed: the catalog did not answer",
+                        extra={"lease": self.name, "error": error})  # fmt: skip
+            return False
+        self._held_until = expires
+        if not was_held:
+            log.info("lease acquired", extra={"lease": self.name, "holder": self.holder})
+        self._renewals += 1
+        if self._renewals % _PRUNE_EVERY == 0:
+            self._prune()
+        return True
+
+    def release(self) -> None:
+        """Give the lease up now (a clean stop), so another process takes over at once."""
+        if not self.held:
+            return
+        self._held_until = 0.0
+        try:
+            self._table.append(
+                pa.table({"lease": pa.array([], pa.string())}),
+                snapshot_properties={NAME_KEY: self.name, HOLDER_KEY: "",
+                                     EXPIRES_KEY: "0"},
+            )  # fmt: skip
+            log.info("lease released", extra={"lease": self.name, "holder": self.holder})
+        except Exception as exc:  # it runs out by itself
+            log.warning("lease not released", extra={"lease": self.name, "error": str(exc)})
+
+    def _prune(self) -> None:
+        old = [s.snapshot_id for s in lineage(self._table)[_KEEP:]]
+        if not old:
+            return
+        try:
+            self._table.maintenance.expire_snapshots().by_ids(old).commit()
+        except Exception as exc:  # a race with another holder's renewal: next time
+            log.debug("lease snapshots not expired", extra={"error": str(exc)})
