@@ -5,9 +5,11 @@ holds every valid event exactly once and the dead-letter topic every invalid rec
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -130,3 +132,46 @@ def test_producer_and_workers_killed_and_rebalanced_lose_and_duplicate_nothing(
     garbage = len(range(0, len(lines), script.garbage_every or 1))
     assert len(dead) == len(decoded.rejections) + garbage, dead
     assert stack.text().count("partitions revoked") >= 2, stack.text()[-4000:]
+
+
+def test_status_shows_partitions_and_replay_reads_the_topic_again(
+    tmp_path: Path, broker: Tansu, topic: str
+) -> None:
+    config = kafka_config(tmp_path, broker)
+    stack = Stack(config, broker.bootstrap, topic)
+    target = f"kafka://{broker.bootstrap}/{topic}"
+    assert stack.spawn("produce", "--source", "synthetic", "--to", target, "--max-events",
+                       "2000").wait(timeout=120) == 0  # fmt: skip
+    assert stack.worker("--idle-exit", "3").wait(timeout=120) == 0, stack.text()[-3000:]
+
+    status = subprocess.run(
+        [*_cli(config), "status", "--output", "json"], capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    rows = json.loads(status.stdout)["kafka"]
+    assert [r["partition"] for r in rows] == ["0", "1", "2", "3"]
+    assert all(r["lag"] == 0 and r["end_offset"] == r["stored_offset"] > 0 for r in rows), rows
+    assert all(r["writer"] for r in rows)
+    bronze = read_table(make_settings(tmp_path / "wh", init=False), "bronze.events").num_rows
+
+    replay = subprocess.run(
+        [*_cli(config), "replay", "--layer", "bronze", "--source", target, "--from", "earliest",
+         "--output", "json"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    summary = json.loads(replay.stdout)
+    assert summary["events_read"] == sum(r["end_offset"] for r in rows)
+    assert summary["accepted"] == 0  # all already in bronze
+    offsets = ",".join(f"{r['partition']}:{r['end_offset'] - 10}" for r in rows)
+    partial = subprocess.run(
+        [*_cli(config), "replay", "--layer", "bronze", "--source", target, "--from", offsets,
+         "--output", "json"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert partial.returncode == 0, partial.stderr[-3000:]
+    assert json.loads(partial.stdout)["events_read"] == 40
+    settings = make_settings(tmp_path / "wh", init=False)
+    assert read_table(settings, "bronze.events").num_rows == bronze
+
+
+def _cli(config: Path) -> list[str]:
+    return [sys.executable, "-m", "wikistream", "--config", str(config)]

@@ -9,6 +9,12 @@ from wikistream.lakehouse.store import Lakehouse
 from wikistream.settings import Settings
 
 
+def _race(lease, start: threading.Barrier, won: list[str]) -> None:  # type: ignore[no-untyped-def]
+    start.wait()
+    if lease.acquire():
+        won.append(lease.holder)
+
+
 def _lease(settings: Settings, holder: str, ttl_s: float = 1.5):  # type: ignore[no-untyped-def]
     return Lakehouse(settings).lease("process", holder, ttl_s)  # its own catalog and table
 
@@ -40,12 +46,7 @@ def test_of_processes_racing_for_a_free_lease_exactly_one_wins(settings: Setting
         start = threading.Barrier(len(contenders))
         won: list[str] = []
 
-        def race(lease) -> None:  # type: ignore[no-untyped-def]
-            start.wait()
-            if lease.acquire():
-                won.append(lease.holder)
-
-        threads = [threading.Thread(target=race, args=(c,)) for c in contenders]
+        threads = [threading.Thread(target=_race, args=(c, start, won)) for c in contenders]
         for thread in threads:
             thread.start()
         for thread in threads:

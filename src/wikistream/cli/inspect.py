@@ -11,7 +11,7 @@ from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_g
 from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.query import run_query
 from wikistream.lakehouse.store import Lakehouse
-from wikistream.ops.health import health
+from wikistream.ops.health import health, kafka_partitions
 
 
 @cli.command()
@@ -30,10 +30,11 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
     lakehouse = Lakehouse.reader(settings)
     tables = lakehouse_status(lakehouse)
     report = health(lakehouse, settings, tables, max_lag)
+    kafka = kafka_partitions(lakehouse, settings)
     if output == "json":
         emit_json({"catalog": lakehouse.describe(), "healthy": not report["problems"],
                    "warehouse": settings.warehouse_shown, "tables": tables,
-                   **report})  # fmt: skip
+                   **({"kafka": kafka} if kafka else {}), **report})  # fmt: skip
     else:
         click.echo(f"catalog: {lakehouse.describe()}")
         header = ["table", "rows", "files (small)", "snapshots", "last commit", "freshness lag"]
@@ -52,6 +53,12 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
         for t in tables:
             for source, position in (t.get("positions") or {}).items():
                 click.echo(f"position  {t['table']}  {source}  {position}")
+        for row in kafka:
+            lag = "-" if row["lag"] is None else f"{row['lag']:,}"
+            end = "-" if row["end_offset"] is None else row["end_offset"]
+            click.echo(f"kafka     {row['topic']}[{row['partition']}]  stored "
+                       f"{row['stored_offset']}  end {end}  lag {lag}  "
+                       f"by {row['writer'] or '-'}")  # fmt: skip
         for gate in report["gates"]:
             failed = ", ".join(gate["failed"]) or "-"
             click.echo(f"gate      {gate['table']}  {gate['gate']}  {gate['run_at']}  "

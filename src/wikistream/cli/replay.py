@@ -46,6 +46,9 @@ def replay(
     --layer bronze --from POSITION   a position the source produced (file: byte offset;
                                      SSE: an event id; see `wikistream history bronze.events`)
     --layer bronze --from TIME       events from this ISO-8601 time (SSE: ?since=)
+  --layer bronze --from 0:120,1:98 Kafka: from these partition:offset pairs (partitions not
+                                   listed from their earliest); a Kafka replay reads every
+                                   partition to the end it finds, then stops
     --layer silver --from SNAPSHOT   the days of the rows bronze appended after this snapshot
     --layer silver --from TIME       every day from this time's day on
     --layer gold   --from SNAPSHOT   every window from the oldest event silver appended after

@@ -95,6 +95,18 @@ def stored_positions(table: Table) -> dict[str, Positions]:
     return {source: found for source, found in positions.items() if found}
 
 
+def partition_writers(table: Table, source: str) -> dict[str, str]:
+    """Per partition label of `source`: the writer that last committed its position."""
+    writers: dict[str, str] = {}
+    for snapshot in lineage(table):
+        if summary_value(snapshot, SOURCE_KEY) != source:
+            continue
+        writer = summary_value(snapshot, WRITER_KEY) or ""
+        for label in positions_in(snapshot):
+            writers.setdefault(label, writer)
+    return writers
+
+
 def shown(positions: Positions) -> str | Positions:
     """For people and JSON: a plain position, or the positions by partition."""
     return positions[""] if set(positions) == {""} else dict(sorted(positions.items()))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.positions import partition_writers, stored_positions
 from wikistream.lakehouse.store import Lakehouse
+from wikistream.lakehouse.tables import BRONZE_EVENTS
 from wikistream.pipeline.supervisor import RUN_STATE
 from wikistream.quality.audit import latest_gates
 from wikistream.settings import Settings
@@ -63,3 +67,42 @@ def active_run(settings: Settings) -> dict[str, Any] | None:
 
 def _silent_s(state: dict[str, Any]) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(state["updated_at"])).total_seconds()
+
+
+def kafka_partitions(lakehouse: Lakehouse, settings: Settings) -> list[dict[str, Any]]:
+    """Per partition of every Kafka topic bronze reads: the offset stored with the rows, the
+    topic's end offset and the lag (when the broker is known and answers), and the worker
+    that committed last. The broker is the one of `--source`/`source.spec` if it is a Kafka
+    spec, else `kafka.bootstrap_servers`."""
+    bronze = lakehouse.find(BRONZE_EVENTS.identifier)
+    if bronze is None:
+        return []
+    rows: list[dict[str, Any]] = []
+    for source, positions in sorted(stored_positions(bronze).items()):
+        if not source.startswith("kafka:"):
+            continue
+        topic = source.removeprefix("kafka:")
+        ends = _end_offsets(settings, topic)
+        writers = partition_writers(bronze, source)
+        for label in sorted(positions, key=lambda x: (len(x), x)):
+            stored = int(positions[label])
+            end = ends.get(int(label)) if label.isdigit() else None
+            rows.append({"topic": topic, "partition": label, "stored_offset": stored,
+                         "end_offset": end, "lag": None if end is None else max(0, end - stored),
+                         "writer": writers.get(label)})  # fmt: skip
+    return rows
+
+
+def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    spec = settings.source.spec
+    bootstrap = settings.kafka.bootstrap_servers
+    if spec.startswith("kafka://") and urlsplit(spec).netloc:
+        bootstrap = urlsplit(spec).netloc
+    if not bootstrap:
+        return {}
+    try:
+        from wikistream.kafka.offsets import end_offsets  # noqa: PLC0415 - the kafka extra
+
+        return end_offsets(settings.kafka, bootstrap, topic)
+    except ConfigError:  # the kafka extra is not installed: stored offsets only
+        return {}

@@ -62,11 +62,16 @@ def replay_bronze(
 
     SSE starts at `?since=` (a time, or the stream's retention for `earliest`); a file or
     the synthetic stream starts at a position (byte offset / event number) or reads from
-    its beginning and keeps the events at or after the time.
+    its beginning and keeps the events at or after the time. Kafka reads every partition
+    from the earliest offset, from `P:OFFSET,…`, or from the offsets the broker gives for
+    the time, to the end it finds.
     """
     since = None
-    if spec.partition(":")[0] in ("live", "sse") and origin.position is None:
+    kind = spec.partition(":")[0]
+    if kind in ("live", "sse") and origin.position is None:
         since = (origin.time or datetime.now(UTC) - SSE_RETENTION).isoformat()
+    elif kind == "kafka" and origin.time is not None:
+        since = origin.time.isoformat()  # offsets for that time; the window filters the rest
     source = open_source(spec, settings, since=since)
     window = EventWindow(origin.time, until or datetime.now(UTC))
     return run_ingest(settings, source, stop=stop, on_progress=on_progress,
