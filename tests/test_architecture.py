@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "wikistream"
 RANKS = {
     "__init__": 0, "__main__": 8, "exceptions": 0, "settings": 0, "times": 0, "engine": 0,
     "redaction": 0,
-    "lakehouse": 1, "sources": 1, "alerts": 1,
+    "lakehouse": 1, "sources": 1, "sinks": 1, "kafka": 1, "alerts": 1,
     "events": 2,
     "layers": 3, "risk": 3,
     "quality": 4,
@@ -53,6 +53,19 @@ def test_only_the_lakehouse_imports_pyiceberg() -> None:
         for package, path, tree in _modules()
         for module, line in _imports(tree)
         if module.split(".")[0] == "pyiceberg" and package != "lakehouse"
+    ]
+    assert offenders == []
+
+
+def test_only_the_kafka_modules_import_confluent_kafka() -> None:
+    allowed = {"kafka", "sources/kafka.py", "sinks/kafka.py"}
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for package, path, tree in _modules()
+        for module, line in _imports(tree)
+        if module.split(".")[0] == "confluent_kafka"
+        and package not in allowed
+        and str(path.relative_to(SRC)) not in allowed
     ]
     assert offenders == []
 

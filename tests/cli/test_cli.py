@@ -118,7 +118,8 @@ def test_an_unreachable_stream_is_one_clear_line_and_exit_3(tmp_path: Path) -> N
 
 def test_bad_input_is_a_config_error(tmp_path: Path) -> None:
     cases = [
-        (["run", "--source", "kafka:x"], "unknown source"),
+        (["run", "--source", "nats:x"], "unknown source"),
+        (["run", "--source", "kafka:x"], "a Kafka spec looks like"),
         (["run", "--source", "file:/nonexistent.jsonl"], "no such file"),
         (["--config", str(tmp_path / "missing.toml"), "status"], "config file not found"),
         (["run", "--source", "synthetic:fast"], "events per second"),

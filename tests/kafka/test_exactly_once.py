@@ -30,15 +30,24 @@ pytestmark = pytest.mark.integration
 
 
 class Stack:
-    """The processes of one test, their output in one log."""
+    """The processes of one test, their output in one log; `close` kills what is left."""
 
     def __init__(self, config: Path, bootstrap: str, topic: str) -> None:
         self.config, self.log = config, config.parent / "processes.log"
         self.source = f"kafka://{bootstrap}/{topic}?group=bronze"
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.spawned: list[subprocess.Popen[bytes]] = []
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        return spawn(self.log, "--config", str(self.config), "--log-level", "info", *args)
+        process = spawn(self.log, "--config", str(self.config), "--log-level", "info", *args)
+        self.spawned.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in self.spawned:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
     def worker(self, *args: str) -> subprocess.Popen[bytes]:
         process = self.spawn("run", "--no-process", "--source", self.source, *args)
@@ -75,7 +84,7 @@ def _dead_letter_keys(bootstrap: str, topic: str) -> Counter[bytes]:
 
 
 def test_producer_and_workers_killed_and_rebalanced_lose_and_duplicate_nothing(
-    tmp_path: Path, broker: Tansu, topic: str
+    tmp_path: Path, broker: Tansu, topic: str, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(20261202)
     generator = SyntheticGenerator(seed=14, start="2026-01-01T00:00:00Z")
@@ -85,6 +94,7 @@ def test_producer_and_workers_killed_and_rebalanced_lose_and_duplicate_nothing(
                     hold_open_at_end_s=600)  # fmt: skip
     config = kafka_config(tmp_path, broker)
     stack = Stack(config, broker.bootstrap, topic)
+    request.addfinalizer(stack.close)
     target = f"kafka://{broker.bootstrap}/{topic}"
     with EventStreamsServer(lines, script) as server:
         produce = ["produce", "--source", f"sse:{server.url}", "--to", target]
@@ -135,10 +145,11 @@ def test_producer_and_workers_killed_and_rebalanced_lose_and_duplicate_nothing(
 
 
 def test_status_shows_partitions_and_replay_reads_the_topic_again(
-    tmp_path: Path, broker: Tansu, topic: str
+    tmp_path: Path, broker: Tansu, topic: str, request: pytest.FixtureRequest
 ) -> None:
     config = kafka_config(tmp_path, broker)
     stack = Stack(config, broker.bootstrap, topic)
+    request.addfinalizer(stack.close)
     target = f"kafka://{broker.bootstrap}/{topic}"
     assert stack.spawn("produce", "--source", "synthetic", "--to", target, "--max-events",
                        "2000").wait(timeout=120) == 0  # fmt: skip

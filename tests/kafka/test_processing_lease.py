@@ -39,7 +39,7 @@ def _wait(path: Path, pattern: str, count: int, timeout: float = 90) -> list[str
 
 
 def test_one_processing_loop_at_a_time_and_takeover_after_a_kill(
-    tmp_path: Path, broker: Tansu, topic: str
+    tmp_path: Path, broker: Tansu, topic: str, request: pytest.FixtureRequest
 ) -> None:
     config = kafka_config(tmp_path, broker, process=f"interval_s = 0.5\nlease_ttl_s = {TTL_S}")
     log = tmp_path / "processes.log"
@@ -52,6 +52,7 @@ def test_one_processing_loop_at_a_time_and_takeover_after_a_kill(
     for _ in range(2):
         process = spawn(log, *common, "run", "--source", f"{target}?group=both")
         workers[process.pid] = process
+        request.addfinalizer(process.kill)
     holder = re.findall(
         r"lease acquired .*holder=\S+:(\d+):", _wait(log, r"lease acquired.*", 1)[0]
     )

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,21 +17,34 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from tests.conftest import sample_lines
 from tests.support.setups import Setup
 from wikistream.events.decode import EventDecoder
+from wikistream.exceptions import PartitionsMoved
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.documents import Documents
-from wikistream.lakehouse.positions import stored_position
+from wikistream.lakehouse.positions import stored_position, stored_positions
 from wikistream.lakehouse.reads import appended_since
 from wikistream.lakehouse.storage import table_storage
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, DQ_RELEASES
+from wikistream.layers.bronze import BronzeWriter
 from wikistream.pipeline.process import Processor
 from wikistream.pipeline.runner import run_ingest
 from wikistream.settings import EVENT_TYPES, Settings, load_settings
+from wikistream.sources.base import SourceBatch
 from wikistream.sources.file import FileSource
+
+
+def _ready(setup: Setup, folder: Path, monkeypatch: Any) -> Settings:
+    """The setup's settings, its environment (AWS credentials) set, its tables created."""
+    for key, value in setup.env.items():
+        monkeypatch.setenv(key, value)
+    settings = _settings(setup, folder)
+    Lakehouse(settings).init()
+    return settings
 
 
 def _settings(setup: Setup, folder: Path, **more: Any) -> Settings:
@@ -93,10 +107,7 @@ def test_init_append_restart_from_the_position_and_read_increments(
 def test_a_cycle_with_gates_then_query_status_history_time_travel_and_rollback(
     setup: Setup, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    for key, value in setup.env.items():
-        monkeypatch.setenv(key, value)
-    settings = _settings(setup, tmp_path)
-    Lakehouse(settings).init()
+    settings = _ready(setup, tmp_path, monkeypatch)
     lines = sample_lines()
     run_ingest(settings, FileSource(_events_file(tmp_path, lines[:2000])))
     with Processor(Lakehouse(settings), settings) as processor:
@@ -210,10 +221,7 @@ def test_backfill_manifest_in_the_warehouse_and_bronze_quarantine_replay(
 def test_concurrent_appends_from_two_writers_are_retried_not_lost(
     setup: Setup, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    for key, value in setup.env.items():
-        monkeypatch.setenv(key, value)
-    settings = _settings(setup, tmp_path)
-    Lakehouse(settings).init()
+    settings = _ready(setup, tmp_path, monkeypatch)
     first = Lakehouse(settings).table("dq.releases")
     second = Lakehouse(settings).table("dq.releases")  # both now hold the same snapshot
 
@@ -235,3 +243,51 @@ def test_concurrent_appends_from_two_writers_are_retried_not_lost(
     commits.append(second, row("b"), {})  # loses the race, reloads, retries
     rows = Lakehouse(settings).table("dq.releases").scan().to_arrow()
     assert sorted(rows.column("run_id").to_pylist()) == ["a", "b"]
+
+
+def test_a_lease_has_one_holder_and_passes_on_when_it_runs_out(
+    setup: Setup, tmp_path: Path, monkeypatch: Any
+) -> None:
+    settings = _ready(setup, tmp_path, monkeypatch)
+    first = Lakehouse(settings).lease("process", "first", ttl_s=2.0)
+    second = Lakehouse(settings).lease("process", "second", ttl_s=2.0)
+    assert first.acquire()
+    assert not second.acquire()  # held: the catalog's compare-and-swap keeps it
+    time.sleep(2.2)
+    assert second.acquire() and not first.acquire()
+    assert first.state().holder == "second"
+
+
+def test_workers_commit_their_own_partitions_and_never_another_s(
+    setup: Setup, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Two bronze writers of one partitioned source on one table (Kafka workers): each
+    stores its partitions' positions; one whose partition moved to the other is refused."""
+    settings = _ready(setup, tmp_path, monkeypatch)
+    lines = sample_lines()[:400]
+    a = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
+    b = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
+    assert a.stored(["0"]) == {} and b.stored(["1"]) == {}
+    a.add(SourceBatch(lines[:200], [str(n + 1) for n in range(200)], ["0"] * 200))
+    b.add(SourceBatch(lines[200:], [str(n + 1) for n in range(200)], ["1"] * 200))
+    a.flush()
+    b.flush()
+    a.close()
+    b.close()
+    table = Lakehouse(settings).table(BRONZE_EVENTS)
+    assert stored_positions(table)["kafka:rc"] == {"0": "200", "1": "200"}
+    # partition 1 moves to a new owner, which commits; the old owner's late batch is refused
+    c = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
+    assert c.stored(["1"]) == {"1": "200"}
+    stale = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
+    stale.positions["1"] = "150"  # what it had seen before it stalled
+    c.add(SourceBatch([lines[0]], ["201"], ["1"]))
+    c.flush()
+    c.close()
+    stale.add(SourceBatch([lines[1]], ["201"], ["1"]))
+    stale.flush()
+    with pytest.raises(PartitionsMoved):
+        stale.close()
+    assert stored_positions(Lakehouse(settings).table(BRONZE_EVENTS))["kafka:rc"]["1"] == "201"
+    rows = Lakehouse(settings).table(BRONZE_EVENTS).scan().to_arrow().num_rows
+    assert rows == len(_ids(lines))  # the late batch added nothing

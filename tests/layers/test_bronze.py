@@ -208,7 +208,7 @@ def test_a_failure_that_is_not_about_the_data_is_raised_not_isolated(
 ) -> None:
     rows = bronze_rows([event("2026-01-01T00:00:00Z"), event("2026-01-01T00:00:01Z")])
     writer = BronzeWriter(Lakehouse(settings), settings, "outage")
-    monkeypatch.setattr(pyiceberg.table.Transaction, "append", _refuse)
+    monkeypatch.setattr(pyiceberg.table.Transaction, "update_snapshot", _refuse)
     with pytest.raises(ConnectionRefusedError):
         writer._commit_events(rows, {"": "2"})
     monkeypatch.undo()

@@ -16,13 +16,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from pyiceberg.table import Transaction
 
 from tests.conftest import make_settings, read_table, sample_lines
 from tests.support.alert_sinks import WebhookSink
 from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.alerts.router import AlertRouter
 from wikistream.exceptions import PositionLost
+from wikistream.lakehouse import commits
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.loop import ProcessLoop
@@ -145,17 +145,17 @@ def test_failing_processing_cycles_back_off_alert_and_recover(
 
 
 def _poisoned(marker: bytes) -> Callable[..., Any]:
-    """`Transaction.append` that fails, as a broken object store would, for any batch that
-    holds the record with `marker`: a fault that looks transient (OSError) but is not."""
-    real = Transaction.append
+    """PyIceberg's write of data files, failing as a broken object store would for any batch
+    that holds the record with `marker`: a fault that looks transient (OSError) but is not."""
+    real = commits._dataframe_to_data_files
 
-    def append(self: Transaction, df: pa.Table, *args: Any, **kwargs: Any) -> Any:
+    def write(metadata: Any, df: pa.Table, *args: Any, **kwargs: Any) -> Any:
         raws = df.column("raw").to_pylist() if "raw" in df.column_names else []
         if any(isinstance(r, str) and marker.decode() in r for r in raws):  # bronze.events
             raise OSError("simulated: the store refuses this object")
-        return real(self, df, *args, **kwargs)
+        return real(metadata, df, *args, **kwargs)
 
-    return append
+    return write
 
 
 def test_ingest_failing_again_and_again_on_one_record_is_alerted_and_isolated(
@@ -174,7 +174,7 @@ def test_ingest_failing_again_and_again_on_one_record_is_alerted_and_isolated(
     lines[250] = poisoned_line
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    monkeypatch.setattr(Transaction, "append", _poisoned(marker))
+    monkeypatch.setattr(commits, "_dataframe_to_data_files", _poisoned(marker))
     alerts = AlertRouter(settings.alerts)
     supervisor = Supervisor(settings, alerts).start()
     summary = supervise_ingest(supervisor, lambda: FileSource(path, chunk_events=50), StopToken())

@@ -100,13 +100,8 @@ class SeaweedFS:
         raise RuntimeError(f"SeaweedFS S3 did not come up:\n{log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            _stop(self._process)
 
     def restart(self, down_s: float = 1.0) -> None:
         self.stop()
@@ -179,6 +174,10 @@ class Tansu:
                 time.sleep(0.1)
         raise RuntimeError(f"tansu did not come up:\n{self._log.read_text()[-3000:]}")
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def create_topic(self, name: str, partitions: int) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -189,12 +188,19 @@ class Tansu:
             future.result(timeout=30)
 
     def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        _stop(self._process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server, and kill it if it does not go within 20 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _client(service: str, endpoint: str) -> Any:

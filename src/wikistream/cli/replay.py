@@ -39,24 +39,24 @@ def replay(
 ) -> None:
     """Re-read a source into bronze, or recompute silver or gold from the layer below.
 
-    Idempotent: running a replay twice leaves the tables as running it once.
+      Idempotent: running a replay twice leaves the tables as running it once.
 
-    \b
-    --layer bronze --from earliest   the source's beginning (SSE: its 7-day retention)
-    --layer bronze --from POSITION   a position the source produced (file: byte offset;
-                                     SSE: an event id; see `wikistream history bronze.events`)
-    --layer bronze --from TIME       events from this ISO-8601 time (SSE: ?since=)
-  --layer bronze --from 0:120,1:98 Kafka: from these partition:offset pairs (partitions not
-                                   listed from their earliest); a Kafka replay reads every
-                                   partition to the end it finds, then stops
-    --layer silver --from SNAPSHOT   the days of the rows bronze appended after this snapshot
-    --layer silver --from TIME       every day from this time's day on
-    --layer gold   --from SNAPSHOT   every window from the oldest event silver appended after
-    --layer gold   --from TIME       every window from this time on
-    --from earliest on silver/gold rebuilds the layer (and gold above silver) completely.
+      \b
+      --layer bronze --from earliest   the source's beginning (SSE: its 7-day retention)
+      --layer bronze --from POSITION   a position the source produced (file: byte offset;
+                                       SSE: an event id; see `wikistream history bronze.events`)
+      --layer bronze --from TIME       events from this ISO-8601 time (SSE: ?since=)
+    --layer bronze --from 0:120,1:98 Kafka: from these partition:offset pairs (partitions not
+                                     listed from their earliest); a Kafka replay reads every
+                                     partition to the end it finds, then stops
+      --layer silver --from SNAPSHOT   the days of the rows bronze appended after this snapshot
+      --layer silver --from TIME       every day from this time's day on
+      --layer gold   --from SNAPSHOT   every window from the oldest event silver appended after
+      --layer gold   --from TIME       every window from this time on
+      --from earliest on silver/gold rebuilds the layer (and gold above silver) completely.
 
-    A bronze replay runs beside `wikistream run` (its position is kept apart, under
-    replay:<source>); stop `run` (or run it with --no-process) to replay silver or gold.
+      A bronze replay runs beside `wikistream run` (its position is kept apart, under
+      replay:<source>); stop `run` (or run it with --no-process) to replay silver or gold.
     """
     from wikistream.ops.replay import Origin, replay_bronze, replay_gold, replay_silver
 

@@ -20,7 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, In
-from pyiceberg.table import Table
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, TableProperties
+from pyiceberg.utils.properties import property_as_bool
 
 from wikistream.exceptions import CommitConflict
 from wikistream.lakehouse.errors import is_transient
@@ -37,8 +40,13 @@ def append(
     *,
     retries: int = 8,
     guard: Callable[[Table], None] | None = None,
+    fresh: bool = False,
 ) -> int:
     """Append `data` in one snapshot whose summary holds `properties`; return its id.
+
+    The Parquet files are written once; a retry after a lost race commits the same files
+    again on the new table state (several writers on one table lose races often, and
+    encoding the batch again each time would cost more than the commit).
 
     Args:
         table: the table to append to; refreshed in place after a lost race.
@@ -47,18 +55,33 @@ def append(
         properties: extra snapshot summary properties.
         retries: how many times to retry after `CommitFailedException`.
         guard: called with the freshly loaded table before every retry; raises to abort.
+        fresh: reload the table (and run `guard`) before the first attempt too, so a
+            writer that shares the table with others rarely loses the race at all.
 
     Raises:
         CommitConflict: the commit still failed after `retries` retries.
     """
     token, stamped = _stamped(properties)
-    return _commit(
-        table,
-        lambda: table.append(data, snapshot_properties=stamped),
-        token,
-        retries=retries,
-        guard=guard,
-    )
+    files = _data_files(table, data)
+    merge = property_as_bool(table.metadata.properties, TableProperties.MANIFEST_MERGE_ENABLED,
+                             TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT)  # fmt: skip
+
+    def commit_files() -> None:
+        with table.transaction() as transaction:
+            update = transaction.update_snapshot(snapshot_properties=stamped)
+            with update.merge_append() if merge else update.fast_append() as producer:
+                for data_file in files:
+                    producer.append_data_file(data_file)
+
+    return _commit(table, commit_files, token, retries=retries, guard=guard, fresh=fresh)
+
+
+def _data_files(table: Table, data: pa.Table) -> list[DataFile]:
+    """Write `data` as the table's Parquet files (not yet part of any snapshot). This is the
+    write stage of `Table.append`, kept apart as PyIceberg advises for commits that retry."""
+    if data.num_rows == 0:
+        return []
+    return list(_dataframe_to_data_files(table.metadata, data, table.io, uuid.uuid4()))
 
 
 def replace(
@@ -145,15 +168,21 @@ def _commit(
     *,
     retries: int,
     guard: Callable[[Table], None] | None,
+    fresh: bool = False,
 ) -> int:
     """Run one commit, retrying lost races and outages with backoff; return the snapshot id.
 
     Before a retry the table is reloaded; if a snapshot with our token is there, the commit
     went through and is not made again; otherwise `guard` re-checks what another writer did.
+    `fresh`: the same reload and check before the first attempt.
     """
     name = ".".join(table.name())
     for attempt in range(retries + 1):
         try:
+            if attempt == 0 and fresh:
+                table.refresh()
+                if guard is not None:
+                    guard(table)
             if attempt:
                 table.refresh()
                 landed = _with_token(table, token)
@@ -220,7 +249,7 @@ def unwritable_rows(table: Table, data: pa.Table) -> list[int] | None:
 def _writes(table: Table, data: pa.Table) -> bool:
     """Whether appending `data` gets as far as the catalog commit (which is not made)."""
     try:
-        table.transaction().append(data)
+        _data_files(table, data)
     except Exception:  # the error itself is the caller's; here only yes or no matters
         return False
     return True

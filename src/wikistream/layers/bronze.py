@@ -373,6 +373,7 @@ class BronzeWriter:
             summary,
             retries=self._settings.commit.retries,
             guard=self._still_ours(set(positions)),
+            fresh=True,  # other workers commit to the table too: check our partitions first
         )
 
     def _without_unwritable(

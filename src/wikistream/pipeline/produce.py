@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from wikistream.events.decode import EventDecoder, quarantine_id
-from wikistream.exceptions import TransientError
+from wikistream.exceptions import SourceUnavailable, TransientError
 from wikistream.pipeline.reading import BackgroundReader, Ended, StopToken
 from wikistream.settings import Settings
 from wikistream.sinks.base import Sink, event_key
@@ -64,12 +64,16 @@ def run_produce(
     max_events: int | None = None,
     max_seconds: float | None = None,
     stop: StopToken | None = None,
+    summary: ProduceSummary | None = None,
 ) -> ProduceSummary:
     """Send `source` to `sink` from the sink's stored position until the source ends, a
-    limit is hit or `stop` is set; what was read is always delivered and checkpointed."""
+    limit is hit or `stop` is set; what was read is always delivered and checkpointed.
+    `summary` is filled in as the run goes (readable after a failure)."""
     stop = stop or StopToken()
     start = sink.stored_position(source.name)
-    summary = ProduceSummary(source.name, sink.name, start_position=start, end_position=start)
+    summary = summary or ProduceSummary("", "")
+    summary.source, summary.sink = source.name, sink.name
+    summary.start_position = summary.end_position = start
     sender = _Sender(settings, source.name, sink, summary)
     log.info("produce starting", extra={"source": source.name, "sink": sink.name,
                                         "position": start or "start"})  # fmt: skip
@@ -161,36 +165,45 @@ def supervise_produce(
     max_seconds: float | None = None,
 ) -> ProduceSummary:
     """`run_produce` again after transient failures (the broker down, a delivery that
-    failed), from the stored position, with backoff; totals over every attempt."""
+    failed), from the stored position, with backoff; totals over every attempt. A first
+    attempt that never got going (no broker, no source) is not retried: it raises."""
     began = time.monotonic()
-    total: ProduceSummary | None = None
+    attempts: list[ProduceSummary] = []
     delay = settings.supervisor.backoff_initial_s
     while not stop.event.is_set():
-        left_events = None if max_events is None else max_events - (total.read if total else 0)
+        read = sum(a.read for a in attempts)
+        left_events = None if max_events is None else max_events - read
         left_s = None if max_seconds is None else max_seconds - (time.monotonic() - began)
         if (left_events is not None and left_events <= 0) or (left_s is not None and left_s <= 0):
             break
+        attempt = ProduceSummary("", "")
         try:
-            summary = run_produce(settings, open_source(), open_sink(), max_events=left_events,
-                                  max_seconds=left_s, stop=stop.child())  # fmt: skip
+            run_produce(settings, open_source(), open_sink(), max_events=left_events,
+                        max_seconds=left_s, stop=stop.child(), summary=attempt)  # fmt: skip
         except TransientError as exc:
+            if not attempts and not attempt.read and isinstance(exc, SourceUnavailable):
+                raise  # never got going: say so instead of waiting
+            attempts.append(attempt)
             log.warning("produce failed; starting again from the stored position",
                         extra={"error": str(exc), "wait_s": round(delay, 1)})  # fmt: skip
             stop.event.wait(delay)
             delay = min(delay * 2, settings.supervisor.backoff_max_s)
             continue
-        total = summary if total is None else _merged(total, summary)
+        attempts.append(attempt)
         break
-    result = total or ProduceSummary("", "", stopped_by=stop.reason or "stopped")
-    result.seconds = time.monotonic() - began
-    return result
+    return _combined(attempts, stop, time.monotonic() - began)
 
 
-def _merged(first: ProduceSummary, later: ProduceSummary) -> ProduceSummary:
-    later.start_position = first.start_position
-    later.read += first.read
-    later.produced += first.produced
-    later.dead_letters += first.dead_letters
-    later.dropped.update(first.dropped)
-    later.checkpoints += first.checkpoints
-    return later
+def _combined(attempts: list[ProduceSummary], stop: StopToken, seconds: float) -> ProduceSummary:
+    if not attempts:
+        return ProduceSummary("", "", stopped_by=stop.reason or "stopped", seconds=seconds)
+    total = attempts[-1]
+    for earlier in attempts[:-1]:
+        total.read += earlier.read
+        total.produced += earlier.produced
+        total.dead_letters += earlier.dead_letters
+        total.dropped.update(earlier.dropped)
+        total.checkpoints += earlier.checkpoints
+    total.start_position = attempts[0].start_position
+    total.seconds = seconds
+    return total

@@ -71,6 +71,10 @@ class BackgroundReader:
         except queue.Empty:
             return None
 
+    def join(self, timeout: float) -> None:
+        """Wait for the reading thread to end (after a stop), at most `timeout` seconds."""
+        self._thread.join(timeout)
+
     def drain(self) -> Iterator[SourceBatch]:
         """The batches already read (after a stop, to hand them on too)."""
         while True:

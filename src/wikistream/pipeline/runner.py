@@ -22,6 +22,8 @@ from wikistream.sources.base import PartitionedSource, Source
 
 log = logging.getLogger(__name__)
 
+_LEAVE_GROUP_S = 60.0
+
 
 @dataclass
 class RunSummary:
@@ -183,6 +185,8 @@ def run_ingest(
     finally:
         stop.stop(stop.reason or stopped_by)  # lets the reader thread finish
         source.close()
+        if group is not None:  # it leaves the group, committing in its revoke: wait for it
+            reader.join(timeout=_LEAVE_GROUP_S)
     try:
         writer.flush()  # commit everything already read, whatever ended the run
     finally:

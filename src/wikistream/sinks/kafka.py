@@ -145,7 +145,7 @@ class KafkaSink:
 
         admin = AdminClient(client_config(self._settings, self._spec.bootstrap))
         try:
-            existing = set(admin.list_topics(timeout=15).topics)
+            existing = set(admin.list_topics(timeout=10).topics)
         except kafka.KafkaException as exc:
             raise SourceUnavailable(f"cannot reach Kafka at {self._spec.bootstrap}: {exc}") from exc
         wanted = []

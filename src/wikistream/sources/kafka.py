@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -172,8 +171,9 @@ class KafkaSource:
 
     def _whole(self, start: str | None) -> Iterator[SourceBatch]:
         kafka = self._kafka
-        consumer = self._consumer({"group.id": f"wikistream-replay-{uuid.uuid4().hex[:12]}",
-                                   "enable.partition.eof": True})  # fmt: skip
+        # assign(), not subscribe(): the group only names the client; offsets are never
+        # committed, so replays beside each other do not meet.
+        consumer = self._consumer({"group.id": "wikistream-replay", "enable.partition.eof": True})
         try:
             partitions = self._partitions(consumer)
             starts = self._starts(consumer, partitions, parse_offsets(start or ""))
