@@ -271,6 +271,10 @@ def test_workers_commit_their_own_partitions_and_never_another_s(
     a.add(SourceBatch(lines[:200], [str(n + 1) for n in range(200)], ["0"] * 200))
     b.add(SourceBatch(lines[200:], [str(n + 1) for n in range(200)], ["1"] * 200))
     a.flush()
+    if setup.name == "glue":
+        # moto's Glue ignores UpdateTable's VersionId (AWS Glue's optimistic lock that
+        # PyIceberg sends), so two commits at once overwrite each other there: in turn.
+        a.close()
     b.flush()
     a.close()
     b.close()
