@@ -12,6 +12,7 @@ import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json
+from wikistream.lakehouse.positions import as_text
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
 from wikistream.pipeline.reading import StopToken, graceful_signals
@@ -189,9 +190,7 @@ def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
 
 def _shown(position: str | dict[str, str] | None) -> str | None:
     """A position, or partition:position pairs for a partitioned source."""
-    if isinstance(position, dict):
-        return ",".join(f"{label}:{value}" for label, value in position.items())
-    return position
+    return as_text(position) if isinstance(position, dict) else position
 
 
 def report_run(summary: RunSummary, settings: Settings, output: str, title: str) -> None:

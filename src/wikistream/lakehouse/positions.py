@@ -107,6 +107,14 @@ def partition_writers(table: Table, source: str) -> dict[str, str]:
     return writers
 
 
+def as_text(positions: Positions) -> str:
+    """One string: a plain position, or `label:position,…` (what a Kafka replay's --from
+    takes, and how dead letters name where they were read)."""
+    if set(positions) == {""}:
+        return positions[""]
+    return ",".join(f"{label}:{value}" for label, value in sorted(positions.items()))
+
+
 def shown(positions: Positions) -> str | Positions:
     """For people and JSON: a plain position, or the positions by partition."""
     return positions[""] if set(positions) == {""} else dict(sorted(positions.items()))

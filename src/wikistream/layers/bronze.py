@@ -34,6 +34,7 @@ from wikistream.lakehouse.positions import (
     SOURCE_KEY,
     WRITER_KEY,
     Positions,
+    as_text,
     position_properties,
     stored_source_positions,
 )
@@ -123,12 +124,6 @@ class _Prepared:
     dead: pa.Table | None
     positions: Positions
     at: datetime
-
-    @property
-    def position(self) -> str:
-        """The positions, as one string (for dead letters and logs)."""
-        return self.positions[""] if set(self.positions) == {""} else \
-            ",".join(f"{k}:{v}" for k, v in sorted(self.positions.items()))  # fmt: skip
 
 
 class BronzeWriter:
@@ -323,7 +318,7 @@ class BronzeWriter:
         stats.commits += 1
         stats.last_commit_at = prepared.at
         log.debug("committed", extra={"rows": prepared.events.num_rows,
-                                      "position": prepared.position})  # fmt: skip
+                                      "position": as_text(prepared.positions)})  # fmt: skip
 
     def _first_sightings(self, ids: list[str]) -> list[bool]:
         """Per id: True unless seen earlier in this batch or recently committed."""
@@ -373,7 +368,7 @@ class BronzeWriter:
             summary,
             retries=self._settings.commit.retries,
             guard=self._still_ours(set(positions)),
-            fresh=True,  # other workers commit to the table too: check our partitions first
+            fresh=set(positions) != {""},  # other workers commit partitions too: check ours
         )
 
     def _without_unwritable(
@@ -388,7 +383,7 @@ class BronzeWriter:
             raise error  # nothing to blame, or everything alike: not the data
         detail = f"{type(error).__name__}: {error}"[:500]
         identity = self._replay_of or self._source
-        where = _Prepared(rows, None, positions, datetime.now(UTC)).position
+        where = as_text(positions)
         dead = unwritable_to_quarantine(rows.take(pa.array(bad, pa.int64())), detail,
                                         identity, self._source, where)  # fmt: skip
         known = [i not in self._recent_dead for i in dead.column("quarantine_id").to_pylist()]

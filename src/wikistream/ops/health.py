@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from wikistream.exceptions import ConfigError
+from wikistream.kafka.spec import KafkaSpec
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.positions import partition_writers, stored_positions
 from wikistream.lakehouse.store import Lakehouse
@@ -94,10 +94,9 @@ def kafka_partitions(lakehouse: Lakehouse, settings: Settings) -> list[dict[str,
 
 
 def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    spec = settings.source.spec
     bootstrap = settings.kafka.bootstrap_servers
-    if spec.startswith("kafka://") and urlsplit(spec).netloc:
-        bootstrap = urlsplit(spec).netloc
+    if settings.source.spec.startswith("kafka://"):
+        bootstrap = KafkaSpec.parse(settings.source.spec, settings.kafka).bootstrap
     if not bootstrap:
         return {}
     try:
