@@ -34,7 +34,7 @@ class Stack:
 
     def __init__(self, config: Path, bootstrap: str, topic: str) -> None:
         self.config, self.log = config, config.parent / "processes.log"
-        self.source = f"kafka://{bootstrap}/{topic}?group=bronze"
+        self.source = f"kafka://{bootstrap}/{topic}?group=bronze-{topic}"  # one group per test
         self.workers: list[subprocess.Popen[bytes]] = []
         self.spawned: list[subprocess.Popen[bytes]] = []
 
