@@ -8,10 +8,9 @@ import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
-from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.query import run_query
 from wikistream.lakehouse.store import Lakehouse
-from wikistream.ops.health import health, kafka_partitions
+from wikistream.ops.status import status_document
 
 
 @cli.command()
@@ -27,16 +26,12 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
     so it can serve as a health check.
     """
     settings = obj.settings()
-    lakehouse = Lakehouse.reader(settings)
-    tables = lakehouse_status(lakehouse)
-    report = health(lakehouse, settings, tables, max_lag)
-    kafka = kafka_partitions(lakehouse, settings)
+    report = status_document(Lakehouse.reader(settings), settings, max_lag)
+    tables, kafka = report["tables"], report.get("kafka", [])
     if output == "json":
-        emit_json({"catalog": lakehouse.describe(), "healthy": not report["problems"],
-                   "warehouse": settings.warehouse_shown, "tables": tables,
-                   **({"kafka": kafka} if kafka else {}), **report})  # fmt: skip
+        emit_json(report)
     else:
-        click.echo(f"catalog: {lakehouse.describe()}")
+        click.echo(f"catalog: {report['catalog']}")
         header = ["table", "rows", "files (small)", "snapshots", "last commit", "freshness lag"]
         rows = [
             [

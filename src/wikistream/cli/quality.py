@@ -9,11 +9,10 @@ import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
-from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.reads import rows_of
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE, SILVER_QUARANTINE
-from wikistream.quality.audit import add_release, run_rows, summarize
+from wikistream.quality.audit import release_held, summarize
 from wikistream.times import instant
 
 
@@ -97,15 +96,8 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
 @click.pass_obj
 def release(obj: Context, run_id: str, reason: str | None) -> None:
     """Let the batch a gate run held back through at the next cycle."""
-    lakehouse = writable(obj.settings())
-    rows = run_rows(lakehouse, run_id)
-    if not rows:
-        raise ConfigError(f"no gate run {run_id!r} in dq.results (see: wikistream dq report)")
-    if rows[0]["gate"] != "held":
-        raise ConfigError(f"run {run_id} did not hold its batch (gate: {rows[0]['gate']})")
-    add_release(lakehouse, rows[0], reason)
-    click.echo(f"released: the next cycle promotes the {rows[0]['table_name']} batch of "
-               f"run {run_id}")  # fmt: skip
+    table = release_held(writable(obj.settings()), run_id, reason)
+    click.echo(f"released: the next cycle promotes the {table} batch of run {run_id}")
 
 
 @cli.group()

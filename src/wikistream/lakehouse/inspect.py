@@ -7,8 +7,7 @@ from typing import Any
 
 from wikistream.lakehouse.maintenance import small_files
 from wikistream.lakehouse.positions import (
-    MAX_EVENT_TS_KEY,
-    lineage,
+    newest_event_ts,
     shown,
     snapshot_time,
     stored_positions,
@@ -56,8 +55,7 @@ def table_status(
     committed = snapshot_time(current)
     status["last_commit_at"] = committed.isoformat()
     status["seconds_since_commit"] = round((now - committed).total_seconds(), 1)
-    stamps = (summary_value(snapshot, MAX_EVENT_TS_KEY) for snapshot in lineage(table))
-    newest = next((stamp for stamp in stamps if stamp), None)
+    newest = newest_event_ts(table)
     if newest is not None:
         status["newest_event_ts"] = newest
         lag = now - datetime.fromisoformat(newest)

@@ -38,11 +38,11 @@ def summary_value(snapshot: Snapshot, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def lineage(table: Table) -> list[Snapshot]:
-    """The current snapshot and its ancestors, newest first."""
+def lineage(table: Table, start: int | None = None) -> list[Snapshot]:
+    """The current snapshot (or snapshot `start`) and its ancestors, newest first."""
     by_id = {s.snapshot_id: s for s in table.metadata.snapshots}
     chain: list[Snapshot] = []
-    snapshot = table.current_snapshot()
+    snapshot = table.current_snapshot() if start is None else by_id.get(start)
     while snapshot is not None:
         chain.append(snapshot)
         parent = snapshot.parent_snapshot_id
@@ -123,3 +123,9 @@ def shown(positions: Positions) -> str | Positions:
 def snapshot_time(snapshot: Snapshot) -> datetime:
     """When a snapshot was committed, as an aware UTC datetime."""
     return datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC)
+
+
+def newest_event_ts(table: Table, snapshot_id: int | None = None) -> str | None:
+    """The newest event time a writer recorded up to a snapshot (default: the current one)."""
+    stamps = (summary_value(snapshot, MAX_EVENT_TS_KEY) for snapshot in lineage(table, snapshot_id))
+    return next((stamp for stamp in stamps if stamp), None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -130,19 +130,28 @@ def rewritten_since(table: Table, snapshot_id: int | None) -> bool:
 
 
 def rows_where(
-    table: Table, column: str, values: list[object] | None, columns: Sequence[str] = ("*",)
+    table: Table,
+    column: str,
+    values: list[object] | None,
+    columns: Sequence[str] = ("*",),
+    where: Mapping[str, list[object]] | None = None,
 ) -> pa.Table:
-    """`columns` of the rows whose `column` is in `values` (every row if None).
+    """`columns` of the rows whose `column` is in `values` (every row if None) and, for each
+    column of `where`, whose value is one of its values.
 
     Partition values and file statistics prune the files read; only `columns` are decoded.
+    Values are bound as literals of an Iceberg expression, never spliced into text.
     """
     if table.current_snapshot() is None or values == []:
         schema = table.schema().as_arrow()
         names = schema.names if tuple(columns) == ("*",) else list(columns)
         return pa.schema([schema.field(n) for n in names]).empty_table()
-    if values is None:
+    conditions = [] if values is None else [_predicate(In, column, as_literals(values))]
+    conditions += [_predicate(In, name, as_literals(list(allowed)))
+                   for name, allowed in (where or {}).items()]  # fmt: skip
+    if not conditions:
         return table.scan(selected_fields=tuple(columns)).to_arrow()
-    condition = _predicate(In, column, as_literals(values))
+    condition = conditions[0] if len(conditions) == 1 else And(*conditions)
     return table.scan(row_filter=condition, selected_fields=tuple(columns)).to_arrow()
 
 
@@ -152,13 +161,14 @@ def rows_of(
     column: str,
     values: list[object] | None,
     columns: Sequence[str] = ("*",),
+    where: Mapping[str, list[object]] | None = None,
 ) -> pa.Table:
     """`rows_where` on a table that may not exist yet (then: no rows); never creates it."""
     table = lakehouse.find(definition.identifier)
     if table is None:
         names = definition.schema.names if tuple(columns) == ("*",) else list(columns)
         return pa.schema([definition.schema.field(n) for n in names]).empty_table()
-    return rows_where(table, column, values, columns)
+    return rows_where(table, column, values, columns, where)
 
 
 def rows_from(table: Table, column: str, low: object, columns: Sequence[str] = ("*",)) -> pa.Table:

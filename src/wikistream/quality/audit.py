@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wikistream.alerts.router import Delivery
+from wikistream.exceptions import ConfigError
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.reads import rows_of
@@ -173,6 +174,23 @@ def add_release(lakehouse: Lakehouse, run: dict[str, Any], reason: str | None) -
            "released_at": datetime.now(UTC), "reason": reason}  # fmt: skip
     table = lakehouse.table(DQ_RELEASES)
     commits.append(table, pa.Table.from_pylist([row], DQ_RELEASES.schema), {})
+
+
+def release_held(lakehouse: Lakehouse, run_id: str, reason: str | None) -> str:
+    """Let the batch that gate run `run_id` held through at the next cycle; returns its
+    table.
+
+    Raises:
+        ConfigError: no such run, or it did not hold its batch.
+    """
+    rows = run_rows(lakehouse, run_id)
+    if not rows:
+        raise ConfigError(f"no gate run {run_id!r} in dq.results (see: wikistream dq report)")
+    if rows[0]["gate"] != "held":
+        raise ConfigError(f"run {run_id} did not hold its batch (gate: {rows[0]['gate']})")
+    add_release(lakehouse, rows[0], reason)
+    table: str = rows[0]["table_name"]
+    return table
 
 
 def release_at(lakehouse: Lakehouse, table_name: str, input_from: str | None) -> str | None:
