@@ -396,6 +396,24 @@ class AlertSettings(BaseModel):
         return self
 
 
+class WebSettings(BaseModel):
+    """`wikistream serve` and `run --serve`: the dashboard, the JSON API and /metrics."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on; loopback unless told.")
+    port: int = Field(8765, ge=0, le=65535, description="Port to listen on (0: any free one).")
+    cache_s: float = Field(
+        5.0, gt=0, le=3600,
+        description="How long an answer is reused: any number of open pages cost the "
+        "lakehouse one read per view per interval.",
+    )  # fmt: skip
+    refresh_s: float = Field(5.0, ge=1, le=3600, description="How often the page updates.")
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Enables the few changing endpoints (releasing a held batch), which "
+        "then need it as a bearer token; unset, they are off.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything WikiStream can be configured with."""
 
@@ -423,6 +441,7 @@ class Settings(BaseSettings):
     supervisor: SupervisorSettings = Field(default_factory=lambda: SupervisorSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
+    web: WebSettings = Field(default_factory=lambda: WebSettings())
 
     @field_validator("warehouse", mode="before")
     @classmethod

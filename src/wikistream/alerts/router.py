@@ -13,14 +13,26 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
+from wikistream import metrics
 from wikistream.alerts.channels import CHANNELS, Alert, Channel
 from wikistream.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 
 _ATTEMPTS = 2
+_RECENT: deque[dict[str, Any]] = deque(maxlen=50)  # this process's deliveries, newest last
+_RECENT_LOCK = threading.Lock()
+
+
+def recent_alerts() -> list[dict[str, Any]]:
+    """The alerts this process tried to deliver lately (any router), newest first."""
+    with _RECENT_LOCK:
+        return list(reversed(_RECENT))
 
 
 class Delivery:
@@ -115,6 +127,12 @@ class AlertRouter:
                     delivery.delivered_to.append(name)
                 else:
                     delivery.failed_on.append(name)
+            with _RECENT_LOCK:
+                if delivery.delivered_to or delivery.failed_on:
+                    _RECENT.append({"at": datetime.now(UTC).isoformat(), "key": alert.key,
+                                    "severity": alert.severity, "title": alert.title,
+                                    "delivered_to": list(delivery.delivered_to),
+                                    "failed_on": list(delivery.failed_on)})  # fmt: skip
             with self._lock:
                 self._pending.discard(alert.key)
                 if delivery.delivered:
@@ -132,10 +150,12 @@ class AlertRouter:
             try:
                 channel.send(alert)
                 self.delivered += 1
+                metrics.ALERTS.labels(channel=channel.name, outcome="delivered").inc()
                 return True
             except Exception as exc:  # a broken channel must never break the pipeline
                 if attempt == _ATTEMPTS:
                     self.failed += 1
+                    metrics.ALERTS.labels(channel=channel.name, outcome="failed").inc()
                     # The type only: messages of HTTP errors can carry the (secret) URL.
                     log.warning("alert channel failed; alert not delivered there",
                                 extra={"channel": channel.name, "alert": alert.key,

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from wikistream import metrics
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json
+from wikistream.cli.web import HOST_OPTION, PORT_OPTION, web_server
 from wikistream.lakehouse.positions import as_text
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
@@ -38,6 +40,11 @@ if TYPE_CHECKING:
 @click.option("--idle-exit", type=click.FloatRange(min=0, min_open=True), metavar="S",
               help="Exit 0 after S seconds without a new record (a new assignment of Kafka "
                    "partitions restarts the clock).")  # fmt: skip
+@click.option("--serve", "serve_web", is_flag=True,
+              help="Also serve the dashboard, the API and /metrics (with this run's "
+                   "counters) while running; see `wikistream serve`.")  # fmt: skip
+@HOST_OPTION
+@PORT_OPTION
 @OUTPUT_OPTION
 @click.pass_obj
 def run(
@@ -48,6 +55,9 @@ def run(
     since: str | None,
     keep_layers: bool,
     idle_exit: float | None,
+    serve_web: bool,
+    host: str | None,
+    port: int | None,
     output: str,
 ) -> None:
     """Ingest a source into bronze until it ends, a limit is hit, or Ctrl-C.
@@ -64,8 +74,16 @@ def run(
         overrides["source"] = {k: v for k, v in {"spec": spec, "since": since}.items() if v}
     settings = obj.settings(**overrides)
     open_source(settings.source.spec, settings).close()  # a bad spec fails here, at once
-    summary = _ingest(settings, lambda: open_source(settings.source.spec, settings),
-                      max_events, max_seconds, keep_layers, idle_exit)  # fmt: skip
+    server = web_server(settings, host, port) if serve_web else None
+    if server is not None:
+        click.echo(f"dashboard at {server.url}", err=True)
+        server.start()
+    try:
+        summary = _ingest(settings, lambda: open_source(settings.source.spec, settings),
+                          max_events, max_seconds, keep_layers, idle_exit)  # fmt: skip
+    finally:
+        if server is not None:
+            server.stop()
     report_run(summary, settings, output, title=f"ingest from {settings.source.spec}")
 
 
@@ -92,6 +110,10 @@ def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
 
     summary = _ingest(settings, source, events, None, True)
     report_run(summary, settings, output, title=f"demo: {events:,} synthetic events")
+    if output == "text":
+        web = settings.web
+        click.echo(f"       {_command_name()} serve   # the dashboard: open "
+                   f"http://{web.host}:{web.port}/  (make serve)")  # fmt: skip
 
 
 def _ingest(
@@ -117,6 +139,7 @@ def _ingest(
     alerts = processor.gates.alerts if processor and processor.gates else \
         AlertRouter(settings.alerts)  # fmt: skip
     supervisor = Supervisor(settings, alerts).start()
+    metrics.RUNNING.set(1)
     if processor is not None:
         from wikistream.ops.maintain import maintain
 
@@ -141,6 +164,7 @@ def _ingest(
                     alerts.close()
             finally:
                 supervisor.close()
+                metrics.RUNNING.set(0)
     components = {n: c.as_dict() for n, c in supervisor.components.items()}
     summary.extra["components"] = components
     if loop is not None:

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wikistream import metrics
 from wikistream.events.arrow import decode_chunk, quarantine_to_arrow, unwritable_to_quarantine
 from wikistream.events.decode import EventDecoder, quarantine_id
 from wikistream.exceptions import ConcurrentWriter, PartitionsMoved, TerminalError
@@ -195,6 +196,7 @@ class BronzeWriter:
             self._positions.extend(batch.positions)
             self._labels.extend(batch.partitions or [""] * len(batch.records))
             self.stats.read += len(batch.records)
+            metrics.EVENTS_READ.inc(len(batch.records))
 
     def stored(self, labels: Sequence[str]) -> Positions:
         """The stored positions of newly assigned partitions, from the table (a partitioned
@@ -271,6 +273,7 @@ class BronzeWriter:
         started, now = time.perf_counter(), datetime.now(UTC)
         chunk = decode_chunk(self._decoder, records, self._source, now)
         self.stats.dropped.update(chunk.dropped)
+        _count_dropped(chunk.dropped)
         identity = self._replay_of or self._source
         where = [f"{label}:{position}" if label else position or ""
                  for label, position in zip(labels, positions, strict=True)]  # fmt: skip
@@ -280,12 +283,14 @@ class BronzeWriter:
         mask = self._first_sightings(chunk.ids)
         kept = sum(mask)
         self.stats.duplicates += len(mask) - kept
+        _count_dropped({"duplicate": len(mask) - kept})
         events = chunk.table if kept == len(mask) else chunk.table.filter(pa.array(mask))
         if self._window is not None:
             self.reached_until = self.reached_until or self._window.ends_in(chunk.table)
             events, before, after = self._window.keep(events)
-            self.stats.dropped.update({k: n for k, n in (("before_since", before),
-                                                         ("after_until", after)) if n})  # fmt: skip
+            outside = {"before_since": before, "after_until": after}
+            self.stats.dropped.update({k: n for k, n in outside.items() if n})
+            _count_dropped(outside)
         if self._replay_of is not None:
             events = self._not_in_bronze(events)
         # Remember now, not after the commit: the next batch is deduplicated against this one.
@@ -303,6 +308,7 @@ class BronzeWriter:
         """Drop events bronze already holds (a replay re-reads events of any age)."""
         fresh = without_known(self._events, events)
         self.stats.duplicates += events.num_rows - fresh.num_rows
+        _count_dropped({"duplicate": events.num_rows - fresh.num_rows})
         return fresh
 
     def _commit(self, prepared: _Prepared) -> None:
@@ -311,10 +317,15 @@ class BronzeWriter:
             self._commit_quarantine(prepared.dead, prepared.positions)
         committed = self._commit_events(prepared.events, prepared.positions)
         self.positions.update(prepared.positions)
-        stats = self.stats
-        stats.commit_seconds += time.perf_counter() - started
+        stats, seconds = self.stats, time.perf_counter() - started
+        dead = 0 if prepared.dead is None else prepared.dead.num_rows
+        stats.commit_seconds += seconds
         stats.accepted += committed
-        stats.quarantined += 0 if prepared.dead is None else prepared.dead.num_rows
+        stats.quarantined += dead
+        metrics.COMMIT_SECONDS.observe(seconds)
+        metrics.BATCH_EVENTS.observe(prepared.events.num_rows + dead)
+        metrics.EVENTS_ACCEPTED.inc(committed)
+        metrics.EVENTS_QUARANTINED.inc(dead)
         stats.commits += 1
         stats.last_commit_at = prepared.at
         log.debug("committed", extra={"rows": prepared.events.num_rows,
@@ -392,6 +403,7 @@ class BronzeWriter:
             self._commit_quarantine(dead, positions)  # first: a crash now loses nothing
             self._recent_dead.add(dead.column("quarantine_id").to_pylist())
             self.stats.quarantined += dead.num_rows
+            metrics.EVENTS_QUARANTINED.inc(dead.num_rows)
         log.warning(
             "isolated events whose values cannot be committed",
             extra={"events": len(bad), "position": where, "error": detail},
@@ -446,3 +458,9 @@ def _newest_plausible(rows: pa.Table) -> datetime | None:
     ts = rows.column("event_ts")
     newest: datetime | None = pc.max(ts.filter(pc.less_equal(ts, limit))).as_py()
     return newest
+
+
+def _count_dropped(counts: Mapping[str, int]) -> None:
+    for reason, n in counts.items():
+        if n:
+            metrics.EVENTS_DROPPED.labels(reason=reason).inc(n)

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wikistream import metrics
 from wikistream.engine import configure_engine
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
@@ -30,6 +31,7 @@ from wikistream.lakehouse.positions import (
     POSITION_KEY,
     SOURCE_KEY,
     WRITER_KEY,
+    newest_event_ts,
     stored_position,
     table_name,
 )
@@ -110,9 +112,11 @@ class Processor:
             since = back if since is None else min(since, back)
         try:
             if layer in ("silver", "all"):
-                self._silver(report, full_refresh)
+                with metrics.CYCLE_SECONDS.labels(layer="silver").time():
+                    self._silver(report, full_refresh)
             if layer in ("gold", "all"):
-                self._gold(report, full_refresh, since)
+                with metrics.CYCLE_SECONDS.labels(layer="gold").time():
+                    self._gold(report, full_refresh, since)
         finally:
             if self.gates is not None:
                 self.gates.flush()
@@ -375,6 +379,9 @@ class Processor:
                 continue
             summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto),
                        WRITER_KEY: self.writer_id}  # fmt: skip
+            newest = newest_event_ts(silver, upto)
+            if newest is not None:  # gold is as fresh as the silver it was computed from
+                summary[MAX_EVENT_TS_KEY] = newest
             guard = _guard(SILVER_EVENTS.identifier, done)
             if start is not None:
                 commits.replace_from(table, out, column, start, summary, guard=guard)

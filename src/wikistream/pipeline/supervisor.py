@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from wikistream import metrics
 from wikistream.alerts.channels import Alert
-from wikistream.alerts.router import AlertRouter
+from wikistream.alerts.router import AlertRouter, recent_alerts
 from wikistream.exceptions import SourceUnavailable, TerminalError
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.positions import Positions
@@ -103,6 +104,7 @@ class Supervisor:
         s = self.settings.supervisor
         component.restarts += 1
         component.consecutive_failures += 1
+        metrics.RESTARTS.labels(component=component.name).inc()
         component.state = "restarting"
         component.last_error = error if isinstance(error, str) else \
             f"{type(error).__name__}: {error}"[:500]  # fmt: skip
@@ -138,6 +140,7 @@ class Supervisor:
             "pid": os.getpid(), "running": running, "started_at": self._started.isoformat(),
             "updated_at": datetime.now(UTC).isoformat(),
             "heartbeat_s": self.settings.supervisor.heartbeat_s, "components": components,
+            "alerts": recent_alerts(),
         }  # fmt: skip
         try:
             self._documents.write(RUN_STATE, document)

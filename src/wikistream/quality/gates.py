@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from wikistream import metrics
 from wikistream.alerts.channels import Alert
 from wikistream.alerts.router import AlertRouter, Delivery
 from wikistream.lakehouse.documents import Documents
@@ -84,6 +85,11 @@ class QualityGates:
         run = GateRun(run_id, layer, table, now, outcome.results, gate, input_range[0],
                       input_range[1], snapshot_id, frozenset())  # fmt: skip
         self.audit.add(run, deliveries)  # `alerted` is what a channel delivered, at flush
+        if not on_demand:
+            for result in outcome.results:
+                metrics.GATE_CHECKS.labels(table=table, check=result.check.name,
+                                           verdict=result.verdict).inc()  # fmt: skip
+            metrics.GATE_RUNS.labels(table=table, gate=gate).inc()
         if gate == HELD:
             log.warning("quality gate held a batch",
                         extra={"run_id": run_id, "layer": layer, "table": table,

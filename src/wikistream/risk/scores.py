@@ -99,7 +99,7 @@ def _reasons(rows: pa.Table, *scores: pa.Array) -> list[str]:
             f"{deletions[i]} large deletions",
             "anonymous editor",
             f"active on {domains[i]} wikis",
-            f"reverted {reverted[i]} times by others",
+            f"reverted {int(reverted[i])} times by others",
         )
         found = [text for score, text in zip(points, parts, strict=True) if score > 0]
         texts.append("; ".join(found) or "no risk signals")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from wikistream import metrics
 from wikistream.exceptions import SourceRejected, SourceUnavailable
 from wikistream.sources.base import SourceBatch
 from wikistream.sources.sse_protocol import FrameParser
@@ -103,6 +104,7 @@ class SseSource:
                     extra={"reason": reason, "wait_s": round(wait, 2), "last_id": last_id},
                 )
                 self.stats.reconnects += 1
+                metrics.SSE_RECONNECTS.inc()
                 self._closed.wait(wait)
 
     def _stream_once(self, client: httpx.Client, last_id: str | None) -> Iterator[SourceBatch]:

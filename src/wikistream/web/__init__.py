@@ -1,0 +1,1 @@
+"""The web dashboard, its JSON API and /metrics (FastAPI, the `web` extra)."""

@@ -1,0 +1,57 @@
+"""Answers reused for a short time: any number of open pages cost one lakehouse read per
+view per interval.
+
+One computation per key at a time: concurrent requests for a stale key wait for the one
+that refreshes it instead of all reading the lakehouse (no thundering herd).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from wikistream import metrics
+
+T = TypeVar("T")
+
+
+class ViewCache:
+    """A small TTL cache with one computation per key at a time, bounded in entries."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 512) -> None:
+        self._ttl_s, self._max = ttl_s, max_entries
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, view: str, key: Hashable, compute: Callable[[], T]) -> T:
+        """The cached answer for (view, key), computed by `compute` when missing or stale."""
+        full = (view, key)
+        found = self._fresh(full)
+        if found is not None:
+            return found[1]  # type: ignore[no-any-return]
+        with self._guard:
+            lock = self._locks.setdefault(full, threading.Lock())
+        with lock:
+            found = self._fresh(full)  # another request may have refreshed it meanwhile
+            if found is not None:
+                return found[1]  # type: ignore[no-any-return]
+            metrics.WEB_CACHE_MISSES.labels(view=view).inc()
+            value = compute()
+            with self._guard:
+                self._entries[full] = (time.monotonic(), value)
+                self._entries.move_to_end(full)
+                while len(self._entries) > self._max:
+                    old, _ = self._entries.popitem(last=False)
+                    self._locks.pop(old, None)
+            return value
+
+    def _fresh(self, full: Hashable) -> tuple[float, Any] | None:
+        with self._guard:
+            entry = self._entries.get(full)
+        if entry is None or time.monotonic() - entry[0] > self._ttl_s:
+            return None
+        return entry
