@@ -9,7 +9,7 @@ ARGS   ?=
 LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo run test test-fast check lint typecheck lock-check bench lock clean
+.PHONY: help install demo serve run test test-fast check lint typecheck lock-check bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,9 @@ install: $(STAMP) ## Create/refresh the virtual environment from the lock file
 demo: $(STAMP) ## Run the pipeline on the synthetic stream and print a summary
 	$(BIN)/wikistream demo $(ARGS)
 
+serve: $(STAMP) ## Serve the dashboard of the demo warehouse at http://127.0.0.1:8765/
+	$(BIN)/wikistream serve $(ARGS)
+
 run: $(STAMP) ## Ingest the live Wikimedia stream until Ctrl-C
 	$(BIN)/wikistream run --source live $(ARGS)
 
@@ -40,8 +43,8 @@ test-fast: $(STAMP) ## Run the tests without the slower integration tests
 check: lint typecheck lock-check ## Everything CI checks before the tests: lint, types, lock
 
 lint: $(STAMP) ## ruff check + format check
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench deploy
+	$(BIN)/ruff format --check src tests bench deploy
 
 typecheck: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy

@@ -68,7 +68,7 @@ def recent_windows(lakehouse: Lakehouse, until: datetime, hours: float) -> pa.Ta
 
 def activity(windows: pa.Table, until: datetime, hours: float, wikis: int = 5) -> Activity:
     """Edits per minute per window over `hours`, overall and for the `wikis` busiest wikis
-    (windows without events count 0)."""
+    (windows without events count 0; none before the warehouse's first window)."""
     last = _window_of(until)
     count = max(1, round(hours * 3600 / WINDOW.total_seconds()))
     starts = [last - WINDOW * (count - 1 - i) for i in range(count)]
@@ -85,6 +85,10 @@ def activity(windows: pa.Table, until: datetime, hours: float, wikis: int = 5) -
     def series(key: str) -> list[float]:
         return [round(per.get((key, start), 0) / minutes, 2) for start in starts]
 
+    # A warehouse younger than `hours` starts at its first window (an hour at least).
+    seen = [i for i, start in enumerate(starts) if ("", start) in per]
+    skip = min(seen[0] if seen else 0, max(0, count - 6))
+    starts = starts[skip:]
     return Activity(times=[int(s.timestamp()) for s in starts], total=series(""),
                     wikis={domain: series(domain) for domain in top})  # fmt: skip
 
