@@ -1,8 +1,9 @@
 """Answers reused for a short time: any number of open pages cost one lakehouse read per
 view per interval.
 
-One computation per key at a time: concurrent requests for a stale key wait for the one
-that refreshes it instead of all reading the lakehouse (no thundering herd).
+One computation per key at a time: while one request refreshes a stale answer, the others
+get the stale one at once (nobody waits on the lakehouse but the refresher); only a key
+never computed before makes concurrent requests wait for its first computation.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class ViewCache:
             return found[1]  # type: ignore[no-any-return]
         with self._guard:
             lock = self._locks.setdefault(full, threading.Lock())
+            stale = self._entries.get(full)
+        if stale is not None and not lock.acquire(blocking=False):
+            return stale[1]  # type: ignore[no-any-return]  # being refreshed: no one waits
+        if stale is not None:
+            lock.release()  # this request refreshes it, below
         with lock:
             found = self._fresh(full)  # another request may have refreshed it meanwhile
             if found is not None:

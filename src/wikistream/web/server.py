@@ -14,6 +14,11 @@ from wikistream.web.app import create_app
 
 log = logging.getLogger(__name__)
 
+# Longer than a load balancer's idle timeout (ALB: 60 s), and than a busy server takes to
+# read a kept-alive connection's next request: at 5 s (uvicorn's default) 50 clients polling
+# saw the server close connections they had just sent a request on (measured).
+_KEEP_ALIVE_S = 75
+
 
 class WebServer:
     """The dashboard on a socket bound at construction (so the port is known, and a port
@@ -23,7 +28,7 @@ class WebServer:
         self._socket = _bind(host, port)
         self.host, self.port = host, self._socket.getsockname()[1]
         config = uvicorn.Config(create_app(settings), log_config=None, log_level="warning",
-                                access_log=False,
+                                access_log=False, timeout_keep_alive=_KEEP_ALIVE_S,
                                 server_header=False, timeout_graceful_shutdown=5)  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
