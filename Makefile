@@ -9,7 +9,7 @@ ARGS   ?=
 LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve run test test-fast check lint typecheck lock-check bench lock clean
+.PHONY: help install runtime demo serve run test test-fast check lint typecheck lock-check bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,14 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create/refresh the virtual environment from the lock file
+
+# The container image runs exactly this (Dockerfile), and a test runs it too.
+RUNTIME_EXTRAS ?= web,kafka,msk,postgres,aws
+runtime: ## Install WikiStream with its runtime extras only into VENV (the image's step), lock-pinned
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python \
+	  --constraint requirements.lock ".[$(RUNTIME_EXTRAS)]"
 
 demo: $(STAMP) ## Run the pipeline on the synthetic stream and print a summary
 	$(BIN)/wikistream demo $(ARGS)

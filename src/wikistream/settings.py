@@ -402,9 +402,9 @@ class WebSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address to listen on; loopback unless told.")
     port: int = Field(8765, ge=0, le=65535, description="Port to listen on (0: any free one).")
     cache_s: float = Field(
-        5.0, gt=0, le=3600,
+        5.0, ge=0, le=3600,
         description="How long an answer is reused: any number of open pages cost the "
-        "lakehouse one read per view per interval.",
+        "lakehouse one read per view per interval (0: never reused, for benchmarks).",
     )  # fmt: skip
     refresh_s: float = Field(5.0, ge=1, le=3600, description="How often the page updates.")
     admin_token: SecretStr | None = Field(

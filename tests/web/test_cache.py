@@ -51,3 +51,14 @@ def test_entries_are_bounded() -> None:
         cache.get("v", key, lambda key=key: key)
     assert cache.get("v", 0, lambda: "recomputed") == "recomputed"
     assert cache.get("v", 9, lambda: "recomputed") == 9
+
+
+def test_ttl_zero_turns_the_cache_off_and_peek_never_computes() -> None:
+    off, calls = ViewCache(ttl_s=0), []
+    for _ in range(3):
+        off.get("v", None, lambda: calls.append(1))
+    assert len(calls) == 3
+    on = ViewCache(ttl_s=60)
+    assert on.peek("v", None) == (False, None)
+    on.get("v", None, lambda: "answer")
+    assert on.peek("v", None) == (True, "answer")

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
 
 from wikistream.exceptions import ConfigError, WikiStreamError
 from wikistream.lakehouse.store import Lakehouse
@@ -63,10 +64,15 @@ def create_app(settings: Settings) -> FastAPI:
     def index() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
-    @app.get("/api/overview")
-    def overview() -> Overview:
+    @app.get("/api/overview", response_model=Overview)
+    async def overview() -> Response:
         """Everything the page shows, in one answer."""
-        return board.overview()
+        # The page polls this: a cached answer is sent from the event loop; only computing
+        # one goes to a worker thread (it reads the lakehouse).
+        body = board.cached_overview_json()
+        if body is None:
+            body = await run_in_threadpool(board.overview_json)
+        return Response(body, media_type="application/json")
 
     @app.get("/api/activity")
     def activity(

@@ -28,9 +28,26 @@ class ViewCache:
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, view: str, key: Hashable, compute: Callable[[], T]) -> T:
-        """The cached answer for (view, key), computed by `compute` when missing or stale."""
+    def peek(self, view: str, key: Hashable) -> tuple[bool, Any]:
+        """(True, answer) when `get` would answer without computing: fresh, or stale while
+        another request refreshes it; (False, None) otherwise. Never blocks."""
         full = (view, key)
+        found = self._fresh(full)
+        if found is not None:
+            return True, found[1]
+        with self._guard:
+            lock, stale = self._locks.get(full), self._entries.get(full)
+        if stale is not None and lock is not None and lock.locked():
+            return True, stale[1]
+        return False, None
+
+    def get(self, view: str, key: Hashable, compute: Callable[[], T]) -> T:
+        """The cached answer for (view, key), computed by `compute` when missing or stale
+        (every time when the cache is off: ttl_s 0)."""
+        full = (view, key)
+        if self._ttl_s == 0:
+            metrics.WEB_CACHE_MISSES.labels(view=view).inc()
+            return compute()
         found = self._fresh(full)
         if found is not None:
             return found[1]  # type: ignore[no-any-return]
@@ -58,6 +75,6 @@ class ViewCache:
     def _fresh(self, full: Hashable) -> tuple[float, Any] | None:
         with self._guard:
             entry = self._entries.get(full)
-        if entry is None or time.monotonic() - entry[0] > self._ttl_s:
+        if entry is None or time.monotonic() - entry[0] >= self._ttl_s:
             return None
         return entry

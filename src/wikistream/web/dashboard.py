@@ -105,6 +105,15 @@ class Dashboard:
         return self.cache.get("kafka", None,
                               lambda: kafka_partitions(self.lakehouse, self.settings))  # fmt: skip
 
+    def cached_overview_json(self) -> bytes | None:
+        """`overview_json()` if it is at hand without computing (see ViewCache.peek)."""
+        found, value = self.cache.peek("overview", None)
+        return value if found else None
+
+    def overview_json(self) -> bytes:
+        """`overview()` serialized, cached: a poll costs no model building or encoding."""
+        return self.cache.get("overview", None, lambda: self.overview().model_dump_json().encode())
+
     def overview(self) -> Overview:
         until = self.cache.get("until", None, lambda: views.data_until(self.lakehouse))
         status, problems = self.tables(), self.problems()

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from wikistream.alerts.router import recent_alerts
 from wikistream.lakehouse.inspect import lakehouse_status
@@ -62,8 +63,8 @@ def recent_windows(lakehouse: Lakehouse, until: datetime, hours: float) -> pa.Ta
                "anonymous_share")  # fmt: skip
     rows = rows_of(lakehouse, GOLD_METRICS_10MIN, "event_date", _days(first, until), columns,
                    where={"scope": ["global", "entity"]})  # fmt: skip
-    keep = [start >= first for start in rows.column("window_start").to_pylist()]
-    return rows.filter(pa.array(keep, pa.bool_())) if rows.num_rows else rows
+    starts = rows.column("window_start")
+    return rows.filter(pc.greater_equal(starts, pa.scalar(first, starts.type)))
 
 
 def activity(windows: pa.Table, until: datetime, hours: float, wikis: int = 5) -> Activity:
@@ -132,14 +133,21 @@ def risk_leaders(lakehouse: Lakehouse, until: datetime, limit: int) -> list[Risk
     columns = ("user", "user_kind", "window_start", "risk_score", "risk_level", "reasons",
                "edits", "large_deletions", "domains")  # fmt: skip
     rows = rows_of(lakehouse, GOLD_RISK, "event_date", _days(first, until), columns)
-    best: dict[str, dict[str, Any]] = {}
-    for row in rows.to_pylist():
-        if _utc(row["window_start"]) < first:
-            continue
-        held = best.get(row["user"])
-        if held is None or row["risk_score"] > held["risk_score"]:
-            best[row["user"]] = row
-    ranked = sorted(best.values(), key=lambda r: (-r["risk_score"], r["user"]))[:limit]
+    starts = rows.column("window_start")
+    rows = rows.filter(pc.greater_equal(starts, pa.scalar(first, starts.type)))
+    # Best first; then each user's first row is their highest score. Only the top is
+    # turned into Python objects (a busy day has hundreds of thousands of rows).
+    rows = rows.sort_by([("risk_score", "descending"), ("user", "ascending"),
+                         ("window_start", "descending")])  # fmt: skip
+    ranked: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for offset in range(0, rows.num_rows, 512):
+        for row in rows.slice(offset, 512).to_pylist():
+            if row["user"] not in seen and len(ranked) < limit:
+                seen.add(row["user"])
+                ranked.append(row)
+        if len(ranked) >= limit:
+            break
     return [RiskEntry(**{**r, "window_start": _utc(r["window_start"]).isoformat(),
                          "reasons": [p for p in r["reasons"].split("; ") if p]})
             for r in ranked]  # fmt: skip
