@@ -9,7 +9,7 @@ ARGS   ?=
 LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install runtime demo serve run test test-fast check lint typecheck lock-check bench lock clean
+.PHONY: help install runtime demo serve run test test-fast check lint typecheck lock-check iac-check bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,7 +48,7 @@ test: $(STAMP) ## Run the whole test suite (integration tests included)
 test-fast: $(STAMP) ## Run the tests without the slower integration tests
 	$(BIN)/pytest -m "not integration" $(ARGS)
 
-check: lint typecheck lock-check ## Everything CI checks before the tests: lint, types, lock
+check: lint typecheck lock-check iac-check ## Everything CI checks before the tests: lint, types, lock, IaC
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check src tests bench deploy
@@ -56,6 +56,19 @@ lint: $(STAMP) ## ruff check + format check
 
 typecheck: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy
+
+# checkov pins an old boto3: it gets a virtual environment of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := checkov==3.3.30
+$(CHECKOV_VENV)/.installed-$(CHECKOV):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python "$(CHECKOV)"
+	@touch $@
+
+iac-check: $(CHECKOV_VENV)/.installed-$(CHECKOV) ## checkov on deploy/terraform (skips are justified in place)
+	$(CHECKOV_VENV)/bin/checkov --directory deploy/terraform --framework terraform --quiet \
+	  --compact --download-external-modules false
 
 lock-check: $(STAMP) ## Fail if requirements.lock is stale against pyproject.toml (all extras)
 	@tmp=$$(mktemp -d) && cp requirements.lock $$tmp/requirements.lock && \
@@ -72,4 +85,4 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (a deliberate upgrade)
 	$(LOCK_CMD) -o requirements.lock
 
 clean: ## Remove the virtual environment and caches (not your warehouse)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,8 +3,10 @@
 
 The warehouse is built once (synthetic events through `run --no-process` and `process`,
 whole processes) and kept in --warehouse for later runs. Each round runs the server in its
-own process and N clients in this one (httpx, asyncio), each polling /api/overview (all the
-page shows, one request per refresh) in a closed loop for --seconds. The cache's misses
+own process and N clients, each polling /api/overview (all the page shows, one request per
+refresh) in a closed loop for --seconds: ApacheBench (`ab -k`, Debian `apache2-utils`) when
+installed, else httpx in this process (which then shares the cores and, at 50 clients, is
+the bottleneck itself: 100 requests/s where ab measures 1,000). The cache's misses
 per view (from /metrics) say how many lakehouse reads the round cost, per cache interval.
 The baseline in the same run: the same load with the cache off (cache_s = 0).
 
@@ -20,6 +22,7 @@ import asyncio
 import json
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,6 +79,32 @@ async def client(http: httpx.AsyncClient, url: str, until: float, out: list[floa
     return errors
 
 
+def load_ab(url: str, clients: int, seconds: float) -> dict[str, Any]:
+    done = subprocess.run(["ab", "-q", "-k", "-t", str(seconds), "-n", "10000000", "-c",
+                           str(clients), f"{url}/api/overview"], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+
+    def field(pattern: str) -> float:
+        found = re.search(pattern, done.stdout, re.M)
+        if found is None:
+            raise SystemExit(f"unexpected ab output:\n{done.stdout}")
+        return float(found.group(1))
+
+    def count(kind: str) -> int:
+        found = re.search(rf"{kind}:\s+(\d+)", done.stdout)
+        return int(found.group(1)) if found else 0
+
+    return {"clients": clients, "requests": int(field(r"^Complete requests:\s+(\d+)")),
+            # ab counts an answer of another length as "failed": the overview's length
+            # changes when it is refreshed. Errors are the rest, and non-2xx answers.
+            "errors": sum(count(kind) for kind in ("Connect", "Receive", "Exceptions",
+                                                   "Non-2xx responses")),
+            "requests_per_s": field(r"^Requests per second:\s+([\d.]+)"),
+            "p50_ms": field(r"^\s+50%\s+(\d+)"), "p95_ms": field(r"^\s+95%\s+(\d+)"),
+            "seconds": field(r"^Time taken for tests:\s+([\d.]+)"),
+            "load_generator": "ab"}  # fmt: skip
+
+
 async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -89,7 +118,7 @@ async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
             "requests_per_s": round(len(ordered) / elapsed, 1),
             "p50_ms": round(1000 * statistics.median(ordered), 1),
             "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
-            "seconds": round(elapsed, 1)}  # fmt: skip
+            "seconds": round(elapsed, 1), "load_generator": "httpx"}  # fmt: skip
 
 
 def round_(config: Path, clients: int, seconds: float, cache_s: float) -> dict[str, Any]:
@@ -107,7 +136,10 @@ def round_(config: Path, clients: int, seconds: float, cache_s: float) -> dict[s
         with urllib.request.urlopen(f"{url}/api/overview", timeout=120):  # noqa: S310
             cold_ms = 1000 * (time.perf_counter() - cold_started)
         before = misses(url)
-        result = asyncio.run(load(url, clients, seconds))
+        if shutil.which("ab"):
+            result = load_ab(url, clients, seconds)
+        else:
+            result = asyncio.run(load(url, clients, seconds))
         after = misses(url)
     finally:
         server.terminate()

@@ -1,4 +1,4 @@
-# WikiStream on AWS: producer -> MSK Serverless (IAM auth) -> bronze workers on ECS Fargate
+# WikiStream on AWS: producer -> MSK (IAM auth) -> bronze workers on ECS Fargate
 # -> Iceberg tables (Glue catalog + S3) -> processor (silver, gold, gates) -> dashboard
 # behind an internal HTTPS load balancer. Metrics go to Amazon Managed Service for
 # Prometheus with the same alert rules as deploy/prometheus/rules.yml; alarms to SNS.
@@ -18,7 +18,8 @@ module "network" {
   cidr               = var.vpc_cidr
   availability_zones = var.availability_zones
   log_retention_days = var.log_retention_days
-  web_allowed_cidrs  = var.web_allowed_cidrs
+  web_allowed_cidrs   = var.web_allowed_cidrs
+  interface_endpoints = var.interface_endpoints
 }
 
 module "secrets" {
@@ -37,7 +38,9 @@ module "streaming" {
   source            = "./modules/streaming"
   name              = local.name
   subnet_ids        = module.network.private_subnet_ids
-  security_group_id = module.network.msk_security_group_id
+  security_group_id  = module.network.msk_security_group_id
+  mode               = var.msk_mode
+  log_retention_days = var.log_retention_days
 }
 
 module "monitoring" {

@@ -85,3 +85,16 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "interface_endpoints" {
+  description = "AWS services reached through VPC interface endpoints (each ~$16/month in 2 zones)."
+  type        = list(string)
+  default = ["glue", "secretsmanager", "logs", "monitoring", "ecr.api", "ecr.dkr", "sns", "sts",
+  "aps-workspaces", "kms"]
+}
+
+variable "msk_mode" {
+  description = "serverless (no brokers to size) or provisioned (two small brokers: cheaper for dev)."
+  type        = string
+  default     = "serverless"
+}

@@ -27,3 +27,8 @@ variable "web_allowed_cidrs" {
   description = "Ranges allowed to the dashboard's load balancer, besides the VPC."
   type        = list(string)
 }
+
+variable "interface_endpoints" {
+  description = "AWS services reached through interface endpoints instead of the NAT gateway."
+  type        = list(string)
+}
