@@ -97,7 +97,8 @@ def test_compose_references_only_what_exists() -> None:
         for other in service.get("depends_on", {}):
             assert other in services, f"{name} depends on unknown {other}"
     for name, service in ours.items():
-        assert (COMPOSE.parent / service["build"]["context"] / service["build"]["dockerfile"]).exists()
+        build = service["build"]
+        assert (COMPOSE.parent / build["context"] / build["dockerfile"]).exists(), name
         command = command_of(service["command"])
         assert command.name in {"init", "produce", "run", "serve"}, name
         env = {k: expand(str(v)) for k, v in service["environment"].items()}
@@ -156,7 +157,8 @@ def test_the_image_install_step_gives_a_working_cli_without_dev_tools(tmp_path: 
                              "json"], capture_output=True, text=True, check=True)  # fmt: skip
     installed = {p["name"].lower().replace("_", "-"): p["version"]
                  for p in json.loads(frozen.stdout)}  # fmt: skip
-    for package in ("pyiceberg", "daft", "fastapi", "uvicorn", "confluent-kafka", "prometheus-client"):
+    runtime = ("pyiceberg", "daft", "fastapi", "uvicorn", "confluent-kafka", "prometheus-client")
+    for package in runtime:
         assert installed[package] == lock[package], package  # pinned by the lock
     # The installed package (not the checkout) serves the page and its vendored script.
     port = free_port()
@@ -168,8 +170,9 @@ def test_the_image_install_step_gives_a_working_cli_without_dev_tools(tmp_path: 
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/vendor/uplot/"
-                                            "uPlot.iife.min.js", timeout=2) as answer:  # noqa: S310
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/static/vendor/uplot/uPlot.iife.min.js", timeout=2
+                ) as answer:  # noqa: S310
                     assert answer.status == 200 and b"uPlot" in answer.read()
                 break
             except OSError:

@@ -80,8 +80,9 @@ def test_no_wildcard_actions_and_every_star_resource_is_explained() -> None:
     for path in {p for p, _, _ in stars}:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if re.search(r'resources\s*=\s*\["\*"\]', line):
-                assert re.search(r'#\s*"\*":? .{15,}', line), \
-                    f"{path.name}:{number}: Resource \"*\" without the reason AWS requires it"
+                assert re.search(r'#\s*"\*":? .{15,}', line), (
+                    f'{path.name}:{number}: Resource "*" without the reason AWS requires it'
+                )
 
 
 def test_each_service_role_gets_only_its_own_commands_actions() -> None:
@@ -102,7 +103,7 @@ def test_each_service_role_gets_only_its_own_commands_actions() -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_literal_secret_or_public_exposure(path: Path) -> None:
     text = path.read_text()
-    secret_attribute = r"(?i)\b(password|secret_string|secret_key|master_user_password)"
+    secret_attribute = r"(?i)\b(password|secret_string|secret_key|master_user_password)"  # noqa: S105
     assert not re.search(secret_attribute + r"\s*=\s*\"[^\"$]", text)  # values: never here
     assert "internal                   = false" not in text
     assert "assign_public_ip = true" not in text
