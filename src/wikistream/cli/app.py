@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,8 +20,10 @@ from wikistream.exceptions import (
     SourceUnavailable,
     WikiStreamError,
 )
-from wikistream.lakehouse.store import Lakehouse
 from wikistream.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from wikistream.lakehouse.store import Lakehouse
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +45,67 @@ class Context:
 def writable(settings: Settings) -> Lakehouse:
     """The lakehouse of a command that writes: its tables created or upgraded first (the
     one place that does; idempotent, and a no-op for tables that are current)."""
+    from wikistream.lakehouse.store import Lakehouse  # noqa: PLC0415 - PyIceberg: when needed
+
     lakehouse = Lakehouse(settings)
     lakehouse.init()
     return lakehouse
 
 
+# Command -> (the cli module that defines it, its one line of help). A command's module,
+# with everything it imports (PyIceberg, Daft, Arrow…), is loaded only when that command
+# runs or shows its own help: `wikistream --help` and every start stay fast.
+# tests/cli/test_cli.py checks this table against the commands the modules define.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "backfill": ("backfill", "Load historical data into bronze, recorded in a run manifest; "
+                             "re-run to resume."),
+    "demo": ("ingest", "Run the pipeline on the deterministic synthetic stream and print a "
+                       "summary."),
+    "dq": ("quality", "Quality gates: reports, on-demand runs, releasing a held batch."),
+    "history": ("ops", "Snapshots of TABLE, newest first: id, time, operation, rows, stored "
+                       "positions."),
+    "init": ("ops", "Create the namespaces and tables (or bring older ones up to date); "
+                    "idempotent."),
+    "maintain": ("ops", "Compact small files, expire old snapshots, delete orphan files; "
+                        "report what changed."),
+    "migrate": ("ops", "Move this warehouse to another catalog and storage (e.g. a local "
+                       "folder to S3)."),
+    "process": ("ingest", "Run one silver/gold cycle now (e.g. after a backfill); idempotent."),
+    "produce": ("produce", "Validate a source's events and produce them to a Kafka topic."),
+    "quarantine": ("quality", "Rows that failed decoding (bronze) or row-level checks "
+                              "(silver)."),
+    "query": ("inspect", "Run one read-only SQL query; tables are bronze.events, "
+                         "bronze.quarantine, …"),
+    "replay": ("replay", "Re-read a source into bronze, or recompute silver or gold from the "
+                         "layer below."),
+    "rollback": ("ops", "Restore TABLE to an earlier snapshot; the layers above are rebuilt "
+                        "to match."),
+    "run": ("ingest", "Ingest a source into bronze until it ends, a limit is hit, or Ctrl-C."),
+    "serve": ("web", "Serve the dashboard (/), the JSON API (/api/…), /healthz and /metrics "
+                     "until Ctrl-C."),
+    "status": ("inspect", "Tables, files, snapshots, positions, freshness, running "
+                          "components, gate verdicts."),
+}  # fmt: skip
+
+
 class _Group(click.Group):
-    """Turns WikiStream errors into one line on stderr and a meaningful exit code."""
+    """Loads commands when they are used (COMMANDS); turns WikiStream errors into one line
+    on stderr and a meaningful exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"wikistream.cli.{COMMANDS[cmd_name][0]}")
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) if name in COMMANDS else
+                (name, self.commands[name].get_short_help_str())
+                for name in self.list_commands(ctx)]  # fmt: skip
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -1,15 +1,5 @@
-"""`wikistream`: one entry point for running, inspecting and querying the lakehouse."""
+"""The `wikistream` entry point. Commands load when used (cli/app.py: COMMANDS)."""
 
-from wikistream.cli import (  # noqa: F401 - each module adds its commands
-    backfill,
-    ingest,
-    inspect,
-    ops,
-    produce,
-    quality,
-    replay,
-    web,
-)
 from wikistream.cli.app import cli
 
 

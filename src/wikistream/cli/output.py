@@ -7,12 +7,14 @@ import io
 import json
 import sys
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pyarrow as pa
 
 from wikistream.redaction import redact
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 OUTPUT_OPTION = click.option(
     "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
