@@ -143,8 +143,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, nargs="+", default=[200_000, 1_000_000])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--spark-python", type=Path,
-                        help=f"A Python with {PYSPARK} (default: .venv-spark, made once).")
+    parser.add_argument(
+        "--spark-python",
+        type=Path,
+        help=f"A Python with {PYSPARK} (default: .venv-spark, made once).",
+    )
     args = parser.parse_args()
     global SPARK_PYTHON
     SPARK_PYTHON = args.spark_python

@@ -127,8 +127,11 @@ def gold(rows, out: str) -> dict[str, int]:  # noqa: ANN001
         .withColumn("scope", F.lit("user")),
     ]  # fmt: skip
     metrics = scopes[0].unionByName(scopes[1]).unionByName(scopes[2])
-    reverted = rows.where(F.col("reverted_user").isNotNull()).groupBy(
-        F.col("reverted_user").alias("user"), "event_hour").agg(F.count("*").alias("reverted"))
+    reverted = (
+        rows.where(F.col("reverted_user").isNotNull())
+        .groupBy(F.col("reverted_user").alias("user"), "event_hour")
+        .agg(F.count("*").alias("reverted"))
+    )
     per_user = rows.where(F.col("user").isNotNull()).groupBy("user", "event_hour").agg(
         F.first("user_kind").alias("user_kind"), F.count("*").alias("events"),
         F.sum(F.when(F.col("type") == "edit", 1).otherwise(0)).alias("edits"),
