@@ -54,9 +54,11 @@ SCHEMA = T.StructType([
 def silver(spark: SparkSession, path: str):  # noqa: ANN201 - a Spark DataFrame
     raw = spark.read.text(path)
     parsed = raw.select(F.from_json("value", SCHEMA).alias("e")).select("e.*")
-    valid = parsed.where(F.col("meta.id").isNotNull() & F.col("meta.dt").isNotNull()
+    parsed = parsed.withColumn("ts", F.try_to_timestamp(F.col("meta.dt")))
+    valid = parsed.where(F.col("meta.id").isNotNull() & F.col("ts").isNotNull()
                          & F.col("meta.domain").isNotNull())  # fmt: skip
-    events = valid.where(F.col("meta.domain") != "canary").dropDuplicates(["meta.id"])
+    events = valid.where(F.col("meta.domain") != "canary") \
+        .withColumn("event_id", F.col("meta.id")).dropDuplicates(["event_id"])  # fmt: skip
     regions = F.create_map(*[F.lit(x) for kv in DEFAULT_REGIONS.items() for x in kv])
     domain = F.lower(F.col("meta.domain"))
     language = F.regexp_extract(domain, rf"^([a-z-]+)\.({PROJECTS})\.org$", 1)
@@ -75,9 +77,9 @@ def silver(spark: SparkSession, path: str):  # noqa: ANN201 - a Spark DataFrame
     delta = F.when(F.col("length.new").isNull(), None) \
         .when(F.col("length.old").isNull() & (F.col("type") == "new"), F.col("length.new")) \
         .otherwise(F.col("length.new") - F.col("length.old"))  # fmt: skip
-    ts = F.to_timestamp(F.col("meta.dt"))
+    ts = F.col("ts")
     out = events.select(
-        F.col("meta.id").alias("event_id"), ts.alias("event_ts"),
+        "event_id", ts.alias("event_ts"),
         F.to_date(ts).alias("event_date"), F.date_trunc("hour", ts).alias("event_hour"),
         domain.alias("domain"), "wiki",
         F.when(language != "", language).alias("language"),
@@ -98,32 +100,33 @@ def silver(spark: SparkSession, path: str):  # noqa: ANN201 - a Spark DataFrame
                     F.coalesce(F.col("length_delta") > LARGE_ADDITION, F.lit(False)))  # fmt: skip
 
 
-COUNTS = [
-    F.count("*").alias("events"),
-    F.sum(F.when(F.col("type") == "edit", 1).otherwise(0)).alias("edits"),
-    F.countDistinct("user").alias("distinct_users"),
-    F.sum(F.coalesce("length_delta", F.lit(0))).alias("bytes_net"),
-    F.avg(F.col("is_bot").cast("double")).alias("bot_share"),
-    F.avg(F.col("is_anonymous").cast("double")).alias("anonymous_share"),
-    F.sum(F.col("is_large_deletion").cast("int")).alias("large_deletions"),
-    F.sum(F.col("is_revert").cast("int")).alias("reverts"),
-]
+def counts():  # noqa: ANN201 - Spark columns (built once a session is active)
+    return [
+        F.count("*").alias("events"),
+        F.sum(F.when(F.col("type") == "edit", 1).otherwise(0)).alias("edits"),
+        F.countDistinct("user").alias("distinct_users"),
+        F.sum(F.coalesce("length_delta", F.lit(0))).alias("bytes_net"),
+        F.avg(F.col("is_bot").cast("double")).alias("bot_share"),
+        F.avg(F.col("is_anonymous").cast("double")).alias("anonymous_share"),
+        F.sum(F.col("is_large_deletion").cast("int")).alias("large_deletions"),
+        F.sum(F.col("is_revert").cast("int")).alias("reverts"),
+    ]
 
 
 def gold(rows, out: str) -> dict[str, int]:  # noqa: ANN001
-    counts = {}
+    written = {}
     hourly = rows.groupBy("domain", "event_hour", "event_date").agg(
-        *COUNTS, F.sum(F.when(F.col("type") == "new", 1).otherwise(0)).alias("new_pages"),
+        *counts(), F.sum(F.when(F.col("type") == "new", 1).otherwise(0)).alias("new_pages"),
         F.sum(F.greatest(F.coalesce("length_delta", F.lit(0)), F.lit(0))).alias("bytes_added"),
         F.sum(F.col("is_large_addition").cast("int")).alias("large_additions"))  # fmt: skip
     window = F.window("event_ts", "10 minutes").start.alias("window_start")
     scopes = [
-        rows.groupBy(window).agg(*COUNTS).withColumn("scope", F.lit("global"))
+        rows.groupBy(window).agg(*counts()).withColumn("scope", F.lit("global"))
         .withColumn("entity", F.lit("all")),
-        rows.groupBy(window, F.col("domain").alias("entity")).agg(*COUNTS)
+        rows.groupBy(window, F.col("domain").alias("entity")).agg(*counts())
         .withColumn("scope", F.lit("entity")),
         rows.where(F.col("user").isNotNull())
-        .groupBy(window, F.col("user").alias("entity")).agg(*COUNTS)
+        .groupBy(window, F.col("user").alias("entity")).agg(*counts())
         .withColumn("scope", F.lit("user")),
     ]  # fmt: skip
     metrics = scopes[0].unionByName(scopes[1]).unionByName(scopes[2])
@@ -152,7 +155,7 @@ def gold(rows, out: str) -> dict[str, int]:  # noqa: ANN001
                            + F.col("reverted_score"))  # fmt: skip
     risk = risk.withColumn("risk_level", F.when(F.col("risk_score") >= 70, "HIGH")
                            .when(F.col("risk_score") >= 40, "MEDIUM").otherwise("LOW"))  # fmt: skip
-    daily = rows.groupBy("event_date").agg(*COUNTS)
+    daily = rows.groupBy("event_date").agg(*counts())
     for name, frame, partition in (("hourly_stats", hourly, "event_date"),
                                    ("metrics_10min", metrics, None), ("risk_scores", risk, None),
                                    ("daily_summary", daily, None)):  # fmt: skip
@@ -160,8 +163,8 @@ def gold(rows, out: str) -> dict[str, int]:  # noqa: ANN001
         if partition:
             writer = writer.partitionBy(partition)
         writer.parquet(f"{out}/gold/{name}")
-        counts[name] = frame.sparkSession.read.parquet(f"{out}/gold/{name}").count()
-    return counts
+        written[name] = frame.sparkSession.read.parquet(f"{out}/gold/{name}").count()
+    return written
 
 
 def main() -> None:
