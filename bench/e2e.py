@@ -77,7 +77,8 @@ def fresh_config(folder: Path) -> Path:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     config = folder / "wikistream.toml"
-    config.write_text(f'warehouse = "{folder / "wh"}"\n')
+    # Every wiki, as the Spark job keeps them: the same rows to clean and count.
+    config.write_text(f'warehouse = "{folder / "wh"}"\n[filters]\ndomains = ["*"]\n')
     return config
 
 
