@@ -68,7 +68,7 @@ $(CHECKOV_VENV)/.installed-$(CHECKOV):
 
 iac-check: $(CHECKOV_VENV)/.installed-$(CHECKOV) ## checkov on deploy/terraform (skips are justified in place)
 	$(CHECKOV_VENV)/bin/checkov --directory deploy/terraform --framework terraform --quiet \
-	  --compact --download-external-modules false
+	  --compact --download-external-modules false --skip-download
 
 lock-check: $(STAMP) ## Fail if requirements.lock is stale against pyproject.toml (all extras)
 	@tmp=$$(mktemp -d) && cp requirements.lock $$tmp/requirements.lock && \
