@@ -67,5 +67,4 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
