@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.ops.health import kafka_partitions
 from wikistream.ops.status import status_document
@@ -87,7 +88,7 @@ class Dashboard:
         return self.cache.get("gates", None, lambda: views.gates(self.lakehouse))
 
     def tables(self) -> list[dict[str, Any]]:
-        return self.cache.get("tables", None, lambda: views.tables(self.lakehouse))
+        return self.cache.get("tables", None, lambda: lakehouse_status(self.lakehouse))
 
     def problems(self) -> list[str]:
         return self.cache.get("problems", None, lambda: views.problems(

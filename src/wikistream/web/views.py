@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wikistream.alerts.router import recent_alerts
-from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.positions import newest_event_ts
 from wikistream.lakehouse.reads import rows_of
 from wikistream.lakehouse.store import Lakehouse
@@ -192,11 +191,6 @@ def gates(lakehouse: Lakehouse) -> Gates:
                  held=summarize(lakehouse, None, since)["held"],
                  failures_per_hour={"times": [int(h.timestamp()) for h in hours],
                                     "failures": [counts[h] for h in hours]})  # fmt: skip
-
-
-def tables(lakehouse: Lakehouse) -> list[dict[str, Any]]:
-    """`lakehouse_status`: rows, files, snapshots and freshness of every table."""
-    return lakehouse_status(lakehouse)
 
 
 def table_health(status: list[dict[str, Any]]) -> list[TableHealth]:

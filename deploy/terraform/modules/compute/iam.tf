@@ -10,6 +10,10 @@ locals {
   topic    = "${local.kafka}:topic/${var.msk_cluster_name}/${var.msk_cluster_uuid}"
   group    = "${local.kafka}:group/${var.msk_cluster_name}/${var.msk_cluster_uuid}"
   layers   = ["bronze", "silver", "gold", "dq", "ops"]
+  # The catalog, the five databases and every table in them.
+  catalog_all = concat(["${local.glue}:catalog"],
+    [for layer in local.layers : "${local.glue}:database/${layer}"],
+  [for layer in local.layers : "${local.glue}:table/${layer}/*"])
   services = ["setup", "producer", "bronze", "processor", "web"]
 }
 
@@ -49,27 +53,16 @@ resource "aws_iam_role_policy" "task" {
 
 # setup: `wikistream init` (a one-off task): create and upgrade every table.
 data "aws_iam_policy_document" "setup" {
+  source_policy_documents = [data.aws_iam_policy_document.warehouse_listing.json]
   statement {
     sid     = "CatalogCreatesTables"
     actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
-    resources = concat(["${local.glue}:catalog"],
-      [for layer in local.layers : "${local.glue}:database/${layer}"],
-    [for layer in local.layers : "${local.glue}:table/${layer}/*"])
+    resources = local.catalog_all
   }
   statement {
     sid       = "TableMetadata"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${local.wh}/*.db/*/metadata/*"]
-  }
-  statement {
-    sid       = "ListTheWarehouse"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.warehouse_prefix}/*"]
-    }
   }
   statement {
     sid       = "WarehouseKey"
@@ -120,13 +113,12 @@ data "aws_iam_policy_document" "worker_kafka" {
 # bronze worker: `wikistream run --no-process --source kafka://…?group=GROUP --serve`.
 data "aws_iam_policy_document" "bronze" {
   source_policy_documents = [data.aws_iam_policy_document.worker_kafka.json,
-  data.aws_iam_policy_document.metrics.json]
+    data.aws_iam_policy_document.metrics.json,
+  data.aws_iam_policy_document.warehouse_listing.json]
   statement {
     sid     = "CatalogReadsEveryTable"
     actions = ["glue:GetDatabase", "glue:GetTable"]
-    resources = concat(["${local.glue}:catalog"],
-      [for layer in local.layers : "${local.glue}:database/${layer}"],
-    [for layer in local.layers : "${local.glue}:table/${layer}/*"])
+    resources = local.catalog_all
   }
   statement {
     sid       = "CatalogCommitsBronze"
@@ -142,16 +134,6 @@ data "aws_iam_policy_document" "bronze" {
     sid       = "WritesBronzeAndRunState"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
     resources = ["${local.wh}/bronze.db/*", "${local.wh}/ops/*"]
-  }
-  statement {
-    sid       = "ListTheWarehouse"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.warehouse_prefix}/*"]
-    }
   }
   statement {
     sid       = "WarehouseKey"
@@ -184,28 +166,17 @@ data "aws_iam_policy_document" "processor" {
 
 # web: `wikistream serve` (read-only), with Kafka lag in /api/status.
 data "aws_iam_policy_document" "web" {
-  source_policy_documents = [data.aws_iam_policy_document.metrics.json]
+  source_policy_documents = [data.aws_iam_policy_document.metrics.json,
+  data.aws_iam_policy_document.warehouse_listing.json]
   statement {
     sid     = "CatalogReads"
     actions = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"]
-    resources = concat(["${local.glue}:catalog"],
-      [for layer in local.layers : "${local.glue}:database/${layer}"],
-    [for layer in local.layers : "${local.glue}:table/${layer}/*"])
+    resources = local.catalog_all
   }
   statement {
     sid       = "ReadsTheWarehouse"
     actions   = ["s3:GetObject"]
     resources = ["${local.wh}/*"]
-  }
-  statement {
-    sid       = "ListTheWarehouse"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.warehouse_prefix}/*"]
-    }
   }
   statement {
     sid       = "WarehouseKey"
@@ -226,6 +197,20 @@ data "aws_iam_policy_document" "web" {
     sid       = "KafkaLagGroup"
     actions   = ["kafka-cluster:DescribeGroup"]
     resources = ["${local.group}/wikistream-status"]
+  }
+}
+
+# Listing the environment's prefix: a missing document is then a 404, not a 403.
+data "aws_iam_policy_document" "warehouse_listing" {
+  statement {
+    sid       = "ListTheWarehouse"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.warehouse_prefix}/*"]
+    }
   }
 }
 
