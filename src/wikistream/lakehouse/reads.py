@@ -54,17 +54,25 @@ def _predicate(kind: Any, column: str, value: object) -> BooleanExpression:
 
 
 def appended_since(
-    table: Table, snapshot_id: int | None, upto: int | None = None
+    table: Table,
+    snapshot_id: int | None,
+    upto: int | None = None,
+    columns: Sequence[str] | None = None,
 ) -> tuple[pa.Table, int | None]:
     """Rows appended after `snapshot_id` (all rows if None) up to `upto` (default: the
-    current snapshot), and the snapshot read up to. Maintenance rewrites (compaction) add
-    no new rows and are skipped."""
+    current snapshot), and the snapshot read up to; `columns` only, if given (bronze's raw
+    JSON is most of its bytes). Maintenance rewrites (compaction) add no new rows and are
+    skipped."""
+    fields = ("*",) if columns is None else tuple(columns)
+    empty = table.schema().as_arrow().empty_table()
+    if columns is not None:
+        empty = empty.select(list(columns))
     current = table.current_snapshot()
     if current is None:
-        return table.schema().as_arrow().empty_table(), None
+        return empty, None
     end = current.snapshot_id if upto is None else upto
     if snapshot_id == end:
-        return table.schema().as_arrow().empty_table(), snapshot_id
+        return empty, snapshot_id
     chain = lineage(table)
     known = {s.snapshot_id for s in chain}
     for wanted in (snapshot_id, upto):
@@ -75,15 +83,16 @@ def appended_since(
                 "layer above with: wikistream process --full-refresh"
             )
     if snapshot_id is None:  # everything: a plain scan (older snapshots may be expired)
-        return table.scan(snapshot_id=end).to_arrow(), end
+        return table.scan(snapshot_id=end, selected_fields=fields).to_arrow(), end
     parts = [
         table.incremental_append_scan(
-            from_snapshot_id_exclusive=start, to_snapshot_id_inclusive=stop
+            from_snapshot_id_exclusive=start, to_snapshot_id_inclusive=stop,
+            selected_fields=fields,
         ).to_arrow()
         for start, stop in _segments(chain, snapshot_id, end)
-    ]
+    ]  # fmt: skip
     if not parts:
-        return table.schema().as_arrow().empty_table(), end
+        return empty, end
     return pa.concat_tables(parts), end
 
 

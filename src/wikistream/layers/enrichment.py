@@ -60,7 +60,8 @@ def region_of(domain: str | None, regions: dict[str, str] | None = None) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_TEMPORARY = re.compile(r"^~\d{4}-\d+(-\d+)*$")
+TEMPORARY_PATTERN = r"^~[0-9]{4}-[0-9]+(-[0-9]+)*$"  # Arrow (RE2) runs it too: ASCII digits
+_TEMPORARY = re.compile(TEMPORARY_PATTERN)
 
 REGISTERED, IP, TEMPORARY, BOT = "registered", "ip", "temporary", "bot"
 

@@ -13,7 +13,9 @@ The shipped defaults are `quality/checks.toml`; `dq.checks_file` points to your 
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -111,6 +113,12 @@ class CheckSet(BaseModel):
         if table is None:
             return checks
         return [c for c in checks if c.table in (None, table)]
+
+    def columns(self, layer: str, names: Iterable[str]) -> set[str]:
+        """Those of `names` that `layer`'s checks mention (as the column or anywhere in a
+        SQL condition): what a batch read for the gate must include."""
+        texts = [t for c in self.of(layer) for t in (c.column, c.expr, c.where) if t]
+        return {n for n in names if any(re.search(rf"\b{re.escape(n)}\b", t) for t in texts)}
 
     @model_validator(mode="after")
     def _unique_names(self) -> CheckSet:

@@ -31,14 +31,26 @@ def risk_scores(silver: pa.Table, risk: RiskSettings) -> pa.Table:
         return GOLD_RISK.schema.empty_table()
     rows = sql(
         """
-        WITH activity AS (
+        WITH measured AS (  -- per row first: Daft aggregates plain columns much faster
+            SELECT "user", event_hour, user_kind, domain,
+                CASE WHEN coalesce(type = 'edit', false) THEN 1 ELSE 0 END AS m_edit,
+                CASE WHEN is_large_deletion THEN 1 ELSE 0 END AS m_large_deletion,
+                CASE WHEN is_anonymous THEN 1.0 ELSE 0.0 END AS m_anonymous
+            FROM silver WHERE "user" IS NOT NULL AND NOT is_bot
+        ),
+        per_wiki AS (  -- wikis counted by grouping: count(DISTINCT) per user is slow
+            SELECT "user", event_hour, domain, min(user_kind) AS user_kind,
+                count(*) AS events, sum(m_edit) AS edits,
+                sum(m_large_deletion) AS large_deletions, sum(m_anonymous) AS anonymous
+            FROM measured GROUP BY "user", event_hour, domain
+        ),
+        activity AS (
             SELECT "user", event_hour AS window_start, min(user_kind) AS user_kind,
-                count(*) AS events,
-                sum(CASE WHEN coalesce(type = 'edit', false) THEN 1 ELSE 0 END) AS edits,
-                sum(CASE WHEN is_large_deletion THEN 1 ELSE 0 END) AS large_deletions,
-                avg(CASE WHEN is_anonymous THEN 1.0 ELSE 0.0 END) AS anonymous_share,
-                count(DISTINCT domain) AS domains
-            FROM silver WHERE "user" IS NOT NULL AND NOT is_bot GROUP BY "user", event_hour
+                sum(events) AS events, sum(edits) AS edits,
+                sum(large_deletions) AS large_deletions,
+                sum(anonymous) / sum(events) AS anonymous_share,
+                count(*) AS domains
+            FROM per_wiki GROUP BY "user", event_hour
         ),
         reverted AS (
             SELECT reverted_user AS "user", event_hour AS window_start, count(*) AS reverted
