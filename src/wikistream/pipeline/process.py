@@ -57,7 +57,8 @@ from wikistream.lakehouse.tables import (
     TableDef,
 )
 from wikistream.layers import gold
-from wikistream.layers.silver import to_silver
+from wikistream.layers.silver import BRONZE_COLUMNS, to_silver
+from wikistream.pipeline.handoff import Committed, SilverReads
 from wikistream.quality.audit import GateRun
 from wikistream.quality.evaluate import GateOutcome
 from wikistream.quality.gates import HELD, QualityGates
@@ -97,6 +98,7 @@ class Processor:
         if gates is None and settings.dq.enabled:
             gates = QualityGates(lakehouse, settings)
         self.gates = gates
+        self._committed: Committed | None = None  # silver's rows of this cycle, for gold
 
     def run(
         self,
@@ -118,6 +120,7 @@ class Processor:
                 with metrics.CYCLE_SECONDS.labels(layer="gold").time():
                     self._gold(report, full_refresh, since)
         finally:
+            self._committed = None
             if self.gates is not None:
                 self.gates.flush()
         return report
@@ -177,7 +180,7 @@ class Processor:
         done = None if full_refresh else _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         released = self._releases((BRONZE_EVENTS, SILVER_EVENTS), done)
         limit = next(iter(released.values()), None)
-        rows, upto = appended_since(bronze, done, limit)
+        rows, upto = appended_since(bronze, done, limit, self._bronze_columns())
         if upto is None or (upto == done and not full_refresh):
             return
         batch_range = (_as_position(done), _as_position(upto))
@@ -188,6 +191,12 @@ class Processor:
             out = without_known(silver, out)
         rewrite = ("event_id", None) if full_refresh else None
         self._promote_silver(report, out, (batch_range, upto, done), released, rewrite, started)
+
+    def _bronze_columns(self) -> list[str]:
+        """What silver and the bronze gate read: never the raw JSON unless a check asks."""
+        names = BRONZE_EVENTS.schema.names
+        checked = self.gates.checks.columns("bronze", names) if self.gates is not None else set()
+        return [n for n in names if n in checked or n in BRONZE_COLUMNS]
 
     def recompute_silver(self, dates: list[date]) -> CycleReport:
         """Rebuild silver's `event_date` partitions in `dates` from bronze (a replay).
@@ -202,7 +211,9 @@ class Processor:
         done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         if not dates:
             return report
-        rows = rows_where(self._lakehouse.table(BRONZE_EVENTS), "event_date", list(dates))
+        rows = rows_where(
+            self._lakehouse.table(BRONZE_EVENTS), "event_date", list(dates), self._bronze_columns()
+        )
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
         position = _as_position(done)
         try:
@@ -246,10 +257,14 @@ class Processor:
         if out.num_rows:
             summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
         guard = _guard(BRONZE_EVENTS.identifier, done)
+        before = silver.current_snapshot()
         if rewrite is not None:
-            commits.replace(silver, out, *rewrite, summary, guard=guard)
+            snapshot_id = commits.replace(silver, out, *rewrite, summary, guard=guard)
         else:
-            commits.append(silver, out, summary, guard=guard)
+            snapshot_id = commits.append(silver, out, summary, guard=guard)
+        whole = before is None or rewrite == ("event_id", None)
+        parent = None if before is None else before.snapshot_id
+        self._committed = Committed(snapshot_id, parent, out, whole)
         report.rows[SILVER_EVENTS.identifier] = out.num_rows
         report.seconds[SILVER_EVENTS.identifier] = time.perf_counter() - started
 
@@ -337,6 +352,7 @@ class Processor:
 
     def _gold(self, report: CycleReport, full_refresh: bool, since: datetime | None) -> None:
         silver = self._lakehouse.table(SILVER_EVENTS)
+        reads = SilverReads(silver, self._committed)
         risk = self._settings.risk
         plans: list[tuple[TableDef, str, Callable[[pa.Table], list[Any]], Recompute]] = [
             (GOLD_HOURLY, "event_hour", _distinct("event_hour"), gold.hourly_stats),
@@ -356,7 +372,7 @@ class Processor:
             released = self._releases((table_def,), done)
             limit = released.get(table_def.identifier)
             if (done, limit) not in increments:  # each silver increment is read once
-                increments[(done, limit)] = appended_since(silver, done, limit)
+                increments[(done, limit)] = reads.appended_since(done, limit)
             new_rows, upto = increments[(done, limit)]
             if upto is None or (upto == done and since is None and not rebuild):
                 continue
@@ -369,7 +385,7 @@ class Processor:
                 source_rows = rows_where(hourly, column, windows) if start is None else \
                     rows_from(hourly, column, start)  # fmt: skip
             else:
-                source_rows = _silver_rows(silver, column, windows, table_def, start)
+                source_rows = _silver_rows(reads, column, windows, table_def, start)
             out = recompute(source_rows)
             batch_range = (_as_position(done), _as_position(upto))
             run, _ = self._judge("gold", table_def, out, batch_range, upto, released,
@@ -455,7 +471,7 @@ _INPUTS = {
 
 
 def _silver_rows(
-    silver: Table,
+    silver: SilverReads,
     column: str,
     windows: list[Any] | None,
     table_def: TableDef,
@@ -465,19 +481,19 @@ def _silver_rows(
     `windows` (all if None), or every window from `start` on."""
     columns = _INPUTS[table_def.identifier]
     if start is not None:
-        rows = rows_from(silver, "event_hour", start.replace(minute=0), columns)
+        rows = silver.since("event_hour", start.replace(minute=0), columns)
         if table_def is not GOLD_METRICS_10MIN or rows.num_rows == 0:
             return rows
         starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
         return rows.filter(pc.greater_equal(starts, pa.scalar(start, starts.type)))
     if table_def is GOLD_METRICS_10MIN and windows is not None:
         hours = sorted({w.replace(minute=0) for w in windows})
-        rows = rows_where(silver, "event_hour", hours, columns)
+        rows = silver.where("event_hour", hours, columns)
         if rows.num_rows == 0:
             return rows
         starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
         return rows.filter(pc.is_in(starts, pa.array(windows, starts.type)))
-    return rows_where(silver, "event_hour", windows, columns)
+    return silver.where("event_hour", windows, columns)
 
 
 def _first_window(table_def: TableDef, since: datetime, windows: list[Any] | None) -> Any:
