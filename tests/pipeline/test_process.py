@@ -159,7 +159,9 @@ def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothi
             for t in GOLD_TABLES} == snapshots  # fmt: skip
     processor.run(lookback_hours=48)  # recomputing every window changes nothing
     assert _all_layers(once) == expected
-    processor.run(full_refresh=True)
+    processor.run(full_refresh=True)  # gold from the silver rows the cycle holds in memory
+    assert _all_layers(once) == expected
+    processor.run("gold", full_refresh=True)  # gold from silver read back from the table
     assert _all_layers(once) == expected
 
     # Invariants: gold totals equal silver counts.
