@@ -212,7 +212,9 @@ def clean_run(path: Path, events: int, batch: int) -> dict[str, Any]:
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-dq-"))
     try:
         settings = load_settings(warehouse=warehouse, filters={"domains": ["*"]})
-        processor = Processor(Lakehouse(settings), settings)
+        lakehouse = Lakehouse(settings)
+        lakehouse.init()
+        processor = Processor(lakehouse, settings)
         held, started = 0, time.perf_counter()
         for done in range(0, events, batch):  # each run resumes where the last one stopped
             run_ingest(settings, FileSource(path), max_events=min(batch, events - done))

@@ -10,8 +10,13 @@ Variants, interleaved round by round (medians reported):
                  --layer all` (bronze, silver, gold, gates), a fresh warehouse each round.
   one_process    `wikistream run --source file:F`: ingest with silver/gold kept current,
                  and the final cycle, in one process.
+  backfill_1_worker, backfill_2_workers
+                 `wikistream backfill --source file:F --workers 1|2 --no-process` (a run
+                 manifest; with 2, the file in two parts loaded by two processes at once),
+                 then `wikistream process --layer all`.
 The file has the synthetic stream's canaries, resends and malformed records. Also measured:
-`wikistream --help` (start-up), each variant's row counts (silver rows must agree).
+`wikistream --help`, a whole `run` of one event (start-up to first commit, an upper bound on
+the first record), each variant's row counts (silver rows must agree).
 
     .venv/bin/python bench/e2e.py                          # 200,000 and 1,000,000 events
     .venv/bin/python bench/e2e.py --events 200000 --rounds 3
@@ -114,12 +119,38 @@ def run_one_process(path: Path, work: Path) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "silver_rows": silver_rows(config)}
 
 
-VARIANTS = {"spark": run_spark, "processes": run_processes, "one_process": run_one_process}
+def run_backfill(workers: int) -> Any:
+    def variant(path: Path, work: Path) -> dict[str, Any]:
+        config = fresh_config(work / f"backfill-{workers}")
+        ingest, _ = timed(wikistream(config, "backfill", "--source", f"file:{path}",
+                                     "--workers", str(workers), "--no-process"))  # fmt: skip
+        process, _ = timed(wikistream(config, "process", "--layer", "all"))
+        return {"seconds": round(ingest + process, 2), "backfill_s": round(ingest, 2),
+                "process_s": round(process, 2), "silver_rows": silver_rows(config)}  # fmt: skip
+
+    return variant
 
 
-def startup() -> dict[str, float]:
+VARIANTS = {
+    "spark": run_spark,
+    "processes": run_processes,
+    "one_process": run_one_process,
+    "backfill_1_worker": run_backfill(1),
+    "backfill_2_workers": run_backfill(2),
+}
+
+
+def startup(work: Path) -> dict[str, float]:
     help_s = [timed([sys.executable, "-m", "wikistream", "--help"])[0] for _ in range(5)]
-    return {"help_s_median": round(statistics.median(help_s), 3)}
+    path = ensure_events_file(DATA / "e2e-200000.ndjson", 200_000)
+    first = []
+    for _ in range(5):
+        config = fresh_config(work / "first")
+        timed(wikistream(config, "init"))
+        first.append(timed(wikistream(config, "run", "--source", f"file:{path}", "--no-process",
+                                      "--max-events", "1"))[0])  # fmt: skip
+    return {"help_s_median": round(statistics.median(help_s), 3),
+            "run_one_event_s_median": round(statistics.median(first), 3)}  # fmt: skip
 
 
 def measure(events: int, rounds: int, work: Path) -> dict[str, Any]:
@@ -154,11 +185,11 @@ def main() -> None:
     SPARK_PYTHON = args.spark_python
     with tempfile.TemporaryDirectory(prefix="wikistream-e2e-") as tmp:
         sizes = [measure(n, args.rounds, Path(tmp)) for n in args.events]
-    print(json.dumps({
-        "benchmark": "e2e", "when": datetime.now().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "startup": startup(), "sizes": sizes,
-    }, indent=2))  # fmt: skip
+        print(json.dumps({
+            "benchmark": "e2e", "when": datetime.now().isoformat(),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "startup": startup(Path(tmp)), "sizes": sizes,
+        }, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,8 +8,13 @@
    counted in gold.hourly_stats; p50 and p99.
 5. The full refresh again on a local Ray cluster, and the ratio Ray / native.
 
+With --baseline SRC (another checkout's src/, e.g. a `git worktree` of an older commit):
+only the full refresh, this code and SRC's interleaved round by round on the same bronze
+table (ingested once, restored before every round), medians and the speed-up.
+
     .venv/bin/python bench/layers.py                       # 1,000,000 events
     .venv/bin/python bench/layers.py --events 100000 --no-ray
+    git worktree add /tmp/base HEAD~5 && .venv/bin/python bench/layers.py --baseline /tmp/base/src
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ def _settings(warehouse: Path, runner: str = "native", **extra: Any) -> Any:
                          engine={"runner": runner}, **extra)  # fmt: skip
 
 
+def _created(settings: Any) -> Any:
+    from wikistream.lakehouse.store import Lakehouse
+
+    lakehouse = Lakehouse(settings)
+    lakehouse.init()
+    return lakehouse
+
+
 def full_refresh(path: Path, events: int, runner: str) -> dict[str, Any]:
     """Ingest, then time one silver+gold cycle over everything."""
     from wikistream.lakehouse.store import Lakehouse
@@ -51,13 +64,26 @@ def full_refresh(path: Path, events: int, runner: str) -> dict[str, Any]:
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-layers-"))
     try:
         settings = _settings(warehouse, runner)
+        _created(settings)
         run_ingest(settings, FileSource(path), max_events=events)
-        processor = Processor(Lakehouse(settings), settings)
-        started = time.perf_counter()
-        report = processor.run(full_refresh=True)
-        seconds = time.perf_counter() - started
+        return _timed_refresh(Processor(Lakehouse(settings), settings), events, runner)
     finally:
         shutil.rmtree(warehouse, ignore_errors=True)
+
+
+def refresh_in_place(warehouse: Path, events: int) -> dict[str, Any]:
+    """Time one full refresh of a warehouse that already holds bronze."""
+    from wikistream.lakehouse.store import Lakehouse
+    from wikistream.pipeline.process import Processor
+
+    settings = _settings(warehouse)
+    return _timed_refresh(Processor(Lakehouse(settings), settings), events, "native")
+
+
+def _timed_refresh(processor: Any, events: int, runner: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    report = processor.run(full_refresh=True)
+    seconds = time.perf_counter() - started
     return {
         "runner": runner,
         "seconds": round(seconds, 2),
@@ -79,6 +105,7 @@ def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
     per_batch = -(-events // batches)
     try:
         settings = _settings(warehouse, commit={"max_events": per_batch})
+        _created(settings)
         processor = Processor(Lakehouse(settings), settings)
         cycle_seconds = []
         for _ in range(batches):
@@ -101,7 +128,6 @@ def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
 
 def freshness(rate: float, seconds: float) -> dict[str, Any]:
     """Read -> visible in gold.hourly_stats, for events sampled every second."""
-    from wikistream.lakehouse.store import Lakehouse
     from wikistream.pipeline.loop import ProcessLoop
     from wikistream.pipeline.process import Processor
     from wikistream.pipeline.reading import StopToken
@@ -110,7 +136,7 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
 
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-fresh-"))
     settings = _settings(warehouse, synthetic={"start": "now"})
-    catalog = Lakehouse(settings)
+    catalog = _created(settings)
     loop = ProcessLoop(Processor(catalog, settings), settings.process.interval_s).start()
     stop = StopToken()
     lags: list[float] = []
@@ -156,14 +182,50 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-def _subprocess(call: str) -> dict[str, Any]:
+def _subprocess(call: str, src: Path | None = None) -> dict[str, Any]:
+    """`call` in a fresh interpreter; `src`: import wikistream from there (a baseline)."""
     code = (
         "import json, sys; from pathlib import Path; sys.path.insert(0, 'bench'); "
         f"import layers; print(json.dumps({call}))"
     )
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)  # before site-packages, where the editable install is
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         env={**os.environ, "RAY_ADDRESS": ""})  # fmt: skip
+                         env=env)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def side_by_side(path: Path, events: int, baseline: Path, rounds: int) -> dict[str, Any]:
+    """Full refresh: this code against `baseline`'s, interleaved on the same bronze."""
+    from wikistream.pipeline.runner import run_ingest
+    from wikistream.sources.file import FileSource
+
+    root = Path(tempfile.mkdtemp(prefix="wikistream-layers-"))
+    warehouse, kept = root / "warehouse", root / "bronze-only"
+    try:
+        settings = _settings(warehouse)
+        _created(settings)
+        run_ingest(settings, FileSource(path), max_events=events)
+        shutil.copytree(warehouse, kept)
+        runs: dict[str, list[dict[str, Any]]] = {"current": [], "baseline": []}
+        for _ in range(rounds):
+            for name, src in (("baseline", baseline), ("current", None)):
+                shutil.rmtree(warehouse)
+                shutil.copytree(kept, warehouse)  # the catalog holds absolute paths: same place
+                call = f"layers.refresh_in_place(Path({str(warehouse)!r}), {events})"
+                runs[name].append(_subprocess(call, src))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    medians = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
+    return {
+        "benchmark": "silver_gold_side_by_side",
+        "input_events": events,
+        "baseline_src": str(baseline),
+        "rounds": runs,
+        "median_seconds": medians,
+        "speedup": round(medians["baseline"] / medians["current"], 2),
+    }
 
 
 def main() -> None:
@@ -172,9 +234,20 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--freshness-seconds", type=float, default=60)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="only the full refresh, against the wikistream package in SRC",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline")
     args = parser.parse_args()
 
     path = ensure_events_file(DATA / f"events-{args.events}.jsonl", args.events)
+    if args.baseline is not None:
+        result = side_by_side(path, args.events, args.baseline.resolve(), args.rounds)
+        print(json.dumps(result, indent=2))
+        return
     p = str(path)
     native = _subprocess(f"layers.full_refresh(Path({p!r}), {args.events}, 'native')")
     result: dict[str, Any] = {

@@ -127,6 +127,33 @@ def test_a_second_writer_of_the_same_source_is_stopped(tmp_path: Path) -> None:
     assert rows.num_rows == 20  # the loser committed nothing
 
 
+def test_replay_writers_racing_on_the_same_events_commit_each_once(tmp_path: Path) -> None:
+    """Two parts of a parallel backfill hold the same events and check bronze before
+    either commits: the one that commits second must drop them (and keep its position)."""
+    lines = sample_lines()[:40]
+    path = _write_lines(tmp_path / "in.jsonl", lines)
+    settings = make_settings(tmp_path / "wh")
+    source = FileSource(path, chunk_events=40)
+    first, second = (BronzeWriter(Lakehouse(settings), settings, f"backfill:r:{part}:{source.name}",
+                                  replay_of=source.name) for part in ("a", "b"))  # fmt: skip
+    [batch] = list(source.batches(None))
+    held = threading.Event()
+    commit = first._commit
+    first._commit = lambda prepared: (held.wait(10), commit(prepared))[1]  # type: ignore[method-assign]
+    first.add(batch)
+    first.flush()  # checked against an empty bronze; its commit waits
+    second.add(batch)
+    second.flush()  # checked against an empty bronze too
+    second.close()  # lands first
+    held.set()
+    first.close()  # finds the other's commit: drops those events, stores its position
+    ids, dead = _expected(lines)
+    events = read_table(settings, "bronze.events")
+    assert sorted(events.column("event_id").to_pylist()) == sorted(ids)
+    assert first.stats.accepted == 0 and first.stats.duplicates >= len(ids)
+    assert first.position == second.position == batch.positions[-1]
+
+
 def test_sse_drops_resends_and_garbage_still_give_each_event_once(tmp_path: Path) -> None:
     generator = SyntheticGenerator(seed=5, start="2026-01-01T00:00:00Z")
     lines = [generator.record(i) for i in range(400)]

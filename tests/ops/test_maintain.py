@@ -40,6 +40,7 @@ def _all_layers(settings: Settings) -> dict[str, int]:
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(900)  # 1,000 real commits: 120 s on a quiet hour, 290 s on a busy one
 def test_compaction_of_1000_small_commits_keeps_every_row_and_cuts_files_10x(
     tmp_path: Path,
 ) -> None:

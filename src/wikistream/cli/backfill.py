@@ -13,7 +13,7 @@ from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
 from wikistream.layers.bronze import BronzeStats
 from wikistream.ops.backfill import plan, run
 from wikistream.ops.health import active_run
-from wikistream.ops.manifest import COMPLETED, DONE, INTERRUPTED, Item, Manifest
+from wikistream.ops.manifest import COMPLETED, DONE, INTERRUPTED, RUNNING, Item, Manifest
 from wikistream.pipeline.reading import StopToken, graceful_signals
 from wikistream.times import instant
 
@@ -33,6 +33,11 @@ _EXIT_INTERRUPTED = 130
                    "the same backfill again resumes it].")  # fmt: skip
 @click.option("--slice-hours", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Streams: one item per this many hours.")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Load this many items at once, each in its own process (one per core); "
+                   "an NDJSON file of at least 1 MiB per worker is cut into this many "
+                   "parts. Another --workers is another run (bronze still drops what it "
+                   "holds).")  # fmt: skip
 @click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
               help="Bring silver and gold up to date afterwards.")  # fmt: skip
 @OUTPUT_OPTION
@@ -44,6 +49,7 @@ def backfill(
     until: str | None,
     run_id: str | None,
     slice_hours: float,
+    workers: int,
     keep_layers: bool,
     output: str,
 ) -> None:
@@ -63,7 +69,7 @@ def backfill(
     end = instant(until, "--until") if until else None
     if output == "text":
         click.echo("planning (checksums, record counts) …", err=True)
-    manifest = plan(settings, list(specs), start, end, run_id, slice_hours)
+    manifest = plan(settings, list(specs), start, end, run_id, slice_hours, workers)
     todo = [item for item in manifest.items if item.state != DONE]
     if output == "text":
         click.echo(f"backfill {manifest.run_id}: {len(manifest.items)} items, "
@@ -75,7 +81,8 @@ def backfill(
         progress = None
         if output == "text" and sys.stderr.isatty() and todo:
             progress = stack.enter_context(_Progress(todo))
-        manifest = run(lakehouse, settings, manifest, stop, progress.update if progress else None)
+        update = progress.update if progress else None
+        manifest = run(lakehouse, settings, manifest, stop, update, workers)
     if keep_layers and manifest.rows and active_run(settings) is None:
         from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
@@ -89,7 +96,8 @@ def backfill(
 
 
 class _Progress:
-    """A bar over the records of the items to load (files), or over the items (streams)."""
+    """A bar over the records of the items to load (files), or over the items (streams);
+    items loading at once (--workers) add up."""
 
     def __init__(self, items: list[Item]) -> None:
         self._sizes = {item.key: item.planned_records or 0 for item in items}
@@ -97,31 +105,23 @@ class _Progress:
         length = sum(self._sizes.values()) if self._by_records else len(items)
         self._bar = click.progressbar(length=length, label="backfill", file=sys.stderr,
                                       show_eta=True, show_pos=True)  # fmt: skip
-        self._current: str | None = None
-        self._shown = 0  # of the current item
+        self._shown = dict.fromkeys(self._sizes, 0)
 
     def __enter__(self) -> _Progress:
         self._bar.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._finish_item()
         self._bar.__exit__(None, None, None)
 
     def update(self, item: Item, stats: BronzeStats) -> None:
-        if item.key != self._current:
-            self._finish_item()
-            self._current, self._shown = item.key, 0
-        if self._by_records:
-            done = min(item.read + stats.read, self._sizes[item.key])
-            self._bar.update(done - self._shown)
-            self._shown = done
-
-    def _finish_item(self) -> None:
-        if self._current is not None:
-            total = self._sizes[self._current] if self._by_records else 1
-            self._bar.update(total - self._shown)
-            self._shown = total
+        if item.key not in self._sizes:
+            return
+        finished = item.state != RUNNING  # its last report: the bar covers it whole
+        total = self._sizes[item.key] if self._by_records else 1
+        done = total if finished else min(item.read + stats.read, total) if self._by_records else 0
+        self._bar.update(done - self._shown[item.key])
+        self._shown[item.key] = done
 
 
 def _report(manifest: Manifest, warehouse: Any, output: str) -> None:

@@ -5,6 +5,11 @@ record in the same snapshot (atomic), a restart resumes from that position, and 
 memory of recent `event_id`s drops events the source sends again (e.g. after a reconnect).
 Dead letters are committed to `bronze.quarantine` first; their ids make a re-read after a
 crash between the two commits harmless.
+
+A replay or backfill drops events bronze already holds. Several of them may write at once
+(the parts of one file in a parallel backfill): each commit first reads the ids the others
+committed since its own check and drops those too, and a commit that loses the race to
+another writer checks again before retrying.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import pyarrow.compute as pc
 from wikistream import metrics
 from wikistream.events.arrow import decode_chunk, quarantine_to_arrow, unwritable_to_quarantine
 from wikistream.events.decode import EventDecoder, quarantine_id
-from wikistream.exceptions import ConcurrentWriter, PartitionsMoved, TerminalError
+from wikistream.exceptions import ConcurrentWriter, PartitionsMoved, PositionLost, TerminalError
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.errors import may_be_data
 from wikistream.lakehouse.positions import (
@@ -39,7 +44,7 @@ from wikistream.lakehouse.positions import (
     position_properties,
     stored_source_positions,
 )
-from wikistream.lakehouse.reads import recent_values, rows_where, without_known
+from wikistream.lakehouse.reads import appended_since, recent_values, rows_where, without_known
 from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE
 from wikistream.layers.recent_ids import RecentIds
@@ -125,6 +130,7 @@ class _Prepared:
     dead: pa.Table | None
     positions: Positions
     at: datetime
+    checked_upto: int | None = None  # a replay: the bronze snapshot its events were checked at
 
 
 class BronzeWriter:
@@ -291,7 +297,9 @@ class BronzeWriter:
             outside = {"before_since": before, "after_until": after}
             self.stats.dropped.update({k: n for k, n in outside.items() if n})
             _count_dropped(outside)
+        checked_upto = None
         if self._replay_of is not None:
+            checked_upto = _snapshot_id(self._events)
             events = self._not_in_bronze(events)
         # Remember now, not after the commit: the next batch is deduplicated against this one.
         self._recent.add(i for i, new in zip(chunk.ids, mask, strict=True) if new)
@@ -302,6 +310,7 @@ class BronzeWriter:
             dead=quarantine_to_arrow(dead, self._source, now) if dead else None,
             positions=advanced,
             at=now,
+            checked_upto=checked_upto,
         )
 
     def _not_in_bronze(self, events: pa.Table) -> pa.Table:
@@ -315,7 +324,7 @@ class BronzeWriter:
         started = time.perf_counter()
         if prepared.dead is not None:
             self._commit_quarantine(prepared.dead, prepared.positions)
-        committed = self._commit_events(prepared.events, prepared.positions)
+        committed = self._commit_events(prepared.events, prepared.positions, prepared.checked_upto)
         self.positions.update(prepared.positions)
         stats, seconds = self.stats, time.perf_counter() - started
         dead = 0 if prepared.dead is None else prepared.dead.num_rows
@@ -351,35 +360,55 @@ class BronzeWriter:
             self._quarantine, rows, self._summary(positions), retries=self._settings.commit.retries
         )
 
-    def _commit_events(self, rows: pa.Table, positions: Positions) -> int:
+    def _commit_events(
+        self, rows: pa.Table, positions: Positions, checked: int | None = None
+    ) -> int:
         """Append `rows` with the position; return how many were committed.
 
         A commit that fails because of some rows' values (never a transient fault) commits
         those rows to the quarantine first and then the rest: one bad event never holds
-        back the batch around it.
+        back the batch around it. A replay's rows that another writer committed meanwhile
+        (`checked`: the snapshot they were checked at) are dropped and the rest committed.
         """
-        try:
-            self._append_events(rows, positions)
-        except Exception as exc:
-            rows = self._without_unwritable(rows, positions, exc)
-            self._append_events(rows, positions)
-        committed: int = rows.num_rows
-        return committed
+        isolated = False
+        while True:
+            try:
+                self._append_events(rows, positions, checked)
+            except CommittedMeanwhile as meanwhile:
+                rows, checked = self._without_committed(rows, meanwhile), meanwhile.snapshot_id
+            except Exception as exc:
+                if isolated:
+                    raise
+                rows, isolated = self._without_unwritable(rows, positions, exc), True
+            else:
+                committed: int = rows.num_rows
+                return committed
 
-    def _append_events(self, rows: pa.Table, positions: Positions) -> None:
+    def _without_committed(self, rows: pa.Table, meanwhile: CommittedMeanwhile) -> pa.Table:
+        log.info("another writer committed some of these events meanwhile: dropped",
+                 extra={"events": meanwhile.count, "source": self._source})  # fmt: skip
+        self.stats.duplicates += meanwhile.count
+        _count_dropped({"duplicate": meanwhile.count})
+        return rows.filter(pc.invert(meanwhile.known))
+
+    def _append_events(self, rows: pa.Table, positions: Positions, checked: int | None) -> None:
         summary = self._summary(positions)
         newest = _newest_plausible(rows)
         if newest is not None:
             summary[MAX_EVENT_TS_KEY] = newest.isoformat()
             if self.stats.max_event_ts is None or newest > self.stats.max_event_ts:
                 self.stats.max_event_ts = newest
+        guard = self._still_ours(set(positions))
+        if self._replay_of is not None:
+            guard = _both(guard, _none_committed_since(checked, rows))
         commits.append(
             self._events,
             rows,
             summary,
             retries=self._settings.commit.retries,
-            guard=self._still_ours(set(positions)),
-            fresh=set(positions) != {""},  # other workers commit partitions too: check ours
+            guard=guard,
+            # Other workers commit partitions (or a replay's events) too: check first.
+            fresh=set(positions) != {""} or self._replay_of is not None,
         )
 
     def _without_unwritable(
@@ -440,6 +469,53 @@ class BronzeWriter:
         self._recent_dead.add(
             recent_values(self._quarantine, "quarantine_id", since, self._source, limit)
         )
+
+
+class CommittedMeanwhile(Exception):  # noqa: N818 - a signal to the writer, not an error
+    """Another writer committed some of a replay's events after they were checked."""
+
+    def __init__(self, known: pa.Array, snapshot_id: int | None) -> None:
+        super().__init__("events committed by another writer meanwhile")
+        self.known = known  # per row of the batch
+        self.count: int = pc.sum(known).as_py() or 0
+        self.snapshot_id = snapshot_id
+
+
+def _none_committed_since(checked: int | None, rows: pa.Table) -> Callable[[Table], None]:
+    """A guard: none of `rows` was committed after snapshot `checked` (by another writer)."""
+
+    def check(table: Table) -> None:
+        now = _snapshot_id(table)
+        if now == checked or rows.num_rows == 0:
+            return
+        ids = rows.column("event_id")
+        try:
+            added = appended_since(table, checked, now, ("event_id",))[0].column("event_id")
+            known = pc.is_in(ids, value_set=added)
+        except PositionLost:  # rolled back or expired below us: check against everything
+            unknown = without_known(table, rows).column("event_id")
+            known = pc.invert(pc.is_in(ids, value_set=unknown))
+        if isinstance(known, pa.ChunkedArray):
+            known = known.combine_chunks()
+        if pc.any(known).as_py():
+            raise CommittedMeanwhile(known, now)
+
+    return check
+
+
+def _both(
+    first: Callable[[Table], None], second: Callable[[Table], None]
+) -> Callable[[Table], None]:
+    def check(table: Table) -> None:
+        first(table)
+        second(table)
+
+    return check
+
+
+def _snapshot_id(table: Table) -> int | None:
+    current = table.current_snapshot()
+    return None if current is None else current.snapshot_id
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -3,15 +3,19 @@
 A run is named after what it loads (sources, since, until), so running the same backfill
 again finds its manifest, skips the items that are done and resumes the others from the
 position they stored. Items are files, or hour slices of a stream; each goes through the
-bronze writer in replay mode, which drops events bronze already holds. The manifest lives
-in `ops.runs` (one row per run) and under the warehouse: `runs/<run_id>/manifest.json`
-(every item: state, rows, checksum) and `runs/<run_id>/audit.jsonl` (one line per event).
+bronze writer in replay mode, which drops events bronze already holds. With `workers` > 1,
+a large NDJSON file is cut into that many parts (at line boundaries) and the items load in
+as many processes at once (ops/workers.py), each part with its own stored position. The
+manifest lives in `ops.runs` (one row per run) and under the warehouse:
+`runs/<run_id>/manifest.json` (every item: state, rows, checksum) and
+`runs/<run_id>/audit.jsonl` (one line per event).
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 import logging
 import zlib
 from collections.abc import Callable
@@ -46,14 +50,18 @@ from wikistream.ops.manifest import (
     record,
     save,
 )
+from wikistream.ops.workers import Outcome, load_in_parallel
 from wikistream.pipeline.reading import StopToken
 from wikistream.pipeline.runner import Replay, run_ingest
 from wikistream.settings import Settings
+from wikistream.sources.base import Source
+from wikistream.sources.file import FileSource
 from wikistream.sources.registry import open_source
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+MIN_PART_BYTES = 1 << 20  # smaller parts are not worth a process each
 # A stream slice reads on until its events are this far past its end: events arrive slightly
 # out of order, and the next slice starts (`?since=`) at its end. The overlap is dropped as
 # duplicates, so nothing at a boundary is lost or written twice.
@@ -67,6 +75,7 @@ def plan(
     until: datetime | None,
     run_id: str | None = None,
     slice_hours: float = 1.0,
+    workers: int = 1,
 ) -> Manifest:
     """The manifest of this backfill: the stored one if it ran before, else a new plan.
 
@@ -74,7 +83,7 @@ def plan(
         ConfigError: no items, a stream without --since, or a file a finished item loaded
             has changed since (that is a different backfill: give it another --run-id).
     """
-    items = [item for spec in specs for item in _items(spec, since, until, slice_hours)]
+    items = [item for spec in specs for item in _items(spec, since, until, slice_hours, workers)]
     if not items:
         raise ConfigError("nothing to backfill: the sources match no files")
     run_id = run_id or _run_id(items, since, until)
@@ -97,8 +106,10 @@ def run(
     manifest: Manifest,
     stop: StopToken | None = None,
     on_progress: Callable[[Item, BronzeStats], None] | None = None,
+    workers: int = 1,
 ) -> Manifest:
-    """Load every item that is not done; record each outcome as it happens.
+    """Load every item that is not done, `workers` at a time (each in its own process
+    when more than one); record each outcome as it happens.
 
     An item that fails is recorded with its error and the run goes on (state `partial`);
     a stop request (SIGINT/SIGTERM) commits what was read and leaves `interrupted`.
@@ -110,23 +121,20 @@ def run(
     audit = audit_lines(documents, manifest.run_id)
     manifest.state, manifest.finished_at = RUNNING, None
     record(lakehouse, documents, manifest, audit)
-    for item in manifest.items:
-        if item.state == DONE:
-            continue
-        if stop.event.is_set():
-            break
+
+    def started(item: Item) -> None:
         item.state, item.started_at, item.error = RUNNING, now().isoformat(), None
         audit.append(audit_line(item, "started"))
         record(lakehouse, documents, manifest, audit)
-        try:
-            summary = _load_item(settings, manifest, item, stop.child(), on_progress)
-        except Exception as exc:  # recorded; the other items still load
-            log.warning("backfill item failed", extra={"item": item.key, "error": str(exc)})
-            item.state, item.error = FAILED, f"{type(exc).__name__}: {exc}"
+
+    def finished(item: Item, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            log.warning("backfill item failed", extra={"item": item.key, "error": outcome.error})
+            item.state, item.error = FAILED, outcome.error
             audit.append(audit_line(item, FAILED))
         else:
-            _add(item, summary.stats)
-            if summary.stopped_by in ("source ended", "until"):
+            _add(item, outcome.stats)
+            if outcome.stopped_by in ("source ended", "until"):
                 item.state, item.finished_at = DONE, now().isoformat()
                 audit.append(audit_line(item, DONE))
             else:
@@ -135,11 +143,36 @@ def run(
         if on_progress is not None:
             on_progress(item, BronzeStats())  # its totals now include this attempt
         record(lakehouse, documents, manifest, audit)
+
+    todo = [item for item in manifest.items if item.state != DONE]
+    if workers > 1 and len(todo) > 1:
+        load_in_parallel(settings, manifest, todo, workers, stop, _load_item,
+                         started, on_progress, finished)  # fmt: skip
+    else:
+        for item in todo:
+            if stop.event.is_set():
+                break
+            started(item)
+            finished(item, _load_here(settings, manifest, item, stop.child(), on_progress))
     manifest.state = _final_state(manifest, stop)
     if manifest.state != INTERRUPTED:
         manifest.finished_at = now().isoformat()
     record(lakehouse, documents, manifest, audit)
     return manifest
+
+
+def _load_here(
+    settings: Settings,
+    manifest: Manifest,
+    item: Item,
+    stop: StopToken,
+    on_progress: Callable[[Item, BronzeStats], None] | None,
+) -> Outcome:
+    try:
+        summary = _load_item(settings, manifest, item, stop, on_progress)
+    except Exception as exc:  # recorded; the other items still load
+        return Outcome(BronzeStats(), error=f"{type(exc).__name__}: {exc}")
+    return Outcome(summary.stats, stopped_by=summary.stopped_by)
 
 
 def _load_item(
@@ -153,11 +186,19 @@ def _load_item(
     # The checksum (files) or slice start (streams) names the stored position: a file that
     # changed before it finished starts over (bronze drops what it already has).
     tag = (item.checksum or "")[:12]
+    if item.first_byte is not None:  # a part: positions of its own
+        tag = f"{tag}@{item.first_byte}"
     if item.since is not None and item.until is not None:  # a stream slice (and a grace)
         window = replace(window, stop_at=datetime.fromisoformat(item.until) + SLICE_GRACE)
         tag = datetime.fromisoformat(item.since).strftime("%Y%m%dT%H%M%S")
-    source = open_source(item.spec, settings, since=item.since)
-    replay = Replay(window=window, kind=f"backfill:{manifest.run_id}:{tag}", resume=True)
+    if item.end_byte is not None:
+        path = Path(item.spec.removeprefix("file:"))
+        source: Source = FileSource(path, settings.source.chunk_events, end=item.end_byte)
+        start = str(item.first_byte)
+    else:
+        source, start = open_source(item.spec, settings, since=item.since), None
+    replay = Replay(start=start, window=window, kind=f"backfill:{manifest.run_id}:{tag}",
+                    resume=True)  # fmt: skip
     progress = None if on_progress is None else (lambda stats, _s: on_progress(item, stats))
     return run_ingest(settings, source, stop=stop, on_progress=progress, replay=replay)
 
@@ -181,12 +222,12 @@ def _final_state(manifest: Manifest, stop: StopToken) -> str:
 
 
 def _items(
-    spec: str, since: datetime | None, until: datetime | None, slice_hours: float
+    spec: str, since: datetime | None, until: datetime | None, slice_hours: float, parts: int
 ) -> list[Item]:
     kind, _, argument = spec.partition(":")
     if kind == "file":
         paths = sorted(glob.glob(argument)) if glob.has_magic(argument) else [argument]
-        return [_file_item(Path(p)) for p in paths]
+        return [part for p in paths for part in _file_items(Path(p), parts)]
     if kind in ("sse", "live"):
         if since is None:
             raise ConfigError(f"backfilling {spec} needs --since (EventStreams keeps ~7 days)")
@@ -194,13 +235,57 @@ def _items(
     raise ConfigError(f"backfill reads file:PATH (globs allowed) or sse:URL, not {spec!r}")
 
 
-def _file_item(path: Path) -> Item:
+def _file_items(path: Path, parts: int) -> list[Item]:
+    """The file as one item, or as `parts` items of whole lines (NDJSON of at least
+    MIN_PART_BYTES per part; gzip and SSE captures cannot be cut)."""
     if not path.is_file():
         raise ConfigError(f"no such file: {path}")
     resolved = path.resolve()
     digest, size, records = _fingerprint(resolved)
-    return Item(key=str(resolved), spec=f"file:{resolved}", checksum=digest, bytes=size,
-                planned_records=records)  # fmt: skip
+    whole = Item(key=str(resolved), spec=f"file:{resolved}", checksum=digest, bytes=size,
+                 planned_records=records)  # fmt: skip
+    parts = min(parts, size // MIN_PART_BYTES)
+    if parts < 2 or not _plain_ndjson(resolved):
+        return [whole]
+    cuts = _cuts(resolved, size, parts)
+    return [
+        replace(whole, key=f"{resolved}@bytes={first}-{end}", first_byte=first, end_byte=end,
+                bytes=end - first, planned_records=_records_between(resolved, first, end))
+        for first, end in itertools.pairwise(cuts)
+    ]  # fmt: skip
+
+
+def _plain_ndjson(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
+    return head[:2] != b"\x1f\x8b" and first.startswith(b"{")
+
+
+def _cuts(path: Path, size: int, parts: int) -> list[int]:
+    """Part boundaries: 0, the byte after the first newline past each even share, size."""
+    cuts = [0]
+    with path.open("rb") as handle:
+        for share in range(1, parts):
+            handle.seek(max(cuts[-1], size * share // parts))
+            handle.readline()  # to the end of the line the share falls in
+            cuts.append(handle.tell())
+    cuts.append(size)
+    return sorted(set(cuts))
+
+
+def _records_between(path: Path, first: int, end: int) -> int:
+    counter = _RecordCounter()
+    with path.open("rb") as handle:
+        handle.seek(first)
+        left = end - first
+        while left > 0:
+            block = handle.read(min(_CHUNK, left))
+            if not block:
+                break
+            left -= len(block)
+            counter.feed(block)
+    return counter.total()
 
 
 def _fingerprint(path: Path) -> tuple[str, int, int]:

@@ -23,13 +23,15 @@ COMPLETED, PARTIAL, INTERRUPTED = "completed", "partial", "interrupted"
 
 @dataclass
 class Item:
-    """One unit of a backfill: a file, or a slice [since, until) of a stream."""
+    """One unit of a backfill: a file, a part of one, or a slice [since, until) of a stream."""
 
     key: str
     spec: str
     since: str | None = None  # a stream slice: [since, until)
     until: str | None = None
     checksum: str | None = None  # sha256 of a file's bytes
+    first_byte: int | None = None  # a part of a file (parallel backfill): [first, end) bytes
+    end_byte: int | None = None
     bytes: int | None = None
     planned_records: int | None = None  # lines (NDJSON) or data: lines (SSE capture)
     state: str = PLANNED

@@ -2,6 +2,8 @@
 
 The position is the byte offset (in the decompressed stream) just after the last record of a
 batch, so a restart re-reads nothing that was committed and skips nothing that was not.
+`end` makes the source one part of a file (a parallel backfill): it stops at that offset,
+which must be a line boundary, as the start position is.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ _PLUS_ONE = (1).__add__  # a line's length plus its newline
 class FileSource:
     """Reads a finite file of events; it ends when the file does."""
 
-    def __init__(self, path: Path, chunk_events: int = 4096) -> None:
+    def __init__(self, path: Path, chunk_events: int = 4096, end: int | None = None) -> None:
         self._path = path.resolve()
         if not self._path.is_file():
             raise ConfigError(f"no such file: {path}")
         self._chunk = chunk_events
+        self._end = end
         self._closed = threading.Event()
 
     @property
@@ -41,6 +44,8 @@ class FileSource:
         offset = _parse_offset(start)
         with self._open() as handle:
             is_sse = _looks_like_sse(handle)
+            if self._end is not None and is_sse:
+                raise ConfigError("only NDJSON files can be read in parts, not SSE captures")
             handle.seek(offset)
             reader = self._sse_batches if is_sse else self._ndjson_batches
             yield from reader(handle, offset)
@@ -60,8 +65,15 @@ class FileSource:
         # Whole blocks are split and measured with C-level builtins: a Python loop per line
         # would hold the GIL the decoder and the committer need.
         leftover = b""
+        read_to = offset
         while not self._closed.is_set():
-            block = handle.read(_BLOCK_BYTES)
+            size = (
+                _BLOCK_BYTES
+                if self._end is None
+                else max(0, min(_BLOCK_BYTES, self._end - read_to))
+            )
+            block = handle.read(size) if size else b""
+            read_to += len(block)
             lines = (leftover + block).split(b"\n")
             leftover = lines.pop() if block else b""
             if not lines:
