@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wikistream.layers.enrichment import (
@@ -14,6 +15,7 @@ from wikistream.layers.enrichment import (
     region_of,
     user_kind,
 )
+from wikistream.layers.silver import _user_rules
 
 
 @pytest.mark.parametrize(
@@ -106,3 +108,23 @@ def test_revert_summaries(comment: str | None, expected: Revert | None) -> None:
 def test_detect_revert_never_crashes(comment: str) -> None:
     result = detect_revert(comment)
     assert result is None or result.method
+
+
+_TRICKY_NAMES = [
+    "Alice", " Alice ", "Al ice", "", "  ", "a\u200bb", "Zoë", "Zoe\u0308", "x\x00y", "\t",
+    "1.2.3.4", "01.2.3.4", "256.1.1.1", "0.0.0.0", "255.255.255.255", "1.2.3", "1.2.3.4.5",
+    "::1", "fe80::1%eth0", "::ffff:1.2.3.4", "dead:beef::", "1:2:3:4:5:6:7:8:9", "Ab:cd",
+    "~2025-12", "~2025-1-2", "~2025-", "~٢٠٢٥-1", "~2025-12 ", "Bot", None,
+]  # fmt: skip
+
+
+@settings(deadline=None)  # the first call compiles the regexes
+@given(st.lists(st.one_of(st.sampled_from(_TRICKY_NAMES), st.text(max_size=12)), max_size=40))
+def test_the_batch_rules_for_users_equal_the_rules_per_name(names: list[str | None]) -> None:
+    """Silver applies the user rules to distinct names with Arrow (RE2 for IPv4 and
+    temporary accounts); the answers must be those of `normalize_user` and `user_kind`."""
+    users = pa.array(list(dict.fromkeys(names + _TRICKY_NAMES)), pa.large_string())
+    normalized, kinds = _user_rules(users)
+    expected = [normalize_user(u) for u in users.to_pylist()]
+    assert normalized.to_pylist() == expected
+    assert kinds.to_pylist() == [user_kind(n, False) for n in expected]

@@ -146,7 +146,7 @@ def run(
 
     todo = [item for item in manifest.items if item.state != DONE]
     if workers > 1 and len(todo) > 1:
-        load_in_parallel(settings, manifest, todo, workers, stop, _load_item,
+        load_in_parallel(settings, manifest, todo, workers, stop, _load_here,
                          started, on_progress, finished)  # fmt: skip
     else:
         for item in todo:
@@ -168,6 +168,7 @@ def _load_here(
     stop: StopToken,
     on_progress: Callable[[Item, BronzeStats], None] | None,
 ) -> Outcome:
+    """One item in this process (a worker's too); an error is its outcome."""
     try:
         summary = _load_item(settings, manifest, item, stop, on_progress)
     except Exception as exc:  # recorded; the other items still load

@@ -41,7 +41,8 @@ class Outcome:
     error: str | None = None
 
 
-LoadItem = Callable[[Settings, Manifest, Item, StopToken, Any], Any]
+# Loads one item; errors come back in the Outcome (ops.backfill._load_here).
+LoadItem = Callable[[Settings, Manifest, Item, StopToken, Any], Outcome]
 
 
 def load_in_parallel(
@@ -161,12 +162,7 @@ def _child(
             reports.put(("progress", item.key, stats))
 
     with graceful_signals(stop):
-        try:
-            summary = load_item(settings, manifest, item, stop, progress)
-        except Exception as exc:  # reported; the parent records it and goes on
-            outcome = Outcome(BronzeStats(), error=f"{type(exc).__name__}: {exc}")
-        else:
-            outcome = Outcome(summary.stats, stopped_by=summary.stopped_by)
+        outcome = load_item(settings, manifest, item, stop, progress)
     reports.put(("done", item.key, outcome))
     reports.close()
     reports.join_thread()  # the report is in the pipe before the process ends
