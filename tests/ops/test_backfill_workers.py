@@ -40,6 +40,17 @@ def _reference(tmp_path: Path, source: str) -> list[str]:
     return ids
 
 
+def _two_worker_backfill(tmp_path: Path, events: int) -> tuple[list[str], Path, list[str]]:
+    """The arguments of a two-worker backfill of a repeating file, its warehouse, and the
+    event ids a one-worker backfill of the same file writes."""
+    source = f"file:{_repeating_file(tmp_path / 'history.jsonl', events)}"
+    expected = _reference(tmp_path, source)
+    warehouse = tmp_path / "wh"
+    args = _args(tmp_path, warehouse, "backfill", "--source", source, "--workers", "2",
+                 "--no-process", "--output", "json")  # fmt: skip
+    return args, warehouse, expected
+
+
 def test_a_file_is_cut_into_parts_of_whole_lines(tmp_path: Path) -> None:
     path = _repeating_file(tmp_path / "history.jsonl", 3_000)
     parts = _file_items(path, 3)
@@ -56,13 +67,8 @@ def test_a_file_is_cut_into_parts_of_whole_lines(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_two_workers_write_each_event_once_though_both_parts_hold_it(tmp_path: Path) -> None:
-    path = _repeating_file(tmp_path / "history.jsonl", 20_000)
-    source = f"file:{path}"
-    expected = _reference(tmp_path, source)
-
-    warehouse = tmp_path / "wh"
-    done = wikistream(*_args(tmp_path, warehouse, "backfill", "--source", source, "--workers",
-                             "2", "--no-process", "--output", "json"))  # fmt: skip
+    args, warehouse, expected = _two_worker_backfill(tmp_path, 20_000)
+    done = wikistream(*args)
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
     assert manifest["state"] == "completed"
@@ -108,12 +114,7 @@ def _start_and_wait_for_commits(args: list[str], warehouse: Path) -> tuple[Any, 
 
 @pytest.mark.integration
 def test_a_stopped_or_killed_parallel_backfill_completes_when_run_again(tmp_path: Path) -> None:
-    path = _repeating_file(tmp_path / "history.jsonl", 30_000)
-    source = f"file:{path}"
-    expected = _reference(tmp_path, source)
-    warehouse = tmp_path / "wh"
-    args = _args(tmp_path, warehouse, "backfill", "--source", source, "--workers", "2",
-                 "--no-process", "--output", "json")  # fmt: skip
+    args, warehouse, expected = _two_worker_backfill(tmp_path, 30_000)
     with (tmp_path / "wikistream.toml").open("a") as config:
         config.write("[commit]\nmax_events = 2000\n")  # commits early: signals land mid-part
 
