@@ -9,7 +9,7 @@ ARGS   ?=
 LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install runtime demo serve run test test-fast check lint typecheck lock-check iac-check bench lock clean
+.PHONY: help install runtime demo serve run test test-fast check lint typecheck lock-check iac-check bench docs lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,9 @@ lock-check: $(STAMP) ## Fail if requirements.lock is stale against pyproject.tom
 
 bench: $(STAMP) ## Run the bronze benchmark (1,000,000 events), JSON on stdout
 	$(BIN)/python bench/bronze.py $(ARGS)
+
+docs: $(STAMP) ## Regenerate the generated parts of docs/ (the settings reference)
+	$(BIN)/python -m tests.support.docs
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (a deliberate upgrade)
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install -q uv==0.13.9; }

@@ -34,8 +34,8 @@ def warehouse(tmp_path: Path) -> Path:
 
 
 # The transform suite runs once on the native runner and once on a local Ray cluster
-# (tests/pipeline/test_ray.py re-runs it in a subprocess with WIKISTREAM_TEST_RUNNER=ray).
-TEST_RUNNER = os.environ.get("WIKISTREAM_TEST_RUNNER", "native")
+# (tests/pipeline/test_ray.py re-runs it in a subprocess with TESTS_RUNNER=ray).
+TEST_RUNNER = os.environ.get("TESTS_RUNNER", "native")
 
 
 def make_settings(warehouse: Path | str, *, init: bool = True, **overrides: Any) -> Settings:

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from wikistream.exceptions import ConfigError
-from wikistream.settings import DEFAULT_DOMAINS, load_settings
+from tests.support.docs import DOCS, section
+from wikistream.settings import (
+    DEFAULT_DOMAINS,
+    environment_name,
+    load_settings,
+    reference_markdown,
+    setting_names,
+)
 
 
 def test_defaults_are_sensible() -> None:
@@ -98,3 +105,56 @@ def test_catalog_secrets_from_the_file_the_environment_and_a_secrets_file(
     secrets_file.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         catalog_properties(load_settings(config))
+
+
+def test_unknown_keys_in_any_section_are_refused_with_the_closest_name(tmp_path: Path) -> None:
+    config = tmp_path / "typo.toml"
+    config.write_text("[commit]\nmax_event = 5\n")
+    expected = r"unknown setting commit\.max_event \(did you mean commit\.max_events\?\)"
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(config)
+    nested = tmp_path / "nested.toml"
+    nested.write_text('[alerts.webhook]\nurl = "https://hooks.example/x"\ntimeout = 3\n')
+    with pytest.raises(ConfigError, match=r"alerts\.webhook\.timeout .*alerts\.webhook\.timeout_s"):
+        load_settings(nested)
+
+
+@pytest.mark.parametrize(
+    ("variable", "closest"),
+    [
+        ("WIKISTREAM_ALERTS__WEBHOOK_URL", "WIKISTREAM_ALERTS__WEBHOOK__URL"),
+        ("WIKISTREAM_COMIT__MAX_EVENTS", "WIKISTREAM_COMMIT__MAX_EVENTS"),
+        ("wikistream_commit__max_event", "WIKISTREAM_COMMIT__MAX_EVENTS"),
+    ],
+)
+def test_unknown_environment_variables_are_refused_with_the_closest_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, closest: str
+) -> None:
+    monkeypatch.setenv(variable, "5")
+    expected = f"unknown environment variable {variable} \\(did you mean {closest}\\?\\)"
+    with pytest.raises(ConfigError, match=expected):
+        load_settings()
+
+
+def test_known_environment_variables_and_free_tables_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIKISTREAM_CONFIG", "ignored-by-settings.toml")
+    monkeypatch.setenv("WIKISTREAM_ALERTS__ROUTES", '{"critical": ["log"]}')
+    monkeypatch.setenv("WIKISTREAM_CATALOG__PROPERTIES", '{"s3.region": "eu-west-1"}')
+    settings = load_settings()
+    assert settings.catalog.properties == {"s3.region": "eu-west-1"}
+
+
+def test_empty_allow_lists_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIKISTREAM_FILTERS__DOMAINS", "[]")
+    with pytest.raises(ConfigError, match=r"filters\.domains: .*keeps no event"):
+        load_settings()
+    monkeypatch.delenv("WIKISTREAM_FILTERS__DOMAINS")
+    with pytest.raises(ConfigError, match=r"filters\.types: .*keeps no event"):
+        load_settings(filters={"types": []})
+
+
+def test_the_documented_reference_is_every_setting_as_the_code_has_it() -> None:
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    assert section(text, "settings-reference") == reference_markdown(), "run: make docs"
+    for name in setting_names():
+        assert environment_name(name) in text

@@ -6,11 +6,15 @@ Precedence, highest first: explicit overrides (command-line flags), environment 
 
 from __future__ import annotations
 
+import difflib
+import os
 import tomllib
+import types
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,7 +49,13 @@ SECRET_PROPERTIES = frozenset({
 })  # fmt: skip
 
 
-class CatalogSettings(BaseModel):
+class Section(BaseModel):
+    """A `[section]` of the settings: a key it does not know is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CatalogSettings(Section):
     """Which Iceberg catalog holds the tables (any PyIceberg catalog type works)."""
 
     name: str = Field("wikistream", description="Catalog name, as PyIceberg knows it.")
@@ -102,7 +112,7 @@ def _read_secrets_file(path: Path, section: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(Section):
     """Where events come from and how the SSE client behaves."""
 
     spec: str = Field("live", description="live | sse:URL | file:PATH | synthetic[:RATE]")
@@ -114,17 +124,27 @@ class SourceSettings(BaseModel):
     since: str | None = Field(
         None, description="First start only: ms epoch or ISO-8601 time to start from."
     )
-    connect_timeout_s: float = 10.0
+    connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to open a connection.")
     read_timeout_s: float = Field(
         30.0, description="A connection silent for this long (no event, no heartbeat) is dead."
     )
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
+    backoff_initial_s: float = Field(
+        1.0, gt=0, description="First wait before reconnecting; doubles per failure (jitter)."
+    )
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest wait between reconnects.")
     initial_connect_attempts: int = Field(
         3, ge=1, description="Give up if the very first connection fails this many times."
     )
     chunk_events: int = Field(
         4096, ge=1, description="Records per batch handed over by file/synthetic sources."
+    )
+    max_record_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        le=64 << 20,
+        description="A record (an SSE event, a file line) longer than this is skipped to the "
+        "next record and quarantined as too_large with its first bytes: memory stays bounded "
+        "whatever a server or a file sends.",
     )
 
 
@@ -135,7 +155,7 @@ KAFKA_SECRET_PROPERTIES = frozenset({
 })  # fmt: skip
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(Section):
     """Kafka clients: `produce --to kafka://…` and bronze workers (`run --source kafka://…`)."""
 
     bootstrap_servers: str | None = Field(
@@ -184,43 +204,65 @@ class KafkaSettings(BaseModel):
         return self
 
 
-class FilterSettings(BaseModel):
+class FilterSettings(Section):
     """Which valid events are kept; canary events are always dropped."""
 
     domains: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DOMAINS),
         description="Allowed `meta.domain` values; glob patterns allowed; `*` for all.",
     )
-    types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES))
+    types: list[str] = Field(
+        default_factory=lambda: list(EVENT_TYPES), description="Event types kept."
+    )
+
+    @field_validator("domains")
+    @classmethod
+    def _some_domains(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError('an empty list keeps no event at all; use ["*"] for every domain')
+        return value
 
     @field_validator("types")
     @classmethod
     def _known_types(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"an empty list keeps no event at all; known types: {EVENT_TYPES}")
         unknown = sorted(set(value) - set(EVENT_TYPES))
         if unknown:
             raise ValueError(f"unknown event types {unknown}; known: {EVENT_TYPES}")
         return value
 
 
-class CommitSettings(BaseModel):
+class CommitSettings(Section):
     """When bronze commits: every `max_events` events or `max_seconds`, whichever first."""
 
-    max_events: int = Field(50_000, ge=1)
-    max_seconds: float = Field(2.0, gt=0)
+    max_events: int = Field(
+        50_000, ge=1, description="Commit once this many records are read (memory bound)."
+    )
+    max_seconds: float = Field(
+        2.0, gt=0, description="Commit at least this often while records come in."
+    )
     retries: int = Field(8, ge=0, description="Retries of a commit that lost a race.")
 
 
-class DedupeSettings(BaseModel):
+class DedupeSettings(Section):
     """How far back a resent event is recognised as a duplicate."""
 
-    window_s: float = Field(3600.0, gt=0)
-    max_ids: int = Field(500_000, ge=1_000)
+    window_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Ids committed this recently are remembered (and reloaded "
+        "at a restart); a resend within it is dropped.",
+    )
+    max_ids: int = Field(
+        500_000, ge=1_000, description="At most this many ids are remembered (oldest first out)."
+    )
 
 
-class SyntheticSettings(BaseModel):
+class SyntheticSettings(Section):
     """The deterministic generator behind `synthetic[:RATE]`."""
 
-    seed: int = 42
+    seed: int = Field(42, description="The same seed gives the same events.")
     start: str = Field(
         "now",
         description="`now`: events carry the time they are generated (live-like); an ISO-8601 "
@@ -228,7 +270,7 @@ class SyntheticSettings(BaseModel):
     )
 
 
-class EngineSettings(BaseModel):
+class EngineSettings(Section):
     """Where silver and gold transforms run (Daft)."""
 
     runner: str = Field("native", description="native (this process) or ray")
@@ -242,7 +284,7 @@ class EngineSettings(BaseModel):
         return value
 
 
-class SilverSettings(BaseModel):
+class SilverSettings(Section):
     """Silver rules: flags thresholds and the language -> region map."""
 
     large_deletion_bytes: int = Field(-5000, description="length_delta below this: large deletion")
@@ -252,7 +294,7 @@ class SilverSettings(BaseModel):
     )
 
 
-class RiskSettings(BaseModel):
+class RiskSettings(Section):
     """Risk score thresholds (docs/layers.md explains every component)."""
 
     velocity_edits_per_hour: float = Field(50, gt=0, description="Edits/hour for the full 40.")
@@ -260,14 +302,16 @@ class RiskSettings(BaseModel):
     anonymous_share: float = Field(0.5, gt=0, le=1, description="Share for the full 20.")
     domains: int = Field(3, ge=2, description="Distinct wikis in an hour for the full 10.")
     reverted_by_others: float = Field(2, gt=0, description="Reverts suffered for the full 20.")
-    medium_at: float = Field(30, ge=0, le=100)
-    high_at: float = Field(60, ge=0, le=100)
+    medium_at: float = Field(30, ge=0, le=100, description="Scores from here on are MEDIUM.")
+    high_at: float = Field(60, ge=0, le=100, description="Scores from here on are HIGH.")
 
 
-class ProcessSettings(BaseModel):
+class ProcessSettings(Section):
     """How often `run` refreshes silver and gold while bronze ingests."""
 
-    interval_s: float = Field(2.0, gt=0)
+    interval_s: float = Field(
+        2.0, gt=0, description="Silver/gold cycle period inside `run` and `demo`."
+    )
     lease_ttl_s: float = Field(
         15.0,
         ge=1,
@@ -277,14 +321,16 @@ class ProcessSettings(BaseModel):
     )
 
 
-class SupervisorSettings(BaseModel):
+class SupervisorSettings(Section):
     """How `wikistream run` keeps its components alive."""
 
     stall_s: float = Field(
         120.0, gt=0, description="Restart ingestion when no record was read for this long."
     )
-    backoff_initial_s: float = Field(1.0, gt=0)
-    backoff_max_s: float = Field(60.0, gt=0)
+    backoff_initial_s: float = Field(
+        1.0, gt=0, description="First wait before a restart; doubles per failure in a row."
+    )
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest wait before a restart.")
     alert_after_restarts: int = Field(3, ge=1, description="Alert once restarts reach this.")
     poison_after: int = Field(
         3,
@@ -295,7 +341,7 @@ class SupervisorSettings(BaseModel):
     heartbeat_s: float = Field(5.0, gt=0, description="How often the run state is written.")
 
 
-class MaintenanceSettings(BaseModel):
+class MaintenanceSettings(Section):
     """Compaction, snapshot expiry and orphan removal (`wikistream maintain`, and in `run`)."""
 
     interval_s: float = Field(300.0, gt=0, description="How often `run` maintains tables.")
@@ -321,7 +367,7 @@ class MaintenanceSettings(BaseModel):
     )
 
 
-class QualitySettings(BaseModel):
+class QualitySettings(Section):
     """Quality gates between the layers (docs/quality.md)."""
 
     enabled: bool = Field(True, description="Run the gates; off only for experiments.")
@@ -330,38 +376,38 @@ class QualitySettings(BaseModel):
     )
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(Section):
     """A Slack-compatible incoming webhook (JSON body with `text`)."""
 
     url: SecretStr = Field(description="Webhook URL; it usually embeds a token, so a secret.")
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the webhook.")
 
 
-class EmailSettings(BaseModel):
+class EmailSettings(Section):
     """SMTP delivery; STARTTLS unless `starttls = false` (a local relay)."""
 
-    host: str
-    port: int = 587
-    starttls: bool = True
-    username: str | None = None
-    password: SecretStr | None = None
+    host: str = Field(description="SMTP server.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port (587: submission).")
+    starttls: bool = Field(True, description="Upgrade to TLS (verified); off only for a relay.")
+    username: str | None = Field(None, description="SMTP login, if the server wants one.")
+    password: SecretStr | None = Field(None, description="SMTP password (a secret).")
     sender: str = Field(description="From: address.")
-    recipients: list[str] = Field(min_length=1)
+    recipients: list[str] = Field(min_length=1, description="To: addresses.")
     ca_file: Path | None = Field(
         None, description="CA bundle to verify the server with instead of the system CAs."
     )
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the SMTP server.")
 
 
-class SnsSettings(BaseModel):
+class SnsSettings(Section):
     """AWS SNS (needs the `aws` extra: boto3). Credentials come from the usual AWS chain."""
 
-    topic_arn: str
-    region: str = "us-east-1"
+    topic_arn: str = Field(description="The SNS topic alerts are published to.")
+    region: str = Field("us-east-1", description="The topic's AWS region.")
     endpoint_url: str | None = Field(None, description="Another endpoint, e.g. a local moto.")
 
 
-class AlertSettings(BaseModel):
+class AlertSettings(Section):
     """Where alerts go. `routes` maps a severity to channel names."""
 
     routes: dict[str, list[str]] = Field(
@@ -396,7 +442,7 @@ class AlertSettings(BaseModel):
         return self
 
 
-class WebSettings(BaseModel):
+class WebSettings(Section):
     """`wikistream serve` and `run --serve`: the dashboard, the JSON API and /metrics."""
 
     host: str = Field("127.0.0.1", description="Address to listen on; loopback unless told.")
@@ -498,9 +544,14 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             file_values = tomllib.loads(config.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {config}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {config} is a folder; name a TOML file") from None
+        except PermissionError:
+            raise ConfigError(f"config file {config} cannot be read: permission denied") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {config} is not valid TOML: {exc}") from None
     explicit = {key: value for key, value in overrides.items() if value is not None}
+    _refuse_unknown_environment(os.environ)
     try:
         # The environment sits between the file and explicit overrides.
         env_only = Settings.model_validate({})
@@ -554,6 +605,112 @@ def _first_error(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ()))
+        location = tuple(str(part) for part in first.get("loc", ()))
+        where = ".".join(location)
+        if first.get("type") == "extra_forbidden":
+            return f"unknown setting {where}{_did_you_mean(where, setting_names())}"
         return f"invalid setting {where or '(root)'}: {first.get('msg', exc)}"
     return f"invalid settings: {exc}"
+
+
+# Environment variables with the prefix that are not settings but still WikiStream's own.
+OTHER_VARIABLES = frozenset({"WIKISTREAM_CONFIG"})  # the CLI's --config
+
+
+def setting_names(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every setting as a dotted name (`commit.max_events`), sections and leaves."""
+    names: list[str] = []
+    for name, field in (model or Settings).model_fields.items():
+        dotted = f"{prefix}{name}"
+        names.append(dotted)
+        section = _section_of(field.annotation)
+        if section is not None:
+            names += setting_names(section, f"{dotted}.")
+    return names
+
+
+def environment_name(setting: str) -> str:
+    """`commit.max_events` -> `WIKISTREAM_COMMIT__MAX_EVENTS`."""
+    return "WIKISTREAM_" + setting.replace(".", "__").upper()
+
+
+def _section_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings section a field holds (also when optional), else None."""
+    union = get_origin(annotation) in (Union, types.UnionType)
+    for candidate in get_args(annotation) if union else (annotation,):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _free_form(setting: str) -> bool:
+    """Settings that are tables of any keys (catalog.properties…): any subkey is valid."""
+    model: type[BaseModel] | None = Settings
+    field = None
+    for part in setting.split("."):
+        if model is None or part not in model.model_fields:
+            return False
+        field = model.model_fields[part]
+        model = _section_of(field.annotation)
+    return field is not None and get_origin(field.annotation) is dict
+
+
+def _refuse_unknown_environment(environ: Mapping[str, str]) -> None:
+    """A `WIKISTREAM_…` variable that names no setting is a typo: say so, with the closest
+    valid name, instead of ignoring it (and leaving, say, alerts silently off)."""
+    known = {environment_name(name): name for name in setting_names()}
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith("WIKISTREAM_") or upper in known or upper in OTHER_VARIABLES:
+            continue
+        parent = next((known[v] for v in _prefixes(upper) if v in known), None)
+        if parent is not None and _free_form(parent):
+            continue  # e.g. WIKISTREAM_CATALOG__PROPERTIES__S3.ENDPOINT
+        hint = _did_you_mean(upper, [*known, *OTHER_VARIABLES])
+        raise ConfigError(f"unknown environment variable {variable}{hint}")
+
+
+def _prefixes(variable: str) -> Iterator[str]:
+    parts = variable.split("__")
+    for end in range(len(parts) - 1, 0, -1):
+        yield "__".join(parts[:end])
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md's reference table: every setting, its environment variable,
+    default and meaning (generated from this module; a test keeps the document equal)."""
+    lines = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for name in setting_names():
+        field = _field(name)
+        if _section_of(field.annotation) is not None:
+            continue
+        default = "(required)" if field.is_required() else _shown_default(field)
+        meaning = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `{name}` | `{environment_name(name)}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def _field(setting: str) -> Any:
+    model: type[BaseModel] | None = Settings
+    field = None
+    for part in setting.split("."):
+        assert model is not None  # noqa: S101 - names come from setting_names()
+        field = model.model_fields[part]
+        model = _section_of(field.annotation)
+    return field
+
+
+def _shown_default(field: Any) -> str:
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    if isinstance(value, list) and len(value) > 4:
+        return f"{len(value)} entries"
+    if value is None or value == {} or value == []:
+        return "—" if value is None else f"`{value!r}`"
+    return f"`{value}`"

@@ -25,7 +25,12 @@ def instant(text: str, option: str) -> datetime:
         ConfigError: neither, naming the option it was given for.
     """
     if text and text[-1] in _UNITS and text[:-1].replace(".", "", 1).isdigit():
-        return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * _UNITS[text[-1]])
+        try:
+            return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * _UNITS[text[-1]])
+        except (OverflowError, ValueError):
+            raise ConfigError(
+                f"{option} {text!r} reaches before the year 1: give a shorter duration or a time"
+            ) from None
     parsed = iso_instant(text)
     if parsed is None:
         raise ConfigError(

@@ -12,10 +12,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from tests.conftest import make_settings, read_table
 from tests.kafka.conftest import kafka_config
@@ -186,3 +187,77 @@ def test_status_shows_partitions_and_replay_reads_the_topic_again(
 
 def _cli(config: Path) -> list[str]:
     return [sys.executable, "-m", "wikistream", "--config", str(config)]
+
+
+def test_copies_of_events_in_other_partitions_land_once_with_four_workers(
+    tmp_path: Path, broker: Tansu, topic: str, request: pytest.FixtureRequest
+) -> None:
+    """Copies of one event in two partitions are normal (another producer's key scheme, a
+    resend): whichever worker commits first wins, the other drops its copy, whatever the
+    kills and rebalances; silver is then promoted without anyone releasing a batch."""
+    rng = random.Random(20261207)
+    recent = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    generator = SyntheticGenerator(seed=22, start=recent)  # live: silver judges freshness
+    lines = [generator.record(i) for i in range(6000)]
+    copied = sorted(rng.sample(range(len(lines)), 400))
+    config = kafka_config(tmp_path, broker)
+    stack = Stack(config, broker.bootstrap, topic)
+    request.addfinalizer(stack.close)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+
+    def produce(indices: range) -> None:
+        for i in indices:
+            producer.produce(topic, lines[i], partition=i % 4)
+            if i in copied_set and i % 2:  # a copy right away: the first is uncommitted
+                producer.produce(topic, lines[i], partition=(i + 1) % 4)
+        producer.flush(30)
+
+    copied_set = set(copied)
+    late = [i for i in copied if i % 2 == 0]  # copies produced long after their first
+    for _ in range(4):
+        stack.worker()
+    stack.wait_for("partitions assigned", 4, timeout=90)
+    waves = [range(0, 1500), range(1500, 3000), range(3000, 4500), range(4500, 6000)]
+    for number, wave in enumerate(waves):
+        assigned = stack.text().count("partitions assigned")
+        produce(wave)
+        for i in late:
+            if i < wave.start:  # the copy lands in the partition after the first's
+                producer.produce(topic, lines[i], partition=(i + 1) % 4)
+        producer.flush(30)
+        late = [i for i in late if i >= wave.start]
+        time.sleep(rng.uniform(0.2, 1.0))
+        if number == 0:
+            stack.workers[0].send_signal(signal.SIGKILL)
+            stack.worker()
+        elif number == 1:
+            stack.workers[1].send_signal(signal.SIGKILL)
+        elif number == 2:
+            stack.worker()
+        if number < 3:
+            stack.wait_for("partitions assigned", assigned + 1, timeout=90)
+    for i in late:
+        producer.produce(topic, lines[i], partition=(i + 1) % 4)
+    producer.flush(30)
+    for process in stack.workers:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in stack.workers:
+        process.wait(timeout=120)
+    finishers = [stack.worker("--idle-exit", "5", "--output", "json") for _ in range(2)]
+    for process in finishers:
+        assert process.wait(timeout=240) == 0, stack.text()[-4000:]
+
+    decoded = EventDecoder(["*"], EVENT_TYPES).decode(lines)
+    settings = make_settings(tmp_path / "wh", init=False)
+    events = read_table(settings, "bronze.events").column("event_id").to_pylist()
+    assert [i for i, n in Counter(events).items() if n > 1] == [], "duplicated events"
+    assert set(events) == set(decoded.ids)
+    assert "another writer committed some of these events meanwhile" in stack.text()
+
+    process = subprocess.run([*_cli(config), "process", "--output", "json"],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert json.loads(process.stdout)["held"] == {}
+    silver = read_table(settings, "silver.events").column("event_id").to_pylist()
+    assert len(silver) == len(set(silver)) > 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections import Counter
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats, BronzeWriter
 from wikistream.pipeline.reading import StopToken
-from wikistream.pipeline.runner import run_ingest
+from wikistream.pipeline.runner import Replay, run_ingest
 from wikistream.settings import EVENT_TYPES, Settings
 from wikistream.sources.file import FileSource
 from wikistream.sources.registry import open_source
@@ -275,3 +277,128 @@ def test_stats_merge_keeps_every_field() -> None:
     untouched = [f.name for f in fields(BronzeStats) if getattr(total, f.name) ==
                  getattr(BronzeStats(), f.name)]  # fmt: skip
     assert untouched == []  # a field added later must be merged too
+
+
+def _writer(settings: Settings, source: str, **kwargs: object) -> BronzeWriter:
+    return BronzeWriter(Lakehouse(settings), settings, source, **kwargs)  # type: ignore[arg-type]
+
+
+def test_live_writers_of_different_sources_commit_an_event_once(tmp_path: Path) -> None:
+    """Copies of an event reach two live writers (two Kafka partitions, a resend through
+    another source): each commit is checked against what the others committed since the
+    writer last looked, whether the other committed before or while this one worked."""
+    lines = sample_lines()[:60]
+    settings = make_settings(tmp_path / "wh")
+    [batch] = list(FileSource(_write_lines(tmp_path / "in.jsonl", lines), 60).batches(None))
+    early, late, racing = (_writer(settings, f"sse:http://host/{n}") for n in "abc")
+    early.add(batch)
+    early.flush()
+    early.close()  # committed after the others started: not in their reloaded memory
+    held = threading.Event()
+    commit = racing._commit
+    racing._commit = lambda prepared: (held.wait(10), commit(prepared))[1]  # type: ignore[method-assign]
+    racing.add(batch)
+    racing.flush()  # deduplicated against what it knew; its commit waits
+    late.add(batch)
+    late.flush()
+    late.close()
+    held.set()
+    racing.close()
+    ids, dead = _expected(lines)
+    _assert_exactly_once(settings, ids, dead)
+    assert late.stats.accepted == racing.stats.accepted == 0
+    assert late.position == racing.position == early.position == batch.positions[-1]
+
+
+def test_dead_letters_of_two_writers_land_once(tmp_path: Path) -> None:
+    """A replay beside the live writer quarantines the same bad records (same ids)."""
+    garbage = [b"{oops", b"[]", b'{"meta": {"dt": "nope", "domain": "x"}}']
+    lines = sample_lines()[:10] + garbage
+    path = _write_lines(tmp_path / "in.jsonl", lines)
+    settings = make_settings(tmp_path / "wh")
+    source = FileSource(path)
+    [batch] = list(source.batches(None))
+    live = _writer(settings, source.name)
+    replay = _writer(settings, f"replay:{source.name}", replay_of=source.name)
+    held = threading.Event()
+    commit = live._commit
+    live._commit = lambda prepared: (held.wait(10), commit(prepared))[1]  # type: ignore[method-assign]
+    live.add(batch)
+    live.flush()
+    replay.add(batch)
+    replay.flush()
+    replay.close()
+    held.set()
+    live.close()
+    _assert_exactly_once(settings, _expected(lines)[0], len(garbage))
+
+
+def test_dead_letters_of_a_crash_between_the_two_commits_are_not_quarantined_again_later(
+    tmp_path: Path,
+) -> None:
+    """The dead letters were committed, the events were not (a crash): the re-read long
+    after the dedupe window still finds those dead letters."""
+    garbage = [b"{oops", b"[]"]
+    lines = sample_lines()[:20] + garbage
+    path = _write_lines(tmp_path / "in.jsonl", lines)
+    settings = make_settings(tmp_path / "wh", dedupe={"window_s": 0.001})
+    source = FileSource(path)
+    [batch] = list(source.batches(None))
+    crashed = _writer(settings, source.name)
+    crashed._commit_events = lambda *args: (_ for _ in ()).throw(OSError("killed"))  # type: ignore[method-assign,assignment]
+    crashed.add(batch)
+    crashed.flush()
+    with pytest.raises(OSError, match="killed"):
+        crashed.close()
+    time.sleep(0.05)  # past the dedupe window
+    summary = run_ingest(settings, FileSource(path))
+    assert summary.stats.quarantined == 0
+    _assert_exactly_once(settings, _expected(lines)[0], len(garbage))
+
+
+def test_after_a_restart_the_reloaded_ids_are_forgotten_oldest_first(tmp_path: Path) -> None:
+    """The last hour held about `max_ids` ids: the first new batch after a restart must
+    push out only the oldest commits, not the whole reload."""
+    lines = sample_lines()
+    first, fresh = lines[:1000], lines[1000:1100]
+    assert len(_expected(first + fresh)[0]) == 1100  # distinct events
+    settings = make_settings(tmp_path / "wh", dedupe={"max_ids": 1000},
+                             commit={"max_events": 100})  # fmt: skip
+    run_ingest(settings, FileSource(_write_lines(tmp_path / "a.jsonl", first), 100))
+    resent = first[-10:]  # from the newest commit before the restart
+    path = _write_lines(tmp_path / "b.jsonl", fresh + resent)
+    summary = run_ingest(settings, FileSource(path, 100))
+    assert summary.stats.duplicates == 10
+    _assert_exactly_once(settings, _expected(first + fresh)[0], 0)
+
+
+def test_the_committer_never_shares_a_table_object_with_the_reading_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PyIceberg table is not thread-safe: a commit deep-copies the metadata whose caches
+    a scan on another thread fills ("dictionary changed size during iteration", seen in a
+    3,000,000-event backfill). A replay scans bronze for every batch while the previous
+    batch commits: run it with a tiny thread switch interval and record which threads touch
+    each table object."""
+    lines = sample_lines()
+    path = _write_lines(tmp_path / "in.jsonl", lines)
+    settings = make_settings(tmp_path / "wh", commit={"max_events": 100})
+    touched: dict[int, set[str]] = {}
+    for name in ("scan", "refresh", "transaction", "incremental_append_scan"):
+        original = getattr(pyiceberg.table.Table, name)
+
+        def spy(self: object, *args: object, _original: object = original, **kw: object) -> object:
+            touched.setdefault(id(self), set()).add(threading.current_thread().name)
+            return _original(self, *args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(pyiceberg.table.Table, name, spy)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        summary = run_ingest(settings, FileSource(path, 100), replay=Replay())
+    finally:
+        sys.setswitchinterval(interval)
+    assert summary.stats.commits > 20
+    shared = [threads for threads in touched.values() if len(threads) > 1]
+    assert shared == [], "a table object used by two threads"
+    assert any(any(t.startswith("bronze-commit") for t in ts) for ts in touched.values())

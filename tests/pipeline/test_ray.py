@@ -29,7 +29,7 @@ def test_the_transform_suite_passes_on_ray() -> None:
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "WIKISTREAM_TEST_RUNNER": "ray", "RAY_ADDRESS": ""},
+        env={**os.environ, "TESTS_RUNNER": "ray", "RAY_ADDRESS": ""},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout.splitlines()[-1]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from wikistream import __version__
-from wikistream.exceptions import ConfigError
+from wikistream.exceptions import ConfigError, DeliveryFailed
 from wikistream.settings import AlertSettings, EmailSettings, SnsSettings, WebhookSettings
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class WebhookChannel:
             headers={"User-Agent": f"wikistream/{__version__}"},
         )
         if response.status_code >= 300:
-            raise RuntimeError(f"webhook answered HTTP {response.status_code}")
+            raise DeliveryFailed(f"webhook answered HTTP {response.status_code}")
 
 
 class EmailChannel:

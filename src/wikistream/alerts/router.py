@@ -20,6 +20,7 @@ from typing import Any
 
 from wikistream import metrics
 from wikistream.alerts.channels import CHANNELS, Alert, Channel
+from wikistream.exceptions import DeliveryFailed
 from wikistream.settings import AlertSettings
 
 log = logging.getLogger(__name__)
@@ -156,10 +157,13 @@ class AlertRouter:
                 if attempt == _ATTEMPTS:
                     self.failed += 1
                     metrics.ALERTS.labels(channel=channel.name, outcome="failed").inc()
-                    # The type only: messages of HTTP errors can carry the (secret) URL.
-                    log.warning("alert channel failed; alert not delivered there",
-                                extra={"channel": channel.name, "alert": alert.key,
-                                       "error": type(exc).__name__})  # fmt: skip
+                    # The type only, unless the message is ours: messages of HTTP client
+                    # errors can carry the (secret) URL.
+                    error = str(exc) if isinstance(exc, DeliveryFailed) else type(exc).__name__
+                    log.warning(
+                        "alert channel failed; alert not delivered there",
+                        extra={"channel": channel.name, "alert": alert.key, "error": error},
+                    )
                 else:
                     time.sleep(0.5)
         return False

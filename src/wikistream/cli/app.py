@@ -12,12 +12,15 @@ import click
 
 from wikistream import __version__
 from wikistream.cli.logs import configure_logging
-from wikistream.cli.output import fail
+from wikistream.cli.output import fail, quiet_closed_pipe
 from wikistream.exceptions import (
     CatalogUnavailable,
     ConfigError,
+    InputBroken,
+    QueryError,
     SourceRejected,
     SourceUnavailable,
+    WarehouseMissing,
     WikiStreamError,
 )
 from wikistream.settings import Settings, load_settings
@@ -49,6 +52,21 @@ def writable(settings: Settings) -> Lakehouse:
 
     lakehouse = Lakehouse(settings)
     lakehouse.init()
+    return lakehouse
+
+
+def readable(settings: Settings) -> Lakehouse:
+    """The lakehouse of a command that only reads; no warehouse there is an error (exit 3)
+    that says where it looked, not an empty answer."""
+    from wikistream.lakehouse.store import Lakehouse  # noqa: PLC0415 - PyIceberg: when needed
+
+    lakehouse = Lakehouse.reader(settings)
+    if not lakehouse.initialized():
+        raise WarehouseMissing(
+            f"no warehouse at {settings.warehouse_shown} ({lakehouse.describe()}): nothing "
+            "was ingested there yet. Point --warehouse (or WIKISTREAM_WAREHOUSE, or the config "
+            "file) at yours, or create one with: wikistream demo"
+        )
     return lakehouse
 
 
@@ -110,9 +128,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
+        except BrokenPipeError:
+            quiet_closed_pipe()
+        except (ConfigError, QueryError, InputBroken) as exc:  # bad configuration or input
             fail(str(exc), EXIT_CONFIG)
-        except (SourceUnavailable, SourceRejected, CatalogUnavailable) as exc:
+        except (SourceUnavailable, SourceRejected, CatalogUnavailable, WarehouseMissing) as exc:
             fail(str(exc), EXIT_SOURCE)
         except WikiStreamError as exc:
             fail(str(exc), EXIT_ERROR)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import shutil
 import sys
 from collections.abc import Callable
@@ -259,14 +261,22 @@ _NEXT_STEPS = (
 
 
 def _command_name() -> str:
-    """How to call wikistream again: `.venv/bin/wikistream` after `make demo`."""
+    """How to call wikistream again, with the options that chose this warehouse:
+    `.venv/bin/wikistream --warehouse W` after `make demo ARGS='--warehouse W'`."""
     invoked = Path(sys.argv[0])
+    name = str(invoked)
     if invoked.name != "wikistream" or shutil.which("wikistream") == str(invoked.resolve()):
-        return "wikistream"
-    try:
-        return str(invoked.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(invoked)
+        name = "wikistream"
+    else:
+        with contextlib.suppress(ValueError):
+            name = str(invoked.resolve().relative_to(Path.cwd()))
+    context = click.get_current_context(silent=True)
+    obj = None if context is None else context.find_object(Context)
+    if obj is not None and obj.config is not None:
+        name += f" --config {shlex.quote(str(obj.config))}"
+    if obj is not None and obj.warehouse is not None:
+        name += f" --warehouse {shlex.quote(obj.warehouse)}"
+    return name
 
 
 @cli.command()

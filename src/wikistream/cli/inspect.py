@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli
+from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, readable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
 from wikistream.lakehouse.query import run_query
 from wikistream.lakehouse.store import Lakehouse
@@ -97,4 +97,4 @@ def query(obj: Context, sql: str, output: str, limit: int | None, as_of: str | N
       wikistream query "SELECT count(*) FROM silver.events" --as-of 2026-11-23T08:00:00Z
     """
     settings = obj.settings()
-    emit_table(run_query(Lakehouse.reader(settings), sql, limit, as_of), output)
+    emit_table(run_query(readable(settings), sql, limit, as_of), output)

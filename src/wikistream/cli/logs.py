@@ -16,6 +16,12 @@ from typing import Any
 from wikistream.redaction import redact
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_format = {"lines": "text"}
+
+
+def json_lines() -> bool:
+    """Whether the CLI was asked for JSON logs (its error line is then JSON too)."""
+    return _format["lines"] == "json"
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
@@ -55,6 +61,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, fmt: str) -> None:
+    _format["lines"] = fmt
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from wikistream.cli.app import Context, cli, writable
+from wikistream.cli.app import Context, cli, readable, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.snapshots import history as table_history
@@ -51,7 +51,7 @@ def init(obj: Context, output: str) -> None:
 @click.pass_obj
 def history(obj: Context, table: str, limit: int, output: str) -> None:
     """Snapshots of TABLE, newest first: id, time, operation, rows, stored positions."""
-    found = Lakehouse.reader(obj.settings()).find(_known(table))
+    found = readable(obj.settings()).find(_known(table))
     if found is None:
         raise ConfigError(f"{table} does not exist yet")
     rows = table_history(found)[:limit]

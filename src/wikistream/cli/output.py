@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from wikistream.cli import logs
 from wikistream.redaction import redact
 
 if TYPE_CHECKING:
@@ -71,6 +73,19 @@ def format_grid(header: list[str], rows: list[list[Any]], max_width: int = 60) -
 
 
 def fail(message: str, code: int) -> None:
-    """Print one error line to stderr and exit (secrets blanked out)."""
-    click.echo(f"error: {redact(message)}", err=True)
+    """Print one error line to stderr and exit (secrets blanked out): a JSON object when the
+    logs are JSON (`--log-format json`), so every line a machine reads parses."""
+    text = redact(message)
+    if logs.json_lines():
+        click.echo(json.dumps({"level": "error", "message": text, "exit_code": code}), err=True)
+    else:
+        click.echo(f"error: {text}", err=True)
     sys.exit(code)
+
+
+def quiet_closed_pipe() -> None:
+    """The reader of our output went away (`wikistream status | head -1`): say nothing more
+    and exit as `git log | head` does (128 + SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail too
+    sys.exit(141)

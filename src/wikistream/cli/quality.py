@@ -7,12 +7,14 @@ from datetime import datetime
 
 import click
 
-from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
+from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, readable, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
+from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.reads import rows_of
-from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE, SILVER_QUARANTINE
 from wikistream.quality.audit import release_held, summarize
+from wikistream.quality.checks import load_checks
+from wikistream.settings import Settings
 from wikistream.times import instant
 
 
@@ -35,7 +37,8 @@ def dq() -> None:
 def report(obj: Context, layer: str | None, since: str, output: str) -> None:
     """Pass rates per check, the latest failures and the batches held back."""
     settings = obj.settings()
-    summary = summarize(Lakehouse.reader(settings), layer, _since(since))
+    since_time = _since(since)
+    summary = summarize(readable(settings), layer, since_time)
     if output == "json":
         emit_json(summary)
         return
@@ -115,7 +118,10 @@ def quarantine() -> None:
 @click.pass_obj
 def list_rows(obj: Context, layer: str, check: str | None, limit: int, output: str) -> None:
     """Show quarantined rows, newest first, with the reason."""
-    lakehouse = Lakehouse.reader(obj.settings())
+    settings = obj.settings()
+    if check is not None:
+        _known_check(settings, layer, check)
+    lakehouse = readable(settings)
     if layer == "silver":
         columns = ("quarantined_at", "event_id", "event_ts", "domain", "user", "region",
                    "quarantine_reason", "failed_checks", "run_id")  # fmt: skip
@@ -151,6 +157,8 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
     from wikistream.quality.replay import replay_bronze, replay_silver
 
     settings = obj.settings()
+    if check is not None:
+        _known_check(settings, layer, check)
     lakehouse = writable(settings)
     if layer == "silver":
         gates = QualityGates(lakehouse, settings)
@@ -169,6 +177,16 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
     click.echo(f"{layer}.quarantine: {outcome.selected:,} rows selected, {verb} "
                f"{outcome.promoted:,} to {layer}.events, {outcome.still_failing:,} still "
                "failing (left in quarantine)")  # fmt: skip
+
+
+def _known_check(settings: Settings, layer: str, check: str) -> None:
+    """A check name the quarantine can hold rows of (silver's row-level checks)."""
+    if layer != "silver":
+        raise ConfigError("--check selects silver quarantine rows (bronze's have a reason)")
+    names = [c.name for c in load_checks(settings.dq.checks_file).of("silver") if c.row_level]
+    if check not in names:
+        known = ", ".join(names)
+        raise ConfigError(f"no row-level silver check is named {check!r}; checks: {known}")
 
 
 def _number(value: float | None) -> str:

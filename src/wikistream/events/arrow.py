@@ -26,6 +26,7 @@ from wikistream.events.decode import (
     quarantine_id,
 )
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE, TIMESTAMP
+from wikistream.sources.base import Oversized
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +179,8 @@ def quarantine_to_arrow(
             "detail": [r[1].detail for r in rows],
             "source": [source] * n,
             "source_position": [r[2] for r in rows],
-            "raw": [r[3] for r in rows],
-            "raw_size": [len(r[3]) for r in rows],
+            "raw": [bytes(r[3]) for r in rows],
+            "raw_size": [r[3].size if isinstance(r[3], Oversized) else len(r[3]) for r in rows],
             "ingested_at": [ingested_at] * n,
             "event_date": [day] * n,
         },

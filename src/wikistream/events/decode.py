@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from wikistream.events import times
 from wikistream.events.model import INTEGER_FIELDS, RecentChange
+from wikistream.sources.base import MAX_RECORD_BYTES, Oversized
 
-MAX_RECORD_BYTES = 1 << 20
 KNOWN_TYPES = frozenset({"edit", "new", "log", "categorize", "external"})
 
 # Reason codes written to bronze.quarantine.reason.
@@ -91,17 +91,22 @@ class DomainFilter:
 class EventDecoder:
     """Validates records against the recentchange model and the configured filters."""
 
-    def __init__(self, domains: Iterable[str], types: Iterable[str]) -> None:
+    def __init__(
+        self, domains: Iterable[str], types: Iterable[str], max_bytes: int = MAX_RECORD_BYTES
+    ) -> None:
         self._domains = DomainFilter(domains)
         self._types = frozenset(types)
+        self._max_bytes = max_bytes
 
     def decode(self, records: Sequence[bytes]) -> DecodedBatch:
         out = DecodedBatch()
         decode = _decoder.decode
         not_utf8 = _not_utf8(records)
+        limit = self._max_bytes
         for index, raw in enumerate(records):
-            if len(raw) > MAX_RECORD_BYTES:
-                out.rejections.append(Rejection(index, TOO_LARGE, f"{len(raw)} bytes"))
+            if len(raw) > limit or isinstance(raw, Oversized):
+                size = raw.size if isinstance(raw, Oversized) else len(raw)
+                out.rejections.append(Rejection(index, TOO_LARGE, f"{size} bytes"))
                 continue
             if not_utf8 and index in not_utf8:
                 out.rejections.append(Rejection(index, INVALID_UNICODE, not_utf8[index]))

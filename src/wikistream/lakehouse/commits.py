@@ -177,6 +177,7 @@ def _commit(
     `fresh`: the same reload and check before the first attempt.
     """
     name = ".".join(table.name())
+    first_base: int | None = None  # our commit, if it landed, is newer than this snapshot
     for attempt in range(retries + 1):
         try:
             if attempt == 0 and fresh:
@@ -185,13 +186,16 @@ def _commit(
                     guard(table)
             if attempt:
                 table.refresh()
-                landed = _with_token(table, token)
+                landed = _with_token(table, token, first_base)
                 if landed is not None:
                     log.info("commit had gone through before the error",
                              extra={"table": name, "attempt": attempt})  # fmt: skip
                     return landed
                 if guard is not None:
                     guard(table)
+            if attempt == 0:
+                base = table.current_snapshot()
+                first_base = None if base is None else base.snapshot_id
             attempt_commit()
         except CommitFailedException as exc:
             if attempt == retries:
@@ -210,9 +214,12 @@ def _commit(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _with_token(table: Table, token: str, newest: int = 50) -> int | None:
-    """The id of the snapshot that carries `token`, among the newest of the lineage."""
-    for snapshot in lineage(table)[:newest]:
+def _with_token(table: Table, token: str, base: int | None) -> int | None:
+    """The id of the snapshot that carries `token`, among those newer than `base` (the
+    state the first attempt was placed on; the whole lineage if that is gone)."""
+    for snapshot in lineage(table):
+        if snapshot.snapshot_id == base:
+            return None
         if summary_value(snapshot, COMMIT_KEY) == token:
             return snapshot.snapshot_id
     return None

@@ -95,6 +95,14 @@ def stored_positions(table: Table) -> dict[str, Positions]:
     return {source: found for source, found in positions.items() if found}
 
 
+def last_commit_ms(table: Table, source: str) -> int | None:
+    """When `source` last committed to the table (wall clock milliseconds), or None."""
+    for snapshot in lineage(table):
+        if summary_value(snapshot, SOURCE_KEY) == source:
+            return snapshot.timestamp_ms
+    return None
+
+
 def partition_writers(table: Table, source: str) -> dict[str, str]:
     """Per partition label of `source`: the writer that last committed its position."""
     writers: dict[str, str] = {}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import (
+    AlwaysTrue,
     And,
     BooleanExpression,
     EqualTo,
@@ -16,11 +18,19 @@ from pyiceberg.expressions import (
     In,
     LessThanOrEqual,
 )
-from pyiceberg.table import Table
+from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.manifest import ManifestContent, ManifestEntryStatus
+from pyiceberg.table import ManifestGroupPlanner, Table
 from pyiceberg.table.snapshots import Snapshot
 
 from wikistream.exceptions import PositionLost
-from wikistream.lakehouse.positions import MAINTENANCE_KEY, lineage, summary_value
+from wikistream.lakehouse.positions import (
+    MAINTENANCE_KEY,
+    SOURCE_KEY,
+    WRITER_KEY,
+    lineage,
+    summary_value,
+)
 from wikistream.lakehouse.tables import TableDef
 
 if TYPE_CHECKING:
@@ -29,8 +39,9 @@ if TYPE_CHECKING:
 
 def recent_values(
     table: Table, column: str, since: datetime, source: str | None = None, limit: int | None = None
-) -> list[str]:
-    """Values of `column` in rows ingested at or after `since`, newest last.
+) -> list[tuple[datetime, list[str]]]:
+    """Values of `column` in rows ingested at or after `since`, grouped by their
+    `ingested_at` (one group per commit), oldest first; the newest `limit` values at most.
 
     File statistics on `ingested_at` prune old data files, so this reads little.
     """
@@ -43,8 +54,99 @@ def recent_values(
         row_filter=condition, selected_fields=(column, "ingested_at")
     ).to_arrow()
     rows = rows.sort_by("ingested_at")
-    values: list[str] = rows.column(column).to_pylist()
-    return values[-limit:] if limit else values
+    if limit and rows.num_rows > limit:
+        rows = rows.slice(rows.num_rows - limit)
+    if rows.num_rows == 0:
+        return []
+    groups = rows.group_by("ingested_at", use_threads=False).aggregate([(column, "list")])
+    groups = groups.sort_by("ingested_at")
+    return list(
+        zip(
+            groups.column("ingested_at").to_pylist(),
+            groups.column(f"{column}_list").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Added:
+    """What other writers appended since a snapshot a writer last looked at."""
+
+    values: pa.Array | None  # None: that snapshot is gone, compare with the whole table
+    upto: int | None  # the snapshot read up to (the table's current one)
+    snapshots: int  # how many snapshots of other writers were read
+
+
+def added_by_others(
+    table: Table, column: str, since: int | None, writer: str, *, newest: int | None = None
+) -> Added:
+    """Values of `column` in the rows that snapshots after `since` (every snapshot if None)
+    appended, leaving out those `writer` committed itself and maintenance rewrites.
+
+    Each of those snapshots' own added files is read (one column), so the cost follows what
+    the others committed, not the size of the table. `newest`: stop looking after that many
+    snapshots back (the caller then treats the rest as lost).
+    """
+    current = table.current_snapshot()
+    upto = None if current is None else current.snapshot_id
+    theirs: list[Snapshot] = []
+    found = since is None
+    for depth, snapshot in enumerate(lineage(table)):
+        if snapshot.snapshot_id == since:
+            found = True
+            break
+        if newest is not None and depth >= newest:
+            break
+        operation = snapshot.summary.operation if snapshot.summary else None
+        if operation is None or operation.value != "append" or _is_maintenance(snapshot):
+            continue
+        if summary_value(snapshot, WRITER_KEY) != writer:
+            theirs.append(snapshot)
+    if not found:
+        return Added(None, upto, len(theirs))
+    field_type = table.schema().as_arrow().field(column).type
+    if not theirs:
+        return Added(pa.array([], field_type), upto, 0)
+    rows = _added_rows(table, theirs, (column,))
+    values = rows.column(column).combine_chunks() if rows.num_rows else pa.array([], field_type)
+    return Added(values, upto, len(theirs))
+
+
+def added_by_source(table: Table, column: str, source: str, since_ms: int | None) -> pa.Array:
+    """Values of `column` in the rows that `source`'s snapshots committed at or after
+    `since_ms` (wall clock milliseconds; None: ever) appended."""
+    theirs = [
+        snapshot
+        for snapshot in lineage(table)
+        if summary_value(snapshot, SOURCE_KEY) == source
+        and (since_ms is None or snapshot.timestamp_ms >= since_ms)
+        and not _is_maintenance(snapshot)
+    ]
+    field_type = table.schema().as_arrow().field(column).type
+    if not theirs:
+        return pa.array([], field_type)
+    rows = _added_rows(table, theirs, (column,))
+    return rows.column(column).combine_chunks() if rows.num_rows else pa.array([], field_type)
+
+
+def _added_rows(table: Table, snapshots: list[Snapshot], columns: tuple[str, ...]) -> pa.Table:
+    """`columns` of the rows `snapshots` added (their own new files only)."""
+    ids = {s.snapshot_id for s in snapshots}
+    manifests = list({
+        manifest.manifest_path: manifest
+        for snapshot in snapshots
+        for manifest in snapshot.manifests(table.io)
+        if manifest.content == ManifestContent.DATA and manifest.added_snapshot_id in ids
+    }.values())  # fmt: skip
+    tasks = ManifestGroupPlanner(table.metadata, table.io).plan_files(
+        manifests=manifests,
+        manifest_entry_filter=lambda entry: (
+            entry.snapshot_id in ids and entry.status == ManifestEntryStatus.ADDED
+        ),
+    )
+    projection = table.schema().select(*columns)
+    return ArrowScan(table.metadata, table.io, projection, AlwaysTrue()).to_table(tasks)
 
 
 def _predicate(kind: Any, column: str, value: object) -> BooleanExpression:

@@ -48,6 +48,13 @@ def resolve(table: Table, ref: str) -> int:
     moment = iso_instant(ref)
     if moment is None:
         raise ConfigError(f"not a snapshot id or ISO-8601 time: {ref!r}")
+    head = table.current_snapshot()
+    if head is not None and moment > snapshot_time(head):
+        raise ConfigError(
+            f"{moment.isoformat()} is after {name}'s newest snapshot "
+            f"({snapshot_time(head).isoformat()}): there is nothing to roll back to there; "
+            f"pick a time or snapshot from: wikistream history {name}"
+        )
     snapshot = table.snapshot_as_of_timestamp(int(moment.timestamp() * 1000))
     if snapshot is None:
         raise ConfigError(f"{name} had no snapshot yet at {moment.isoformat()}")

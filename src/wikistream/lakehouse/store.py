@@ -27,7 +27,7 @@ from wikistream.lakehouse.catalog import (
 )
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.leases import Lease
-from wikistream.lakehouse.tables import OPS_LEASES, TABLES, TableDef
+from wikistream.lakehouse.tables import BRONZE_EVENTS, OPS_LEASES, TABLES, TableDef
 from wikistream.settings import Settings
 
 __all__ = ["Lakehouse", "Table"]
@@ -71,6 +71,10 @@ class Lakehouse:
         """Whether the table exists (never creates it)."""
         catalog = self._open()
         return catalog is not None and catalog.table_exists(identifier)
+
+    def initialized(self) -> bool:
+        """Whether this warehouse has its tables (`init` ran, or a writing command did)."""
+        return self.exists(BRONZE_EVENTS.identifier)
 
     def find(self, identifier: str) -> Table | None:
         """The table as it is now, or None if it does not exist (never creates it)."""

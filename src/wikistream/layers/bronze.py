@@ -6,10 +6,16 @@ memory of recent `event_id`s drops events the source sends again (e.g. after a r
 Dead letters are committed to `bronze.quarantine` first; their ids make a re-read after a
 crash between the two commits harmless.
 
-A replay or backfill drops events bronze already holds. Several of them may write at once
-(the parts of one file in a parallel backfill): each commit first reads the ids the others
-committed since its own check and drops those too, and a commit that loses the race to
-another writer checks again before retrying.
+Several writers may share the table: Kafka workers, a replay or backfill beside a live run,
+the parts of one file in a parallel backfill. One rule holds for every commit, dead letters
+included: it is checked against the exact table state it is placed on. The writer reloads
+the table, reads the ids that other writers committed since its last look (their snapshots'
+own files, one column), drops those from the batch and commits; the catalog refuses the
+commit if the table moved meanwhile, and the retry checks again. A replay or backfill also
+drops events bronze held before it started, whatever their age.
+
+The committer thread has table objects of its own: a PyIceberg `Table` is not thread-safe
+(a commit deep-copies the metadata whose caches a scan on another thread is filling).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import pyarrow.compute as pc
 from wikistream import metrics
 from wikistream.events.arrow import decode_chunk, quarantine_to_arrow, unwritable_to_quarantine
 from wikistream.events.decode import EventDecoder, quarantine_id
-from wikistream.exceptions import ConcurrentWriter, PartitionsMoved, PositionLost, TerminalError
+from wikistream.exceptions import ConcurrentWriter, PartitionsMoved, TerminalError
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.errors import may_be_data
 from wikistream.lakehouse.positions import (
@@ -41,12 +47,19 @@ from wikistream.lakehouse.positions import (
     WRITER_KEY,
     Positions,
     as_text,
+    last_commit_ms,
     position_properties,
     stored_source_positions,
 )
-from wikistream.lakehouse.reads import appended_since, recent_values, rows_where, without_known
+from wikistream.lakehouse.reads import (
+    added_by_others,
+    added_by_source,
+    recent_values,
+    rows_where,
+    without_known,
+)
 from wikistream.lakehouse.store import Lakehouse, Table
-from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE
+from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE, TableDef
 from wikistream.layers.recent_ids import RecentIds
 from wikistream.settings import Settings
 from wikistream.sources.base import SourceBatch
@@ -130,7 +143,9 @@ class _Prepared:
     dead: pa.Table | None
     positions: Positions
     at: datetime
-    checked_upto: int | None = None  # a replay: the bronze snapshot its events were checked at
+    # The snapshots of bronze.events and bronze.quarantine up to which every committed id
+    # was known when the batch was deduplicated: its commit checks what came after.
+    checked: tuple[int | None, int | None] = (None, None)
 
 
 class BronzeWriter:
@@ -163,12 +178,20 @@ class BronzeWriter:
         self._replay_of = replay_of
         self._window = window
         self.reached_until = False
+        self._lakehouse = lakehouse
+        # The main thread's tables (reads); the committer thread loads its own (`_out`).
         self._events: Table = lakehouse.table(BRONZE_EVENTS)
         self._quarantine: Table = lakehouse.table(BRONZE_QUARANTINE)
-        self._decoder = EventDecoder(settings.filters.domains, settings.filters.types)
+        self._out: dict[str, Table] = {}
+        filters = settings.filters
+        self._decoder = EventDecoder(
+            filters.domains, filters.types, settings.source.max_record_bytes
+        )
         self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._recent = RecentIds(settings.dedupe.window_s, settings.dedupe.max_ids)
         self._recent_dead = RecentIds(settings.dedupe.window_s, settings.dedupe.max_ids)
+        # Per table: the snapshot up to which every id committed is in `_recent(_dead)`.
+        self._looked: dict[str, int | None] = {}
         self._records: list[bytes] = []
         self._positions: list[str | None] = []
         self._labels: list[str] = []  # the partition of each buffered record ("" if none)
@@ -180,6 +203,7 @@ class BronzeWriter:
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-commit")
         self._in_flight: Future[None] | None = None
         self._remember_recent()
+        self._remember_unfinished_dead_letters()
         if replay_of is not None:  # the replay's dead letters carry the original's ids
             known = rows_where(self._quarantine, "source", [replay_of], ("quarantine_id",))
             self._recent_dead.add(known.column("quarantine_id").to_pylist())
@@ -257,10 +281,15 @@ class BronzeWriter:
             self._in_flight = self._committer.submit(self._commit, prepared)
             return True
 
-    def close(self) -> None:
-        """Wait for the commit in flight (raising its error, if any) and stop the committer."""
+    def close(self, quiet: bool = False) -> None:
+        """Wait for the commit in flight (raising its error, if any, unless `quiet`: the
+        caller is already raising one) and stop the committer."""
         try:
             self._wait_for_commit()
+        except Exception:
+            if not quiet:
+                raise
+            log.debug("the commit in flight failed too", exc_info=True)
         finally:
             self._committer.shutdown(wait=True)
 
@@ -277,6 +306,9 @@ class BronzeWriter:
         advanced: Positions,
     ) -> _Prepared:
         started, now = time.perf_counter(), datetime.now(UTC)
+        # Read before deduplicating: every id committed up to these snapshots is known.
+        looked = self._looked
+        checked = (looked.get(BRONZE_EVENTS.identifier), looked.get(BRONZE_QUARANTINE.identifier))
         chunk = decode_chunk(self._decoder, records, self._source, now)
         self.stats.dropped.update(chunk.dropped)
         _count_dropped(chunk.dropped)
@@ -297,9 +329,9 @@ class BronzeWriter:
             outside = {"before_since": before, "after_until": after}
             self.stats.dropped.update({k: n for k, n in outside.items() if n})
             _count_dropped(outside)
-        checked_upto = None
-        if self._replay_of is not None:
-            checked_upto = _snapshot_id(self._events)
+        if self._replay_of is not None:  # against all of bronze, as it is now
+            self._events.refresh()
+            checked = (_snapshot_id(self._events), checked[1])
             events = self._not_in_bronze(events)
         # Remember now, not after the commit: the next batch is deduplicated against this one.
         self._recent.add(i for i, new in zip(chunk.ids, mask, strict=True) if new)
@@ -310,7 +342,7 @@ class BronzeWriter:
             dead=quarantine_to_arrow(dead, self._source, now) if dead else None,
             positions=advanced,
             at=now,
-            checked_upto=checked_upto,
+            checked=checked,
         )
 
     def _not_in_bronze(self, events: pa.Table) -> pa.Table:
@@ -322,12 +354,12 @@ class BronzeWriter:
 
     def _commit(self, prepared: _Prepared) -> None:
         started = time.perf_counter()
+        dead = 0
         if prepared.dead is not None:
-            self._commit_quarantine(prepared.dead, prepared.positions)
-        committed = self._commit_events(prepared.events, prepared.positions, prepared.checked_upto)
+            dead = self._commit_quarantine(prepared.dead, prepared.positions, prepared.checked[1])
+        committed = self._commit_events(prepared.events, prepared.positions, prepared.checked[0])
         self.positions.update(prepared.positions)
         stats, seconds = self.stats, time.perf_counter() - started
-        dead = 0 if prepared.dead is None else prepared.dead.num_rows
         stats.commit_seconds += seconds
         stats.accepted += committed
         stats.quarantined += dead
@@ -339,6 +371,13 @@ class BronzeWriter:
         stats.last_commit_at = prepared.at
         log.debug("committed", extra={"rows": prepared.events.num_rows,
                                       "position": as_text(prepared.positions)})  # fmt: skip
+
+    def _table_out(self, definition: TableDef) -> Table:
+        """The committer thread's own table object (loaded on that thread, once)."""
+        table = self._out.get(definition.identifier)
+        if table is None:
+            table = self._out[definition.identifier] = self._lakehouse.table(definition)
+        return table
 
     def _first_sightings(self, ids: list[str]) -> list[bool]:
         """Per id: True unless seen earlier in this batch or recently committed."""
@@ -355,10 +394,26 @@ class BronzeWriter:
         return {SOURCE_KEY: self._source, WRITER_KEY: self._writer_id,
                 **position_properties(positions)}  # fmt: skip
 
-    def _commit_quarantine(self, rows: pa.Table, positions: Positions) -> None:
-        commits.append(
-            self._quarantine, rows, self._summary(positions), retries=self._settings.commit.retries
-        )
+    def _commit_quarantine(self, rows: pa.Table, positions: Positions, checked: int | None) -> int:
+        """Append dead letters no writer committed since `checked`; return how many."""
+        table = self._table_out(BRONZE_QUARANTINE)
+        while True:
+            key = BRONZE_QUARANTINE.identifier
+            guard = self._unseen(key, "quarantine_id", rows, checked, self._recent_dead)
+            try:
+                commits.append(
+                    table,
+                    rows,
+                    self._summary(positions),
+                    retries=self._settings.commit.retries,
+                    guard=guard,
+                    fresh=True,
+                )
+            except CommittedMeanwhile as meanwhile:
+                rows, checked = rows.filter(pc.invert(meanwhile.known)), meanwhile.snapshot_id
+                continue
+            count: int = rows.num_rows
+            return count
 
     def _commit_events(
         self, rows: pa.Table, positions: Positions, checked: int | None = None
@@ -367,8 +422,8 @@ class BronzeWriter:
 
         A commit that fails because of some rows' values (never a transient fault) commits
         those rows to the quarantine first and then the rest: one bad event never holds
-        back the batch around it. A replay's rows that another writer committed meanwhile
-        (`checked`: the snapshot they were checked at) are dropped and the rest committed.
+        back the batch around it. Rows that another writer committed after `checked` (the
+        snapshot up to which the batch was deduplicated) are dropped and the rest committed.
         """
         isolated = False
         while True:
@@ -398,18 +453,42 @@ class BronzeWriter:
             summary[MAX_EVENT_TS_KEY] = newest.isoformat()
             if self.stats.max_event_ts is None or newest > self.stats.max_event_ts:
                 self.stats.max_event_ts = newest
-        guard = self._still_ours(set(positions))
-        if self._replay_of is not None:
-            guard = _both(guard, _none_committed_since(checked, rows))
+        unseen = self._unseen(BRONZE_EVENTS.identifier, "event_id", rows, checked, self._recent)
         commits.append(
-            self._events,
+            self._table_out(BRONZE_EVENTS),
             rows,
             summary,
             retries=self._settings.commit.retries,
-            guard=guard,
-            # Other workers commit partitions (or a replay's events) too: check first.
-            fresh=set(positions) != {""} or self._replay_of is not None,
+            guard=_both(self._still_ours(set(positions)), unseen),
+            fresh=True,  # checked against the state it is placed on, the first attempt too
         )
+
+    def _unseen(
+        self, key: str, column: str, rows: pa.Table, checked: int | None, recent: RecentIds
+    ) -> Callable[[Table], None]:
+        """A guard: none of `rows` was committed by another writer after snapshot `checked`.
+
+        What the others committed is remembered too (the next batches drop it early), and
+        the writer's last look moves to the state just checked.
+        """
+
+        def check(table: Table) -> None:
+            if rows.num_rows == 0:
+                return
+            added = added_by_others(table, column, checked, self._writer_id)
+            values = rows.column(column)
+            if added.values is None:  # that snapshot was rolled back or expired: all of it
+                known = _known_in(table, rows, column)
+            else:
+                recent.add(added.values.to_pylist())
+                known = pc.is_in(values, value_set=added.values)
+            self._looked[key] = added.upto
+            if isinstance(known, pa.ChunkedArray):
+                known = known.combine_chunks()
+            if pc.any(known).as_py():
+                raise CommittedMeanwhile(known, added.upto)
+
+        return check
 
     def _without_unwritable(
         self, rows: pa.Table, positions: Positions, error: Exception
@@ -418,7 +497,7 @@ class BronzeWriter:
         re-raise `error` when it was not about the data."""
         if not (may_be_data(error) or (self._isolate and not isinstance(error, TerminalError))):
             raise error
-        bad = commits.unwritable_rows(self._events, rows)
+        bad = commits.unwritable_rows(self._table_out(BRONZE_EVENTS), rows)
         if not bad or len(bad) == rows.num_rows > 1:
             raise error  # nothing to blame, or everything alike: not the data
         detail = f"{type(error).__name__}: {error}"[:500]
@@ -429,10 +508,11 @@ class BronzeWriter:
         known = [i not in self._recent_dead for i in dead.column("quarantine_id").to_pylist()]
         dead = dead.filter(pa.array(known, pa.bool_()))  # already there before a crash
         if dead.num_rows:
-            self._commit_quarantine(dead, positions)  # first: a crash now loses nothing
+            checked = self._looked.get(BRONZE_QUARANTINE.identifier)
             self._recent_dead.add(dead.column("quarantine_id").to_pylist())
-            self.stats.quarantined += dead.num_rows
-            metrics.EVENTS_QUARANTINED.inc(dead.num_rows)
+            count = self._commit_quarantine(dead, positions, checked)  # first: a crash now
+            self.stats.quarantined += count  # loses nothing
+            metrics.EVENTS_QUARANTINED.inc(count)
         log.warning(
             "isolated events whose values cannot be committed",
             extra={"events": len(bad), "position": where, "error": detail},
@@ -463,12 +543,33 @@ class BronzeWriter:
         return check
 
     def _remember_recent(self) -> None:
-        since = datetime.now(UTC) - timedelta(seconds=self._settings.dedupe.window_s)
+        """Reload the ids committed within the dedupe window, each with its commit's age."""
+        wall = datetime.now(UTC)
+        since = wall - timedelta(seconds=self._settings.dedupe.window_s)
         limit = self._settings.dedupe.max_ids
-        self._recent.add(recent_values(self._events, "event_id", since, limit=limit))
-        self._recent_dead.add(
-            recent_values(self._quarantine, "quarantine_id", since, self._source, limit)
-        )
+        looked = {
+            BRONZE_EVENTS.identifier: _snapshot_id(self._events),
+            BRONZE_QUARANTINE.identifier: _snapshot_id(self._quarantine),
+        }
+        for recent, table, column, source in (
+            (self._recent, self._events, "event_id", None),
+            (self._recent_dead, self._quarantine, "quarantine_id", self._source),
+        ):
+            generations = recent_values(table, column, since, source, limit)
+            recent.add_aged(((wall - at).total_seconds(), ids) for at, ids in generations)
+        self._looked.update(looked)
+
+    def _remember_unfinished_dead_letters(self) -> None:
+        """Dead letters this source committed after its last events commit, whatever their
+        age: a crash between the two commits left them, and the re-read makes them again."""
+        after = last_commit_ms(self._events, self._source)
+        since = None if after is None else after - _CLOCK_SLACK_MS
+        known = added_by_source(self._quarantine, "quarantine_id", self._source, since)
+        if len(known):
+            self._recent_dead.add(known.to_pylist())
+
+
+_CLOCK_SLACK_MS = 60_000  # commit times come from the writers' clocks
 
 
 class CommittedMeanwhile(Exception):  # noqa: N818 - a signal to the writer, not an error
@@ -481,26 +582,14 @@ class CommittedMeanwhile(Exception):  # noqa: N818 - a signal to the writer, not
         self.snapshot_id = snapshot_id
 
 
-def _none_committed_since(checked: int | None, rows: pa.Table) -> Callable[[Table], None]:
-    """A guard: none of `rows` was committed after snapshot `checked` (by another writer)."""
-
-    def check(table: Table) -> None:
-        now = _snapshot_id(table)
-        if now == checked or rows.num_rows == 0:
-            return
-        ids = rows.column("event_id")
-        try:
-            added = appended_since(table, checked, now, ("event_id",))[0].column("event_id")
-            known = pc.is_in(ids, value_set=added)
-        except PositionLost:  # rolled back or expired below us: check against everything
-            unknown = without_known(table, rows).column("event_id")
-            known = pc.invert(pc.is_in(ids, value_set=unknown))
-        if isinstance(known, pa.ChunkedArray):
-            known = known.combine_chunks()
-        if pc.any(known).as_py():
-            raise CommittedMeanwhile(known, now)
-
-    return check
+def _known_in(table: Table, rows: pa.Table, column: str) -> pa.Array:
+    """Per row: whether the table holds its `column` value (all of the table)."""
+    ids = rows.column(column)
+    if column == "event_id":  # a repeat has the same event time: only those files are read
+        unknown = without_known(table, rows).column(column)
+        return pc.invert(pc.is_in(ids, value_set=unknown))
+    held = rows_where(table, column, ids.to_pylist(), (column,)).column(column)
+    return pc.is_in(ids, value_set=held)
 
 
 def _both(

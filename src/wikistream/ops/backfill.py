@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from wikistream.exceptions import ConfigError
+from wikistream.exceptions import ConfigError, WikiStreamError
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats, EventWindow
@@ -52,7 +52,7 @@ from wikistream.ops.manifest import (
 )
 from wikistream.ops.workers import Outcome, load_in_parallel
 from wikistream.pipeline.reading import StopToken
-from wikistream.pipeline.runner import Replay, run_ingest
+from wikistream.pipeline.runner import Attempt, Replay, run_ingest
 from wikistream.settings import Settings
 from wikistream.sources.base import Source
 from wikistream.sources.file import FileSource
@@ -129,7 +129,7 @@ def run(
 
     def finished(item: Item, outcome: Outcome) -> None:
         if outcome.error is not None:
-            log.warning("backfill item failed", extra={"item": item.key, "error": outcome.error})
+            _add(item, outcome.stats)  # what it committed before failing stands
             item.state, item.error = FAILED, outcome.error
             audit.append(audit_line(item, FAILED))
         else:
@@ -168,11 +168,19 @@ def _load_here(
     stop: StopToken,
     on_progress: Callable[[Item, BronzeStats], None] | None,
 ) -> Outcome:
-    """One item in this process (a worker's too); an error is its outcome."""
+    """One item in this process (a worker's too); an error is its outcome, with the rows
+    the item committed before it (they stand)."""
+    attempt = Attempt()
     try:
-        summary = _load_item(settings, manifest, item, stop, on_progress)
+        summary = _load_item(settings, manifest, item, stop, on_progress, attempt)
     except Exception as exc:  # recorded; the other items still load
-        return Outcome(BronzeStats(), error=f"{type(exc).__name__}: {exc}")
+        expected = isinstance(exc, WikiStreamError)
+        error = f"{type(exc).__name__}: {exc}"
+        # A bug keeps its traceback in the log (and on the console with --debug).
+        log.error(
+            "backfill item failed", exc_info=not expected, extra={"item": item.key, "error": error}
+        )
+        return Outcome(attempt.stats, error=error)
     return Outcome(summary.stats, stopped_by=summary.stopped_by)
 
 
@@ -182,6 +190,7 @@ def _load_item(
     item: Item,
     stop: StopToken,
     on_progress: Callable[[Item, BronzeStats], None] | None,
+    attempt: Attempt,
 ) -> Any:
     window = EventWindow(parse_time(manifest.since), parse_time(manifest.until))
     # The checksum (files) or slice start (streams) names the stored position: a file that
@@ -201,7 +210,9 @@ def _load_item(
     replay = Replay(start=start, window=window, kind=f"backfill:{manifest.run_id}:{tag}",
                     resume=True)  # fmt: skip
     progress = None if on_progress is None else (lambda stats, _s: on_progress(item, stats))
-    return run_ingest(settings, source, stop=stop, on_progress=progress, replay=replay)
+    return run_ingest(
+        settings, source, stop=stop, on_progress=progress, replay=replay, attempt=attempt
+    )
 
 
 def _add(item: Item, stats: BronzeStats) -> None:

@@ -132,6 +132,53 @@ def run_ingest(
     reader = BackgroundReader(source, start_position, stop)
     began = time.monotonic()
     reader.start()
+    try:
+        stopped_by, error = _loop(
+            writer,
+            reader,
+            source,
+            group,
+            stop,
+            settings,
+            max_events,
+            max_seconds,
+            on_progress,
+            idle_exit_s,
+            began,
+        )
+    except BaseException:
+        writer.close(quiet=True)  # a commit in flight ends before the next attempt starts
+        raise
+    try:
+        writer.flush()  # commit everything already read, whatever ended the run
+    finally:
+        writer.close()
+    if error is not None:
+        raise error
+    return RunSummary(
+        source=name,
+        start_position=shown_start,
+        end_position=shown(writer.positions) if writer.positions else None,
+        seconds=time.monotonic() - began,
+        stats=writer.stats,
+        stopped_by=stopped_by,
+    )
+
+
+def _loop(
+    writer: BronzeWriter,
+    reader: BackgroundReader,
+    source: Source,
+    group: PartitionedSource | None,
+    stop: StopToken,
+    settings: Settings,
+    max_events: int | None,
+    max_seconds: float | None,
+    on_progress: Callable[[BronzeStats, float], None] | None,
+    idle_exit_s: float | None,
+    began: float,
+) -> tuple[str, BaseException | None]:
+    """Read and flush until something ends the run; what ended it, and the source's error."""
     commit_every = settings.commit.max_seconds
     first_pending_at: float | None = None
     last_progress = last_record = began
@@ -187,17 +234,4 @@ def run_ingest(
         source.close()
         if group is not None:  # it leaves the group, committing in its revoke: wait for it
             reader.join(timeout=_LEAVE_GROUP_S)
-    try:
-        writer.flush()  # commit everything already read, whatever ended the run
-    finally:
-        writer.close()
-    if error is not None:
-        raise error
-    return RunSummary(
-        source=name,
-        start_position=shown_start,
-        end_position=shown(writer.positions) if writer.positions else None,
-        seconds=time.monotonic() - began,
-        stats=writer.stats,
-        stopped_by=stopped_by,
-    )
+    return stopped_by, error

@@ -12,6 +12,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+MAX_RECORD_BYTES = 1 << 20  # the default limit of one record (source.max_record_bytes)
+
+
+class Oversized(bytes):
+    """The first bytes of a record a source cut short because it was longer than its limit
+    (the rest was skipped up to the next record): always quarantined as `too_large`."""
+
+    size: int  # how long the record was (as far as the source read it)
+
+    def __new__(cls, head: bytes, size: int) -> Oversized:
+        record = super().__new__(cls, head)
+        record.size = size
+        return record
+
 
 @dataclass(frozen=True, slots=True)
 class SourceBatch:

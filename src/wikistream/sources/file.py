@@ -4,6 +4,11 @@ The position is the byte offset (in the decompressed stream) just after the last
 batch, so a restart re-reads nothing that was committed and skips nothing that was not.
 `end` makes the source one part of a file (a parallel backfill): it stops at that offset,
 which must be a line boundary, as the start position is.
+
+A line longer than `max_record_bytes` is skipped to the next line and handed on as its first
+bytes (quarantined as `too_large`), so memory stays bounded. A file that cannot be read to
+its end (corrupt or truncated gzip, vanished, forbidden) raises `InputBroken` after the
+records before the damage: a restart cannot cure it.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from __future__ import annotations
 import gzip
 import io
 import threading
+import zlib
 from collections.abc import Iterator
 from itertools import accumulate, compress
 from pathlib import Path
 from typing import BinaryIO
 
-from wikistream.exceptions import ConfigError
-from wikistream.sources.base import SourceBatch
+from wikistream.exceptions import ConfigError, InputBroken
+from wikistream.sources.base import MAX_RECORD_BYTES, Oversized, SourceBatch
+from wikistream.sources.lines import HEAD_BYTES, bounded_lines
 from wikistream.sources.sse_protocol import FrameParser
 
 _SSE_PREFIXES = (b":", b"event:", b"id:", b"data:", b"retry:")
@@ -28,12 +35,19 @@ _PLUS_ONE = (1).__add__  # a line's length plus its newline
 class FileSource:
     """Reads a finite file of events; it ends when the file does."""
 
-    def __init__(self, path: Path, chunk_events: int = 4096, end: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        chunk_events: int = 4096,
+        end: int | None = None,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
         self._path = path.resolve()
         if not self._path.is_file():
             raise ConfigError(f"no such file: {path}")
         self._chunk = chunk_events
         self._end = end
+        self._limit = max_record_bytes
         self._closed = threading.Event()
 
     @property
@@ -42,13 +56,16 @@ class FileSource:
 
     def batches(self, start: str | None) -> Iterator[SourceBatch]:
         offset = _parse_offset(start)
-        with self._open() as handle:
-            is_sse = _looks_like_sse(handle)
-            if self._end is not None and is_sse:
-                raise ConfigError("only NDJSON files can be read in parts, not SSE captures")
-            handle.seek(offset)
-            reader = self._sse_batches if is_sse else self._ndjson_batches
-            yield from reader(handle, offset)
+        try:
+            with self._open() as handle:
+                is_sse = _looks_like_sse(handle)
+                if self._end is not None and is_sse:
+                    raise ConfigError("only NDJSON files can be read in parts, not SSE captures")
+                handle.seek(offset)
+                reader = self._sse_batches if is_sse else self._ndjson_batches
+                yield from reader(handle, offset)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputBroken(f"cannot read {self._path}: {_why(exc)}") from exc
 
     def close(self) -> None:
         self._closed.set()
@@ -65,7 +82,9 @@ class FileSource:
         # Whole blocks are split and measured with C-level builtins: a Python loop per line
         # would hold the GIL the decoder and the committer need.
         leftover = b""
+        skipped = 0  # bytes of an over-long line already dropped (its head is `leftover`)
         read_to = offset
+        limit = self._limit
         while not self._closed.is_set():
             size = (
                 _BLOCK_BYTES
@@ -76,15 +95,28 @@ class FileSource:
             read_to += len(block)
             lines = (leftover + block).split(b"\n")
             leftover = lines.pop() if block else b""
+            sizes = list(map(len, lines))
+            if lines and skipped:  # the over-long line ends here
+                sizes[0] += skipped
+                skipped = 0
+            if len(leftover) > limit or (skipped and leftover):
+                head = leftover[:HEAD_BYTES]  # too long so far: keep its head only
+                skipped += len(leftover) - len(head)
+                leftover = head
             if not lines:
                 if not block:
                     return
                 continue
-            ends = accumulate(map(_PLUS_ONE, map(len, lines)), initial=offset)
+            ends = accumulate(map(_PLUS_ONE, sizes), initial=offset)
             next(ends)
             positions = list(map(str, ends))
             offset = int(positions[-1])
             records = list(map(bytes.strip, lines))
+            if max(sizes) > limit:
+                records = [
+                    r if n <= limit else Oversized(r[:HEAD_BYTES], n)
+                    for r, n in zip(records, sizes, strict=True)
+                ]
             keep = list(compress(range(len(records)), records))  # skip blank lines
             if len(keep) != len(records):
                 records = [records[i] for i in keep]
@@ -96,15 +128,19 @@ class FileSource:
                 return
 
     def _sse_batches(self, handle: BinaryIO, offset: int) -> Iterator[SourceBatch]:
-        parser = FrameParser()
+        parser = FrameParser(max_bytes=self._limit)
         records: list[bytes] = []
         positions: list[str | None] = []
-        for line in handle:
-            offset += len(line)
-            frame = parser.feed(line.rstrip(b"\r\n").decode("utf-8", "replace"))
+        blocks = iter(lambda: handle.read(1 << 16), b"")
+        for line in bounded_lines(blocks, self._limit):
+            text = line.data.decode("utf-8", "replace")
+            frame = parser.feed(text, line.size if line.cut else None)
             if frame is not None and frame.event == "message":
-                records.append(frame.data.encode())
-                positions.append(str(offset))  # frames dispatch at the blank line
+                data = frame.data.encode()
+                if frame.size is not None:
+                    data = Oversized(data[:HEAD_BYTES], frame.size)
+                records.append(data)
+                positions.append(str(offset + line.end))  # frames dispatch at the blank line
             if len(records) >= self._chunk:
                 yield SourceBatch(records, positions)
                 records, positions = [], []
@@ -112,6 +148,16 @@ class FileSource:
                     return
         if records:
             yield SourceBatch(records, positions)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
+        return f"the compressed data is corrupt or cut short ({exc})"
+    if isinstance(exc, FileNotFoundError):
+        return "the file is gone"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _parse_offset(start: str | None) -> int:

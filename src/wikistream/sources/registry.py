@@ -30,6 +30,7 @@ def _sse(settings: Settings, url: str) -> Source:
         backoff_initial_s=s.backoff_initial_s,
         backoff_max_s=s.backoff_max_s,
         initial_connect_attempts=s.initial_connect_attempts,
+        max_record_bytes=s.max_record_bytes,
     )
     return SseSource(url, options)
 
@@ -43,7 +44,8 @@ def _live(settings: Settings, argument: str) -> Source:
 def _file(settings: Settings, argument: str) -> Source:
     if not argument:
         raise ConfigError("file: needs a path, e.g. file:events.jsonl.gz")
-    return FileSource(Path(argument), chunk_events=settings.source.chunk_events)
+    return FileSource(Path(argument), chunk_events=settings.source.chunk_events,
+                      max_record_bytes=settings.source.max_record_bytes)  # fmt: skip
 
 
 def _synthetic(settings: Settings, argument: str) -> Source:

@@ -20,7 +20,8 @@ import httpx
 
 from wikistream import metrics
 from wikistream.exceptions import SourceRejected, SourceUnavailable
-from wikistream.sources.base import SourceBatch
+from wikistream.sources.base import MAX_RECORD_BYTES, Oversized, SourceBatch
+from wikistream.sources.lines import HEAD_BYTES, bounded_lines
 from wikistream.sources.sse_protocol import FrameParser
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class SseOptions:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     initial_connect_attempts: int = 3
+    max_record_bytes: int = MAX_RECORD_BYTES
 
 
 @dataclass
@@ -120,12 +122,14 @@ class SseSource:
                 self.stats.responses += 1
                 _check_status(response)
                 self.stats.connections += 1
-                parser = FrameParser(last_id)
-                for line in response.iter_lines():
+                limit = self._options.max_record_bytes
+                parser = FrameParser(last_id, limit)
+                for line in bounded_lines(response.iter_bytes(), limit):
                     if self._closed.is_set():
                         return
                     comments = parser.comments
-                    frame = parser.feed(line)
+                    text = line.data.decode("utf-8", "replace")
+                    frame = parser.feed(text, line.size if line.cut else None)
                     self.stats.heartbeats += parser.comments - comments
                     if frame is None:
                         continue
@@ -136,7 +140,7 @@ class SseSource:
                     if frame.event != "message":
                         continue
                     self.stats.events += 1
-                    yield SourceBatch([frame.data.encode()], [frame.id])
+                    yield SourceBatch([_record(frame.data, frame.size)], [frame.id])
         except httpx.TransportError as exc:
             if self._closed.is_set():
                 return
@@ -151,6 +155,14 @@ class SseSource:
             self._options.backoff_max_s, self._options.backoff_initial_s * 2 ** (failures - 1)
         )
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def _record(data: str, size: int | None) -> bytes:
+    """An event's bytes; only the first ones, marked, when it was too large to keep."""
+    if size is None:
+        return data.encode()
+    log.warning("event too large: skipped to the next one", extra={"bytes": size})
+    return Oversized(data.encode()[:HEAD_BYTES], size)
 
 
 class _RetryLater(Exception):
