@@ -6,7 +6,8 @@ WikiStreamError
 │   ├── CatalogUnavailable    the catalog or object store cannot be reached right now
 │   ├── CommitConflict        another commit won the race; re-check and retry
 │   ├── PartitionsMoved       another worker committed some of our partitions; re-read them
-│   └── DeliveryFailed        an alert channel refused the alert (e.g. HTTP 500)
+│   ├── DeliveryFailed        an alert channel refused the alert (e.g. HTTP 500)
+│   └── LeaseLost             this process no longer holds the lease its writes need
 └── TerminalError         retrying cannot help: stop and tell the user
     ├── ConfigError           settings or arguments are wrong
     ├── SourceRejected        the source refused us (e.g. 403 for a missing User-Agent)
@@ -50,6 +51,10 @@ class PartitionsMoved(TransientError):
 class DeliveryFailed(TransientError):
     """An alert channel answered but did not take the alert; the message is safe to log
     (a status, never the channel's secret URL)."""
+
+
+class LeaseLost(TransientError):
+    """This process no longer holds (with time to spare) the lease its writes need."""
 
 
 class ConfigError(TerminalError):

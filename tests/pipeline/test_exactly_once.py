@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -132,3 +133,86 @@ def test_sigkill_during_sse_ingest_loses_and_duplicates_nothing(tmp_path: Path) 
     ids, dead = _expected(lines)
     assert len([r for r in rows_after_kill if 0 < r < len(ids)]) >= 3, rows_after_kill
     _assert_exactly_once(config, ids, dead + len(range(0, 3000, 250)))
+
+
+def test_a_replay_beside_a_live_run_lands_every_event_once(tmp_path: Path) -> None:
+    """The docs say a bronze replay can run beside `wikistream run`: both hold the same
+    events; each commit drops what the other committed since it last looked."""
+    generator = SyntheticGenerator(seed=23, start="2026-01-01T00:00:00Z")
+    lines = [generator.record(i) for i in range(3000)]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    config = _config(tmp_path)
+    script = Script(event_delay_s=0.002, hold_open_at_end_s=600)
+    with EventStreamsServer(lines, script) as server:
+        live = _run(config, "--source", f"sse:{server.url}", "--idle-exit", "3")
+        _wait_until_ingesting(config, live, 0)
+        time.sleep(1.0)
+        replay_args = [
+            "replay",
+            "--layer",
+            "bronze",
+            "--source",
+            f"file:{path}",
+            "--from",
+            "earliest",
+        ]
+        replay = spawn(config.parent / "runs.log", "--config", str(config), *replay_args)
+        assert replay.wait(timeout=240) == 0, _log(config)
+        assert live.wait(timeout=240) == 0, _log(config)
+    ids, dead = _expected(lines)
+    # A dead letter is named by its source and position: each source's own once.
+    _assert_exactly_once(config, ids, 2 * dead)
+    assert "another writer committed some of these events meanwhile" in _log(config, whole=True)
+
+
+def test_a_restart_after_a_busy_last_hour_still_drops_resent_events(tmp_path: Path) -> None:
+    """The last hour held about `dedupe.max_ids` ids: the restarted process reloads them and
+    forgets the oldest first as new ones come."""
+    lines = sample_lines()
+    first, fresh = lines[:1000], lines[1000:1100]
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_bytes(b"\n".join(first) + b"\n")
+    b.write_bytes(b"\n".join(fresh + first[-10:]) + b"\n")  # then 10 resent events
+    config = _config(tmp_path)
+    with config.open("a") as out:
+        out.write("[dedupe]\nmax_ids = 1000\n")
+    for path in (a, b):
+        assert _run(config, "--source", f"file:{path}").wait(timeout=120) == 0, _log(config)
+    _assert_exactly_once(config, _expected(first + fresh)[0], 0)
+
+
+def test_one_writer_of_silver_and_gold_at_a_time(tmp_path: Path) -> None:
+    """`process`, replays and rollbacks of silver or gold are refused while a `run` keeps
+    the layers current (it holds the processing lease); two `process` never write at once."""
+    config = _config(tmp_path)
+    log = config.parent / "runs.log"
+    cli = ["--config", str(config)]
+    run = spawn(log, *cli, "--log-level", "info", "run", "--source", "synthetic:300")
+    deadline = time.monotonic() + 60
+    while "lease acquired" not in _log(config, whole=True):
+        assert time.monotonic() < deadline and run.poll() is None, _log(config)
+        time.sleep(0.1)
+    refused = [
+        ["process"],
+        ["replay", "--layer", "gold", "--from", "earliest"],
+        ["rollback", "gold.hourly_stats", "--to", "2026-01-01T00:00:00Z", "--yes"],
+    ]
+    for args in refused:
+        command = [*_python_cli(), *cli, *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "stop that `wikistream run`" in result.stderr, result.stderr
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=120) == 0, _log(config)
+
+    both = [spawn(log, *cli, "process", "--full-refresh") for _ in range(2)]
+    codes = sorted(p.wait(timeout=300) for p in both)
+    assert codes in ([0, 0], [0, 2]), _log(config)
+    settings = make_settings(config.parent / "wh")
+    silver = read_table(settings, "silver.events").column("event_id").to_pylist()
+    assert len(silver) == len(set(silver)) > 0
+
+
+def _python_cli() -> list[str]:
+    return [sys.executable, "-m", "wikistream"]

@@ -65,6 +65,11 @@ def _results(settings: Settings, run_id: str) -> dict[str, dict[str, Any]]:
     return {r["check_name"]: r for r in run_rows(Lakehouse(settings), run_id)}
 
 
+def _latest_run(settings: Settings, table: str) -> str:
+    rows = read_table(settings, "dq.results").filter(pc.field("table_name") == table)
+    return str(rows.sort_by([("run_at", "descending")]).column("run_id")[0].as_py())
+
+
 def test_null_users_hold_the_batch_alert_once_and_release_promotes_it_once(
     tmp_path: Path, sinks: tuple[WebhookSink, SmtpSink]
 ) -> None:
@@ -103,7 +108,7 @@ def test_null_users_hold_the_batch_alert_once_and_release_promotes_it_once(
     assert pc.sum(hourly.column("events")).as_py() == 150 == _rows(settings, "silver.events")
 
 
-def test_duplicated_event_ids_in_bronze_hold_silver(tmp_path: Path) -> None:
+def test_many_duplicated_event_ids_in_bronze_hold_silver(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     events = recent_events(40)
     write_bronze(settings, events, LIVE)
@@ -112,9 +117,27 @@ def test_duplicated_event_ids_in_bronze_hold_silver(tmp_path: Path) -> None:
     report = processor.run()
     processor.close()
     assert set(report.held) == {"bronze.events"}
-    result = _results(settings, report.held["bronze.events"])["event_id_unique"]
+    result = _results(settings, report.held["bronze.events"])["event_id_mostly_unique"]
     assert (result["verdict"], result["metric_value"]) == ("fail", 10.0)
     assert _snapshots(settings, "silver.events") == 0
+
+
+def test_a_late_copy_in_bronze_is_a_warning_and_silver_keeps_the_first(tmp_path: Path) -> None:
+    """A copy older than the dedupe window can reach bronze: it must never stall the
+    pipeline; silver keeps one row, the gate warns."""
+    settings = _settings(tmp_path)
+    events = recent_events(300)
+    write_bronze(settings, events, LIVE)
+    write_bronze(settings, events[:1], LIVE)  # resent after the window
+    processor = Processor(Lakehouse(settings), settings)
+    report = processor.run()
+    processor.close()
+    assert report.held == {}
+    silver = read_table(settings, "silver.events").column("event_id").to_pylist()
+    assert len(silver) == len(set(silver)) == 300
+    run_id = _latest_run(settings, "bronze.events")
+    assert _results(settings, run_id)["event_id_unique"]["verdict"] == "fail"  # warned
+    assert _results(settings, run_id)["event_id_mostly_unique"]["verdict"] == "pass"
 
 
 def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_once(

@@ -144,13 +144,16 @@ def _ingest(
     metrics.RUNNING.set(1)
     if processor is not None:
         from wikistream.ops.maintain import maintain
+        from wikistream.pipeline.exclusive import PROCESS_LEASE
 
+        lease = lakehouse.lease(PROCESS_LEASE, processor.writer_id, settings.process.lease_ttl_s)
+        processor.fence = lease.fence  # commits only while holding it, with time to spare
         loop = ProcessLoop(
             processor, settings.process.interval_s, supervisor,
             maintain=lambda: maintain(lakehouse, settings.maintenance),
             maintain_every_s=settings.maintenance.interval_s,
             on_terminal=lambda _: stop.stop("processing failed"),  # ingest stops; error raised
-            lease=lakehouse.lease("process", processor.writer_id, settings.process.lease_ttl_s),
+            lease=lease,
         ).start()  # fmt: skip
     with graceful_signals(stop):
         try:
@@ -290,11 +293,15 @@ def _command_name() -> str:
 def process(
     obj: Context, layer: str, lookback: float | None, full_refresh: bool, output: str
 ) -> None:
-    """Run one silver/gold cycle now (e.g. after a backfill); idempotent."""
-    from wikistream.pipeline.process import Processor  # Daft: imported only when needed
+    """Run one silver/gold cycle now (e.g. after a backfill); idempotent.
+
+    Refused while a `wikistream run` keeps silver and gold current (it holds the
+    processing lease); two `process` commands never write at once.
+    """
+    from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
 
     settings = obj.settings()
-    with Processor(writable(settings), settings) as processor:
+    with exclusive_processor(writable(settings), settings, "processing") as processor:
         report = processor.run(layer, full_refresh, lookback)
     print_cycle(report, output, {"layer": layer, "full_refresh": full_refresh})
 

@@ -153,7 +153,8 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
     bronze: dead letters are decoded again with the current decoder and filters.
     Safe to repeat: nothing is written twice.
     """
-    from wikistream.quality.gates import QualityGates  # Daft: imported only when needed
+    from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
+    from wikistream.quality.gates import QualityGates
     from wikistream.quality.replay import replay_bronze, replay_silver
 
     settings = obj.settings()
@@ -161,11 +162,10 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
         _known_check(settings, layer, check)
     lakehouse = writable(settings)
     if layer == "silver":
-        gates = QualityGates(lakehouse, settings)
-        try:
-            outcome = replay_silver(lakehouse, settings, gates, check, dry_run)
-        finally:
-            gates.close()
+        action = "replaying the silver quarantine"
+        with exclusive_processor(lakehouse, settings, action) as processor:
+            gates = processor.gates or QualityGates(lakehouse, settings)
+            outcome = replay_silver(lakehouse, settings, gates, check, dry_run, processor.fence)
     else:
         outcome = replay_bronze(lakehouse, settings, dry_run)
     data = {"layer": layer, "selected": outcome.selected, "promoted": outcome.promoted,

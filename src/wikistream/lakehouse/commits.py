@@ -93,6 +93,7 @@ def replace(
     *,
     retries: int = 8,
     guard: Callable[[Table], None] | None = None,
+    fresh: bool = False,
 ) -> int:
     """Replace the rows whose `column` is in `values` (all rows if None) by `data`, atomically.
 
@@ -103,7 +104,7 @@ def replace(
     condition: BooleanExpression = AlwaysTrue()
     if values is not None:
         condition = In(column, as_literals(list(values)))  # type: ignore[call-arg]
-    return _overwrite(table, data, condition, properties, retries=retries, guard=guard)
+    return _overwrite(table, data, condition, properties, retries=retries, guard=guard, fresh=fresh)
 
 
 def replace_from(
@@ -115,10 +116,11 @@ def replace_from(
     *,
     retries: int = 8,
     guard: Callable[[Table], None] | None = None,
+    fresh: bool = False,
 ) -> int:
     """Like `replace`, for the rows whose `column` is at least `low` (e.g. recompute from)."""
     condition = GreaterThanOrEqual(column, as_literals([low])[0])  # type: ignore[call-arg]
-    return _overwrite(table, data, condition, properties, retries=retries, guard=guard)
+    return _overwrite(table, data, condition, properties, retries=retries, guard=guard, fresh=fresh)
 
 
 def _overwrite(
@@ -129,6 +131,7 @@ def _overwrite(
     *,
     retries: int,
     guard: Callable[[Table], None] | None,
+    fresh: bool = False,
 ) -> int:
     token, stamped = _stamped(properties)
 
@@ -138,7 +141,7 @@ def _overwrite(
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
             table.overwrite(data, overwrite_filter=condition, snapshot_properties=stamped)
 
-    return _commit(table, overwrite, token, retries=retries, guard=guard)
+    return _commit(table, overwrite, token, retries=retries, guard=guard, fresh=fresh)
 
 
 def delete(table: Table, column: str, values: Sequence[object], *, retries: int = 8) -> None:
@@ -180,22 +183,25 @@ def _commit(
     first_base: int | None = None  # our commit, if it landed, is newer than this snapshot
     for attempt in range(retries + 1):
         try:
-            if attempt == 0 and fresh:
+            if attempt or fresh:
                 table.refresh()
-                if guard is not None:
-                    guard(table)
-            if attempt:
-                table.refresh()
-                landed = _with_token(table, token, first_base)
-                if landed is not None:
-                    log.info("commit had gone through before the error",
-                             extra={"table": name, "attempt": attempt})  # fmt: skip
-                    return landed
-                if guard is not None:
-                    guard(table)
-            if attempt == 0:
-                base = table.current_snapshot()
-                first_base = None if base is None else base.snapshot_id
+            landed = _with_token(table, token, first_base) if attempt else None
+        except Exception as exc:
+            if not is_transient(exc) or attempt == retries:
+                raise
+            error = f"{type(exc).__name__}: {exc}"
+            _back_off(name, attempt, "catalog or storage did not answer; retrying", error=error)
+            continue
+        if landed is not None:
+            extra = {"table": name, "attempt": attempt}
+            log.info("commit had gone through before the error", extra=extra)
+            return landed
+        if guard is not None and (attempt or fresh):
+            guard(table)  # its errors are the caller's: never retried here
+        if attempt == 0:
+            base = table.current_snapshot()
+            first_base = None if base is None else base.snapshot_id
+        try:
             attempt_commit()
         except CommitFailedException as exc:
             if attempt == retries:

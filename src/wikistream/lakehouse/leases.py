@@ -11,13 +11,17 @@ of each other (NTP), well under the lease's time to live.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
+from wikistream.exceptions import ConfigError, LeaseLost
 from wikistream.lakehouse.errors import is_transient
 from wikistream.lakehouse.positions import lineage, summary_value
 
@@ -55,6 +59,18 @@ class Lease:
     def held(self) -> bool:
         """Whether this process holds the lease now (by its own last renewal)."""
         return time.time() < self._held_until
+
+    def fence(self) -> None:
+        """Raise `LeaseLost` unless this process holds the lease with at least a third of its
+        time to live left: a holder whose renewals stopped (a stall, an unreachable catalog)
+        never commits after another process may have taken over. Called by the writers it
+        guards right before each commit."""
+        left = self._held_until - time.time()
+        if left < self.ttl_s / 3:
+            raise LeaseLost(
+                f"the {self.name} lease is no longer held by this process ({left:.1f} s "
+                "left): another process may write now; not committing"
+            )
 
     def state(self) -> LeaseState:
         """Who holds the lease, as the table says now."""
@@ -121,3 +137,36 @@ class Lease:
             self._table.maintenance.expire_snapshots().by_ids(old).commit()
         except Exception as exc:  # a race with another holder's renewal: next time
             log.debug("lease snapshots not expired", extra={"error": str(exc)})
+
+
+@contextmanager
+def holding(lease: Lease, action: str) -> Iterator[Lease]:
+    """Hold `lease` for a one-shot command (renewed every third of its time to live on a
+    thread, released at the end), or refuse if another process holds it.
+
+    Raises:
+        ConfigError: another process holds the lease (e.g. a `wikistream run`).
+    """
+    if not lease.acquire():
+        state = lease.state()
+        until = time.strftime("%H:%M:%S", time.gmtime(state.expires))
+        raise ConfigError(
+            f"another process keeps silver and gold current (the {lease.name} lease is held "
+            f"by {state.holder} until {until} UTC, renewed while it runs): stop that "
+            f"`wikistream run` (or restart it with --no-process) before {action}"
+        )
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease.ttl_s / 3):
+            if not lease.acquire():
+                log.warning("lease not renewed", extra={"lease": lease.name})
+
+    keeper = threading.Thread(target=renew, name=f"lease-{lease.name}", daemon=True)
+    keeper.start()
+    try:
+        yield lease
+    finally:
+        stop.set()
+        keeper.join()
+        lease.release()

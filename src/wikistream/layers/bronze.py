@@ -96,12 +96,18 @@ class BronzeStats:
         self.max_event_ts = _latest(self.max_event_ts, other.max_event_ts)
 
 
+# A stream read up to a time reads on until its events are this far past it: events arrive
+# slightly out of order. Reading on costs nothing: what falls outside the window is dropped.
+STREAM_GRACE = timedelta(seconds=60)
+
+
 @dataclass(frozen=True)
 class EventWindow:
     """Event times a replay or backfill keeps: `since <= event_ts < until` (None: open).
 
-    Reading stops at the first event at or after `stop_at` (default: `until`); a later one
-    leaves room for events the stream delivers slightly out of order.
+    Reading stops at the first event at or after `stop_at`; None reads the source to its
+    end (a file: out-of-order events late in it are still in the window). An endless source
+    (a stream) needs one, past `until` by a grace (`STREAM_GRACE`).
     """
 
     since: datetime | None = None
@@ -127,7 +133,7 @@ class EventWindow:
 
     def ends_in(self, events: pa.Table) -> bool:
         """Whether `events` (duplicates included) reach the point where reading stops."""
-        end = self.stop_at or self.until
+        end = self.stop_at
         if end is None or events.num_rows == 0:
             return False
         newest = pc.max(events.column("event_ts")).as_py()

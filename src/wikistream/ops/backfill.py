@@ -29,7 +29,7 @@ import msgspec
 from wikistream.exceptions import ConfigError, WikiStreamError
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
-from wikistream.layers.bronze import BronzeStats, EventWindow
+from wikistream.layers.bronze import STREAM_GRACE, BronzeStats, EventWindow
 from wikistream.ops.manifest import (
     COMPLETED,
     DONE,
@@ -62,10 +62,10 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 MIN_PART_BYTES = 1 << 20  # smaller parts are not worth a process each
-# A stream slice reads on until its events are this far past its end: events arrive slightly
-# out of order, and the next slice starts (`?since=`) at its end. The overlap is dropped as
-# duplicates, so nothing at a boundary is lost or written twice.
-SLICE_GRACE = timedelta(seconds=60)
+# A stream slice reads on until its events are STREAM_GRACE past its end: events arrive
+# slightly out of order, and the next slice starts (`?since=`) at its end. The overlap is
+# dropped as duplicates, so nothing at a boundary is lost or written twice. A file is read
+# to its end whatever `--until` says: out-of-order events late in it still count.
 
 
 def plan(
@@ -199,7 +199,7 @@ def _load_item(
     if item.first_byte is not None:  # a part: positions of its own
         tag = f"{tag}@{item.first_byte}"
     if item.since is not None and item.until is not None:  # a stream slice (and a grace)
-        window = replace(window, stop_at=datetime.fromisoformat(item.until) + SLICE_GRACE)
+        window = replace(window, stop_at=datetime.fromisoformat(item.until) + STREAM_GRACE)
         tag = datetime.fromisoformat(item.since).strftime("%Y%m%dT%H%M%S")
     if item.end_byte is not None:
         path = Path(item.spec.removeprefix("file:"))

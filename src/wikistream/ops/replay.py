@@ -8,19 +8,18 @@ partitions, a gold replay replaces every window from a point on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
-from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.reads import appended_since, values_between
 from wikistream.lakehouse.snapshots import resolve
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS
-from wikistream.layers.bronze import BronzeStats, EventWindow
-from wikistream.ops.health import active_run
+from wikistream.layers.bronze import STREAM_GRACE, BronzeStats, EventWindow
 from wikistream.pipeline.reading import StopToken
 from wikistream.pipeline.runner import Replay, RunSummary, run_ingest
 from wikistream.settings import Settings
@@ -73,7 +72,11 @@ def replay_bronze(
     elif kind == "kafka" and origin.time is not None:
         since = origin.time.isoformat()  # offsets for that time; the window filters the rest
     source = open_source(spec, settings, since=since)
-    window = EventWindow(origin.time, until or datetime.now(UTC))
+    end = until or datetime.now(UTC)
+    # Endless sources stop past the end (a stream: by a grace for late events); files and
+    # a topic are read to their end, so no event inside the window is left out.
+    stop_at = {"live": end + STREAM_GRACE, "sse": end + STREAM_GRACE, "synthetic": end}.get(kind)
+    window = EventWindow(origin.time, end, stop_at)
     return run_ingest(settings, source, stop=stop, on_progress=on_progress,
                       replay=Replay(start=origin.position, window=window))  # fmt: skip
 
@@ -85,7 +88,7 @@ def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> C
     it. A time: every day from that time's day on. Whole days are replaced, so a replay
     also brings in rows the silver transform or checks now treat differently.
     """
-    with _processor(lakehouse, settings) as processor:
+    with _processor(lakehouse, settings, "replaying silver") as processor:
         if origin == Origin():
             return processor.run("all", full_refresh=True)
         bronze = lakehouse.table(BRONZE_EVENTS)
@@ -109,7 +112,7 @@ def replay_gold(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> Cyc
     every window from the oldest event silver appended after a snapshot id."""
     from wikistream.pipeline.process import CycleReport  # noqa: PLC0415 - Daft, on demand
 
-    with _processor(lakehouse, settings) as processor:
+    with _processor(lakehouse, settings, "replaying gold") as processor:
         if origin == Origin():
             return processor.run("gold", full_refresh=True)
         since = origin.time
@@ -122,17 +125,14 @@ def replay_gold(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> Cyc
         return processor.run("gold", since=since)
 
 
-def _processor(lakehouse: Lakehouse, settings: Settings) -> Processor:
-    """A processor, unless a running `wikistream run` already writes silver and gold."""
-    run = active_run(settings)
-    if run is not None and "process" in run.get("components", {}):
-        raise ConfigError(
-            f"wikistream run (pid {run.get('pid')}) keeps silver and gold current: stop it "
-            "(or restart it with --no-process) before replaying silver or gold"
-        )
-    from wikistream.pipeline.process import Processor  # noqa: PLC0415 - Daft, on demand
+def _processor(
+    lakehouse: Lakehouse, settings: Settings, action: str
+) -> AbstractContextManager[Processor]:
+    """A processor holding the processing lease (refused while a `run` keeps the layers
+    current)."""
+    from wikistream.pipeline.exclusive import exclusive_processor  # noqa: PLC0415 - Daft
 
-    return Processor(lakehouse, settings)
+    return exclusive_processor(lakehouse, settings, action)
 
 
 def _merged(first: CycleReport, second: CycleReport) -> CycleReport:

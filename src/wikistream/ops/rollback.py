@@ -15,6 +15,7 @@ from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.snapshots import current_id, resolve, rollback, row_count
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS, TABLES
+from wikistream.ops.health import active_run
 from wikistream.settings import Settings
 
 
@@ -36,21 +37,30 @@ def rollback_table(
 ) -> RollbackReport:
     """Roll `identifier` back to `ref` (snapshot id or ISO time) and rebuild what depends on it.
 
+    Holds the processing lease throughout (refused while a `run` keeps the layers current);
+    bronze is refused too while a `run` ingests into it.
+
     Raises:
-        ConfigError: unknown table, unknown snapshot, or not an ancestor.
+        ConfigError: unknown table, unknown snapshot, not an ancestor, or a running writer.
     """
     if identifier not in TABLES:
         raise ConfigError(f"unknown table {identifier!r}; tables: {', '.join(TABLES)}")
-    table = lakehouse.table(TABLES[identifier])
-    current = current_id(table)
-    target = resolve(table, ref)
-    before = row_count(table)
-    rollback(table, target)
-    report = RollbackReport(identifier, current, target, before, row_count(table))
-    layer = {BRONZE_EVENTS.identifier: "all", SILVER_EVENTS.identifier: "gold"}.get(identifier)
-    if layer is not None:
-        from wikistream.pipeline.process import Processor  # Daft: imported only when needed
+    run = active_run(settings)
+    if identifier == BRONZE_EVENTS.identifier and run is not None:
+        raise ConfigError(
+            f"wikistream run (pid {run.get('pid')}) keeps bronze current: stop it before "
+            f"rolling back {identifier}"
+        )
+    from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
 
-        with Processor(lakehouse, settings) as processor:
+    with exclusive_processor(lakehouse, settings, f"rolling back {identifier}") as processor:
+        table = lakehouse.table(TABLES[identifier])
+        target = resolve(table, ref)
+        current = current_id(table)
+        before = row_count(table)
+        rollback(table, target)
+        report = RollbackReport(identifier, current, target, before, row_count(table))
+        layer = {BRONZE_EVENTS.identifier: "all", SILVER_EVENTS.identifier: "gold"}.get(identifier)
+        if layer is not None:
             report.rebuilt = processor.run(layer, full_refresh=True).rows
     return report

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from wikistream.exceptions import TerminalError
+from wikistream.exceptions import LeaseLost, TerminalError
 from wikistream.lakehouse.leases import Lease
 from wikistream.pipeline.process import CycleReport, Processor
 from wikistream.pipeline.supervisor import Supervisor
@@ -117,6 +117,10 @@ class ProcessLoop:
             try:
                 self._count(self._processor.run())
                 self._succeeded("process")
+            except LeaseLost as exc:  # another process may write now: stand by, not a failure
+                log.warning(
+                    "processing lease lost mid-cycle; standing by", extra={"error": str(exc)}
+                )
             except TerminalError as exc:
                 self._terminal(exc)
                 return

@@ -88,11 +88,21 @@ class Processor:
     """Runs silver and gold cycles, each batch through its quality gate, on one catalog."""
 
     def __init__(
-        self, lakehouse: Lakehouse, settings: Settings, gates: QualityGates | None = None
+        self,
+        lakehouse: Lakehouse,
+        settings: Settings,
+        gates: QualityGates | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
+        """
+        Args:
+            fence: called right before every commit; raises when this process may no
+                longer write silver and gold (the processing lease, `Lease.fence`).
+        """
         configure_engine(settings.engine)
         self._lakehouse = lakehouse
         self._settings = settings
+        self.fence = fence
         # Names this process in silver and gold commits (and as the processing lease holder).
         self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if gates is None and settings.dq.enabled:
@@ -177,7 +187,8 @@ class Processor:
         started = time.perf_counter()
         bronze = self._lakehouse.table(BRONZE_EVENTS)
         silver = self._lakehouse.table(SILVER_EVENTS)
-        done = None if full_refresh else _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        stored = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        done = None if full_refresh else stored
         released = self._releases((BRONZE_EVENTS, SILVER_EVENTS), done)
         limit = next(iter(released.values()), None)
         rows, upto = appended_since(bronze, done, limit, self._bronze_columns())
@@ -190,7 +201,7 @@ class Processor:
         if not full_refresh:
             out = without_known(silver, out)
         rewrite = ("event_id", None) if full_refresh else None
-        self._promote_silver(report, out, (batch_range, upto, done), released, rewrite, started)
+        self._promote_silver(report, out, (batch_range, upto, stored), released, rewrite, started)
 
     def _bronze_columns(self) -> list[str]:
         """What silver and the bronze gate read: never the raw JSON unless a check asks."""
@@ -236,9 +247,10 @@ class Processor:
         """Gate `out`, quarantine its failed rows, and append it to silver (or, with
         `rewrite` = (column, values), replace the rows whose column is in values; None: all).
 
-        `span` is (batch range, bronze snapshot read up to, silver's bronze position before).
+        `span` is (batch range, bronze snapshot read up to, silver's stored bronze position
+        when the batch was read: the commit is refused if it moved meanwhile).
         """
-        batch_range, upto, done = span
+        batch_range, upto, stored = span
         silver = self._lakehouse.table(SILVER_EVENTS)
         # A rebuild re-reads old events on purpose: freshness is not theirs to judge.
         exclude = ("timeliness",) if rewrite is not None else ()
@@ -253,17 +265,19 @@ class Processor:
             out = self._quarantine(report, out, outcome, run.run_id, summary, rewrite)
         elif rewrite is not None:  # the rebuilt rows come with a rebuilt quarantine
             table = self._lakehouse.table(SILVER_QUARANTINE)
-            commits.replace(table, SILVER_QUARANTINE.schema.empty_table(), *rewrite, summary)
+            empty = SILVER_QUARANTINE.schema.empty_table()
+            commits.replace(table, empty, *rewrite, summary, guard=self._fenced(), fresh=True)
         if out.num_rows:
             summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
-        guard = _guard(BRONZE_EVENTS.identifier, done)
-        before = silver.current_snapshot()
+        # Checked against the exact state the commit is placed on, the first attempt too.
+        guard = self._fenced(_guard(BRONZE_EVENTS.identifier, stored))
         if rewrite is not None:
-            snapshot_id = commits.replace(silver, out, *rewrite, summary, guard=guard)
+            snapshot_id = commits.replace(silver, out, *rewrite, summary, guard=guard, fresh=True)
         else:
-            snapshot_id = commits.append(silver, out, summary, guard=guard)
-        whole = before is None or rewrite == ("event_id", None)
-        parent = None if before is None else before.snapshot_id
+            snapshot_id = commits.append(silver, out, summary, guard=guard, fresh=True)
+        committed = silver.snapshot_by_id(snapshot_id)
+        parent = None if committed is None else committed.parent_snapshot_id
+        whole = parent is None or rewrite == ("event_id", None)
         self._committed = Committed(snapshot_id, parent, out, whole)
         report.rows[SILVER_EVENTS.identifier] = out.num_rows
         report.seconds[SILVER_EVENTS.identifier] = time.perf_counter() - started
@@ -295,11 +309,11 @@ class Processor:
             .cast(SILVER_QUARANTINE.schema)
         )
         if rewrite is not None:
-            commits.replace(table, bad, *rewrite, summary)
+            commits.replace(table, bad, *rewrite, summary, guard=self._fenced(), fresh=True)
         else:
             bad = without_known(table, bad)
             if bad.num_rows:
-                commits.append(table, bad, summary)
+                commits.append(table, bad, summary, guard=self._fenced(), fresh=True)
         report.quarantined[SILVER_QUARANTINE.identifier] = bad.num_rows
         return rows.filter(pc.invert(failed))
 
@@ -365,10 +379,10 @@ class Processor:
         for table_def, column, windows_of, recompute in plans:
             started = time.perf_counter()
             table = self._lakehouse.table(table_def)
-            done = _as_id(stored_position(table, SILVER_EVENTS.identifier))
+            stored = _as_id(stored_position(table, SILVER_EVENTS.identifier))
             # Silver rewritten (not appended) since: rebuild this table from all of silver.
-            rebuild = full_refresh or rewritten_since(silver, done)
-            done = None if rebuild else done
+            rebuild = full_refresh or rewritten_since(silver, stored)
+            done = None if rebuild else stored
             released = self._releases((table_def,), done)
             limit = released.get(table_def.identifier)
             if (done, limit) not in increments:  # each silver increment is read once
@@ -380,6 +394,10 @@ class Processor:
             start = None  # recompute every window from here on
             if since is not None and not rebuild:
                 start, windows = _first_window(table_def, since, windows), None
+            held = [t.identifier for t in DAILY_INPUTS if t.identifier in report.held]
+            if table_def is GOLD_DAILY and held:
+                log.info("daily summary waits for its held inputs", extra={"held": ",".join(held)})
+                continue  # its position stays: it catches up once they are released
             if table_def is GOLD_DAILY:  # built from the other gold tables, not from silver
                 hourly = self._lakehouse.table(GOLD_HOURLY)
                 source_rows = rows_where(hourly, column, windows) if start is None else \
@@ -398,15 +416,27 @@ class Processor:
             newest = newest_event_ts(silver, upto)
             if newest is not None:  # gold is as fresh as the silver it was computed from
                 summary[MAX_EVENT_TS_KEY] = newest
-            guard = _guard(SILVER_EVENTS.identifier, done)
+            guard = self._fenced(_guard(SILVER_EVENTS.identifier, stored))
             if start is not None:
-                commits.replace_from(table, out, column, start, summary, guard=guard)
-            elif windows == []:
-                commits.append(table, out.slice(0, 0), summary, guard=guard)  # position only
+                commits.replace_from(table, out, column, start, summary, guard=guard, fresh=True)
+            elif windows == []:  # the position only
+                commits.append(table, out.slice(0, 0), summary, guard=guard, fresh=True)
             else:
-                commits.replace(table, out, column, windows, summary, guard=guard)
+                commits.replace(table, out, column, windows, summary, guard=guard, fresh=True)
             report.rows[table_def.identifier] = out.num_rows
             report.seconds[table_def.identifier] = time.perf_counter() - started
+
+    def _fenced(self, guard: Callable[[Table], None] | None = None) -> Callable[[Table], None]:
+        """`guard` with the processing lease's fence first (if this processor has one)."""
+        fence = self.fence
+
+        def check(table: Table) -> None:
+            if fence is not None:
+                fence()
+            if guard is not None:
+                guard(table)
+
+        return check
 
     def _daily(self, hourly: pa.Table) -> pa.Table:
         days = _distinct("event_date")(hourly)
@@ -420,6 +450,7 @@ class Processor:
 
 
 Recompute = Callable[[pa.Table], pa.Table]
+DAILY_INPUTS = (GOLD_HOURLY, GOLD_METRICS_10MIN, GOLD_RISK)  # daily is built from these
 
 
 def _as_id(position: str | None) -> int | None:

@@ -46,6 +46,10 @@ class Check(BaseModel):
     description: str = ""
     # completeness
     min_ratio: float | None = Field(None, ge=0, le=1)
+    # uniqueness
+    max_duplicate_ratio: float | None = Field(
+        None, ge=0, le=1, description="uniqueness: the share of repeated values allowed."
+    )
     # validity
     allowed: list[str | int] | None = None
     min: float | None = None

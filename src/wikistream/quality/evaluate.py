@@ -249,9 +249,15 @@ def _aggregate_result(
         return _result(check, verdict, ratio, f"non-null share >= {min_ratio:g}", rows,
                        missing, duration_ms=ms)  # fmt: skip
     if check.type == "uniqueness":
-        duplicates = int(number("n") - number("distinct"))
-        return _result(check, PASS if duplicates == 0 else FAIL, float(duplicates),
-                       "duplicates == 0", rows, duplicates, duration_ms=ms)  # fmt: skip
+        n = number("n")
+        duplicates = int(n - number("distinct"))
+        share = check.max_duplicate_ratio
+        allowed = share * n if share is not None else 0.0
+        verdict = PASS if duplicates <= allowed else FAIL
+        threshold = f"duplicates <= {share:g} of rows" if share is not None else "duplicates == 0"
+        return _result(
+            check, verdict, float(duplicates), threshold, rows, duplicates, duration_ms=ms
+        )
     if check.type == "reconcile":
         total = number("sum")
         expected = float(reference_rows if reference_rows is not None else rows)

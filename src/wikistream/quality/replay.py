@@ -11,8 +11,10 @@ accepted now go to bronze.events (skipping known event ids) and leave the quaran
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,7 +23,7 @@ from wikistream.events.arrow import decode_chunk
 from wikistream.events.decode import EventDecoder
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.reads import rows_where, without_known
-from wikistream.lakehouse.store import Lakehouse
+from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
     BRONZE_QUARANTINE,
@@ -52,8 +54,10 @@ def replay_silver(
     gates: QualityGates,
     check: str | None = None,
     dry_run: bool = False,
+    fence: Callable[[], None] | None = None,
 ) -> ReplayReport:
-    """Re-process silver.quarantine rows (those that failed `check`, or all)."""
+    """Re-process silver.quarantine rows (those that failed `check`, or all); `fence` is
+    called right before the silver commit (the processing lease)."""
     quarantine = lakehouse.table(SILVER_QUARANTINE)
     rows = rows_where(quarantine, "event_id", None, ("event_id", "event_ts", "failed_checks"))
     if check is not None and rows.num_rows:
@@ -76,9 +80,10 @@ def replay_silver(
         gates.flush()
         return report
     silver = lakehouse.table(SILVER_EVENTS)
-    fresh = without_known(silver, good)
-    if fresh.num_rows:
-        commits.append(silver, fresh, {"wikistream.replay": run.run_id})
+    unseen = without_known(silver, good)
+    if unseen.num_rows:
+        guard = None if fence is None else (lambda _table: fence())
+        commits.append(silver, unseen, {"wikistream.replay": run.run_id}, guard=guard, fresh=True)
     commits.delete(quarantine, "event_id", good.column("event_id").to_pylist())
     gates.flush()
     return report
@@ -109,13 +114,40 @@ def replay_bronze(lakehouse: Lakehouse, settings: Settings, dry_run: bool = Fals
     report.still_failing = dead.num_rows - len(replayed_ids)
     if dry_run:
         return report
-    bronze = lakehouse.table(BRONZE_EVENTS)
-    fresh = without_known(bronze, events)
-    if fresh.num_rows:
-        commits.append(bronze, fresh, {"wikistream.replay": "bronze.quarantine"})
+    _append_unseen(lakehouse.table(BRONZE_EVENTS), events)
     if replayed_ids:
         commits.delete(quarantine, "quarantine_id", replayed_ids)
     return report
+
+
+def _append_unseen(bronze: Table, events: pa.Table) -> None:
+    """Append the events bronze does not hold, checked against the exact table state the
+    commit lands on: a live writer committing the same event meanwhile means check again."""
+    while True:
+        bronze.refresh()
+        checked = bronze.current_snapshot()
+        unseen = without_known(bronze, events)
+        if unseen.num_rows == 0:
+            return
+        properties = {"wikistream.replay": "bronze.quarantine"}
+        try:
+            commits.append(bronze, unseen, properties, guard=_unchanged_since(checked), fresh=True)
+        except _Moved:
+            continue
+        return
+
+
+class _Moved(Exception):  # noqa: N818 - a signal to check again, not an error
+    """Bronze changed after its ids were checked."""
+
+
+def _unchanged_since(checked: Any) -> Callable[[Table], None]:
+    def check(table: Table) -> None:
+        now = table.current_snapshot()
+        if (now and now.snapshot_id) != (checked and checked.snapshot_id):
+            raise _Moved
+
+    return check
 
 
 def _first_per_event(events: pa.Table) -> pa.Table:
