@@ -139,3 +139,20 @@ def test_sns_publishes_to_a_topic(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "expected >= 95%" in messages[0]["Message"]
     finally:
         sns.close()
+
+
+def test_a_webhook_that_keeps_answering_500_is_logged_with_its_status_not_its_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = WebhookSink(fail_first=10)
+    try:
+        router = AlertRouter(AlertSettings(routes={"critical": ["webhook"]},
+                                           webhook={"url": sink.url}))  # fmt: skip
+        with caplog.at_level(logging.WARNING):
+            router.submit(_alert())
+            router.close()
+    finally:
+        sink.close()
+    errors = [getattr(r, "error", "") for r in caplog.records if getattr(r, "channel", "")]
+    assert errors == ["webhook answered HTTP 500"]
+    assert "secret" not in caplog.text

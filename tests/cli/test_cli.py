@@ -267,3 +267,78 @@ def test_read_commands_never_write(tmp_path: Path) -> None:
         result = wikistream("--warehouse", str(partial), *command)
         assert "Traceback" not in result.stderr, (command, result.stderr)
     assert _tree(partial) == before
+
+
+def test_a_corrupt_file_stops_the_run_at_once_with_what_came_before_committed(
+    tmp_path: Path,
+) -> None:
+    import gzip
+
+    lines = sample_lines()
+    whole = gzip.compress(b"\n".join(lines) + b"\n")
+    path = tmp_path / "corrupt.jsonl.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])  # an interrupted download
+    warehouse = tmp_path / "wh"
+    started = time.monotonic()
+    result = wikistream("--warehouse", str(warehouse), "run", "--source", f"file:{path}",
+                        "--no-process", timeout=120)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert time.monotonic() - started < 60
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "corrupt or cut short" in errors[0], result.stderr
+    assert "restarting" not in result.stderr
+    query = wikistream("--warehouse", str(warehouse), "query",
+                       "SELECT count(*) AS n FROM bronze.events", "--output", "json")  # fmt: skip
+    assert 0 < json.loads(query.stdout)[0]["n"] < len(lines)
+
+
+def test_a_closed_pipe_ends_quietly(demo_warehouse: Path) -> None:
+    for args in (["status"], ["dq", "report"], ["history", "bronze.events"]):
+        command = [sys.executable, "-m", "wikistream", "--warehouse", str(demo_warehouse), *args]
+        reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL)  # fmt: skip
+        writer = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE,
+                                text=True, timeout=120, check=False)  # fmt: skip
+        reader.communicate()
+        assert "BrokenPipe" not in writer.stderr and "error" not in writer.stderr, writer.stderr
+        assert writer.returncode in (0, 141), (args, writer.returncode)
+
+
+def test_wrong_input_gets_one_line_and_exit_2(demo_warehouse: Path, tmp_path: Path) -> None:
+    home = ["--warehouse", str(demo_warehouse)]
+    cases = [
+        ([*home, "query", "SELEKT 1"], ""),
+        (["--config", str(tmp_path), "status"], "is a folder"),
+        ([*home, "dq", "report", "--since", "9999999d"], "before the year 1"),
+        ([*home, "rollback", "silver.events", "--to", "2099-01-01T00:00:00Z", "--yes"],
+         "is after silver.events's newest snapshot"),
+        ([*home, "quarantine", "list", "--check", "no_such_check"], "no row-level silver check"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = wikistream(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_read_commands_on_a_missing_warehouse_exit_3_with_the_hint(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nowhere")
+    for args in (["dq", "report"], ["quarantine", "list"], ["history", "bronze.events"],
+                 ["query", "SELECT 1 AS one"]):  # fmt: skip
+        result = wikistream("--warehouse", missing, *args)
+        assert result.returncode == 3, (args, result.stderr)
+        assert "no warehouse at" in result.stderr and "wikistream demo" in result.stderr
+
+
+def test_errors_are_json_under_json_logs_and_next_steps_repeat_the_options(
+    tmp_path: Path,
+) -> None:
+    result = wikistream("--log-format", "json", "--warehouse", str(tmp_path / "x"), "query",
+                        "SELECT 1")  # fmt: skip
+    last = json.loads(result.stderr.strip().splitlines()[-1])
+    assert last["level"] == "error" and last["exit_code"] == result.returncode == 3
+    warehouse = tmp_path / "my wh"
+    demo = wikistream("--warehouse", str(warehouse), "demo", "--events", "300")
+    assert demo.returncode == 0, demo.stderr
+    next_steps = demo.stdout.split("Next:", 1)[1]
+    assert next_steps.count(f"--warehouse '{warehouse}'") >= 3

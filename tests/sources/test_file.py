@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from wikistream.exceptions import ConfigError
+from wikistream.exceptions import ConfigError, InputBroken
+from wikistream.sources.base import Oversized
 from wikistream.sources.file import FileSource
+from wikistream.sources.lines import HEAD_BYTES
 
 RECORDS = [b'{"n": %d}' % i for i in range(25)]
 
@@ -71,3 +73,44 @@ def test_bad_paths_and_positions_are_config_errors(tmp_path: Path) -> None:
     source = FileSource(_ndjson(tmp_path))
     with pytest.raises(ConfigError, match="byte offset"):
         list(source.batches("abc"))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_line_longer_than_the_limit_is_handed_on_cut_and_the_rest_still_comes(
+    tmp_path: Path, compressed: bool
+) -> None:
+    huge = b'{"comment": "' + b"x" * 300_000 + b'"}'
+    data = b"\n".join([RECORDS[0], huge, RECORDS[1], b"y" * 5000]) + b"\n" + RECORDS[2]
+    path = tmp_path / ("events.jsonl.gz" if compressed else "events.jsonl")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    read = _read_all(FileSource(path, max_record_bytes=4096))
+    records = [record for record, _ in read]
+    assert records[0] == RECORDS[0] and records[2] == RECORDS[1] and records[4] == RECORDS[2]
+    for record, size in ((records[1], len(huge)), (records[3], 5000)):
+        assert isinstance(record, Oversized) and record.size == size
+        assert len(record) == HEAD_BYTES and data.find(bytes(record)) >= 0
+    positions = [int(p) for _, p in read if p is not None]
+    assert positions == sorted(positions)
+    resumed = _read_all(FileSource(path, max_record_bytes=4096), read[1][1])
+    assert [r for r, _ in resumed] == records[2:]  # resumes after the cut record
+
+
+def test_a_truncated_gzip_hands_on_what_came_before_then_says_it_is_broken(tmp_path: Path) -> None:
+    data = b"\n".join(b'{"n": %d, "pad": "%s"}' % (i, b"p" * 200) for i in range(20_000))
+    whole = gzip.compress(data)
+    path = tmp_path / "events.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    read: list[bytes] = []
+    with pytest.raises(InputBroken, match="compressed data is corrupt or cut short"):
+        for batch in FileSource(path).batches(None):
+            read += batch.records
+    assert 0 < len(read) < 20_000
+    assert read == data.split(b"\n")[: len(read)]
+
+
+def test_a_file_that_vanishes_or_cannot_be_read_is_broken_input(tmp_path: Path) -> None:
+    path = _ndjson(tmp_path)
+    source = FileSource(path)
+    path.unlink()
+    with pytest.raises(InputBroken, match="the file is gone"):
+        list(source.batches(None))

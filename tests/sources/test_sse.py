@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.support.sse_server import EventStreamsServer, Script, event_id_line
 from wikistream.exceptions import SourceRejected, SourceUnavailable
+from wikistream.sources.base import Oversized
+from wikistream.sources.lines import HEAD_BYTES
 from wikistream.sources.sse import SseOptions, SseSource
+from wikistream.sources.synthetic import SyntheticGenerator
 
 EVENTS = [json.dumps({"meta": {"dt": "2026-01-01T00:00:00Z", "id": f"e{i}"}}).encode()
           for i in range(60)]  # fmt: skip
@@ -112,3 +117,58 @@ def test_an_unreachable_stream_fails_after_the_initial_attempts() -> None:
                        _options(initial_connect_attempts=3))  # fmt: skip
     with pytest.raises(SourceUnavailable, match="cannot reach"):
         _take(source, 1)
+
+
+def test_an_event_over_the_limit_is_cut_and_the_stream_goes_on() -> None:
+    script = Script(flood_after=10, flood_bytes=3 << 20, hold_open_at_end_s=5)
+    with EventStreamsServer(EVENTS, script) as server:
+        taken = _take(SseSource(server.url, _options(max_record_bytes=1 << 20)), 61)
+    records = [record for record, _ in taken]
+    assert records[:11] == EVENTS[:11] and records[12:] == EVENTS[11:]
+    flood = records[11]
+    assert isinstance(flood, Oversized) and flood.size == 3 << 20
+    assert bytes(flood) == b"x" * (HEAD_BYTES - len("data: "))  # its first bytes
+
+
+@pytest.mark.integration
+def test_memory_stays_flat_whatever_length_a_server_sends(tmp_path: Path) -> None:
+    """A server that sends hundreds of MB without a newline: `run` skips that event to
+    the next one, quarantines it as too_large, and its memory does not follow the size."""
+    from tests.conftest import make_settings, read_table
+    from tests.support.processes import spawn
+
+    generator = SyntheticGenerator(seed=3, start="2026-01-01T00:00:00Z")
+    lines = [generator.record(i) for i in range(200)]
+    peaks: dict[int, float] = {}
+    for size in (32 << 20, 384 << 20):
+        warehouse = tmp_path / f"wh{size}"
+        script = Script(flood_after=100, flood_bytes=size, hold_open_at_end_s=600)
+        with EventStreamsServer(lines, script) as server:
+            args = ["run", "--source", f"sse:{server.url}", "--no-process", "--idle-exit", "4"]
+            run = spawn(tmp_path / "run.log", "--warehouse", str(warehouse), *args)
+            peaks[size] = _peak_rss_mb(run)
+        assert run.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+        settings = make_settings(warehouse, init=False)
+        dead = read_table(settings, "bronze.quarantine").to_pylist()
+        assert [(d["reason"], d["raw_size"]) for d in dead if d["reason"] == "too_large"] == [
+            ("too_large", size)
+        ]
+        assert read_table(settings, "bronze.events").num_rows > 150  # the events after it too
+    print(f"peak RSS (MB) by bytes sent without a newline: {peaks}")
+    assert peaks[384 << 20] < peaks[32 << 20] + 60, peaks  # flat: not 350 MB more
+    assert peaks[384 << 20] < 600, peaks
+
+
+def _peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
+    import psutil
+
+    peak = 0.0
+    watched = psutil.Process(process.pid)
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss / 1e6)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    process.wait()
+    return peak

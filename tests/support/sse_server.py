@@ -39,6 +39,8 @@ class Script:
     resend_on_reconnect: int = 0  # replay this many events before the requested one
     hold_open_at_end_s: float = 30.0  # heartbeat this long once every event was sent
     event_delay_s: float = 0.0
+    flood_after: int | None = None  # after this event, one event of `flood_bytes` bytes
+    flood_bytes: int = 0  # sent without a newline until its end, 1 MiB at a time
 
 
 @dataclass
@@ -158,6 +160,8 @@ class EventStreamsServer:
                     self._write(f"event: message\nid: {event_id_line(offset)}\ndata: {data}\n\n")
                     if offset == len(server.events) - 1:
                         server.observed.completed.set()
+                    if script.flood_after == offset:
+                        self._flood(offset, script.flood_bytes)
                     if script.garbage_every and offset % script.garbage_every == 0:
                         self._write(f"event: message\nid: {event_id_line(offset)}\n"
                                     "data: {this is not json\n\n")  # fmt: skip
@@ -189,6 +193,13 @@ class EventStreamsServer:
                     if datetime.fromisoformat(dt.replace("Z", "+00:00")) >= moment:
                         return offset
                 return len(server.events)
+
+            def _flood(self, offset: int, size: int) -> None:
+                self._write(f"event: message\nid: {event_id_line(offset)}\ndata: ")
+                block = b"x" * (1 << 20)
+                for start in range(0, size, len(block)):
+                    self.wfile.write(block[: size - start])
+                self._write("\n\n")
 
             def _write(self, text: str) -> None:
                 self.wfile.write(text.encode())

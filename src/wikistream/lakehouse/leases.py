@@ -54,6 +54,7 @@ class Lease:
         self.ttl_s = ttl_s
         self._held_until = 0.0  # wall clock; valid only while we hold it
         self._renewals = 0
+        self.announce = logging.INFO  # the level of "acquired" / "released" (a one-shot: debug)
 
     @property
     def held(self) -> bool:
@@ -108,7 +109,9 @@ class Lease:
             return False
         self._held_until = expires
         if not was_held:
-            log.info("lease acquired", extra={"lease": self.name, "holder": self.holder})
+            log.log(
+                self.announce, "lease acquired", extra={"lease": self.name, "holder": self.holder}
+            )
         self._renewals += 1
         if self._renewals % _PRUNE_EVERY == 0:
             self._prune()
@@ -125,7 +128,9 @@ class Lease:
                 snapshot_properties={NAME_KEY: self.name, HOLDER_KEY: "",
                                      EXPIRES_KEY: "0"},
             )  # fmt: skip
-            log.info("lease released", extra={"lease": self.name, "holder": self.holder})
+            log.log(
+                self.announce, "lease released", extra={"lease": self.name, "holder": self.holder}
+            )
         except Exception as exc:  # it runs out by itself
             log.warning("lease not released", extra={"lease": self.name, "error": str(exc)})
 
@@ -147,6 +152,7 @@ def holding(lease: Lease, action: str) -> Iterator[Lease]:
     Raises:
         ConfigError: another process holds the lease (e.g. a `wikistream run`).
     """
+    lease.announce = logging.DEBUG
     if not lease.acquire():
         state = lease.state()
         until = time.strftime("%H:%M:%S", time.gmtime(state.expires))

@@ -73,8 +73,8 @@ class FileSource:
     def _open(self) -> BinaryIO:
         raw = self._path.open("rb")
         if raw.read(2) == b"\x1f\x8b":
-            raw.close()
-            return gzip.open(self._path, "rb")  # type: ignore[return-value]
+            raw.seek(0)
+            return Gunzip(raw)  # type: ignore[return-value]
         raw.seek(0)
         return io.BufferedReader(raw, buffer_size=1 << 20)
 
@@ -148,6 +148,67 @@ class FileSource:
                     return
         if records:
             yield SourceBatch(records, positions)
+
+
+class Gunzip:
+    """Gzip (one member or several in a row) decompressed as it is read. Unlike `gzip.open`,
+    everything that decompresses before damage is handed on first; the error comes with the
+    read after it. Seeking goes forward by reading (back to 0 by starting over)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._reset()
+
+    def _reset(self) -> None:
+        self._raw.seek(0)
+        self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._out = bytearray()
+        self._offset = 0  # decompressed bytes handed on so far
+        self._error: Exception | None = None
+        self._done = False
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = size if size >= 0 else 1 << 62
+        while len(self._out) < wanted and not self._done:
+            self._inflate(self._raw.read(1 << 16))
+        if not self._out and self._error is not None:
+            raise self._error
+        data = bytes(self._out[:wanted])
+        del self._out[:wanted]
+        self._offset += len(data)
+        return data
+
+    def _inflate(self, compressed: bytes) -> None:
+        if not compressed:
+            self._done = True
+            if not self._stream.eof and self._offset + len(self._out) + len(compressed) > 0:
+                self._error = EOFError("the file ends before its end-of-stream marker")
+            return
+        try:
+            self._out += self._stream.decompress(compressed)
+            while self._stream.eof and self._stream.unused_data:  # another member follows
+                rest = self._stream.unused_data
+                self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._out += self._stream.decompress(rest)
+        except zlib.error as exc:
+            self._error, self._done = exc, True
+
+    def seek(self, offset: int) -> int:
+        if offset < self._offset:
+            self._reset()
+        while self._offset < offset:
+            if not self.read(min(1 << 20, offset - self._offset)):
+                break
+        return self._offset
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(lambda: self.read(1 << 16), b"")
+
+    def __enter__(self) -> Gunzip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
 
 
 def _why(exc: BaseException) -> str:

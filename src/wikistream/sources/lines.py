@@ -17,16 +17,14 @@ _TERMINATOR = re.compile(rb"\r\n|\r|\n")
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line: its bytes (only the first HEAD_BYTES when `cut`), its full length, and the
-    offset just after its terminator (counted from where reading began)."""
+    """One line: its bytes (only the first HEAD_BYTES when it was `cut`: longer than the
+    limit), its full length, and the offset just after its terminator (counted from where
+    reading began)."""
 
     data: bytes
     size: int
     end: int
-
-    @property
-    def cut(self) -> bool:
-        return self.size > len(self.data)
+    cut: bool = False
 
 
 def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[Line]:
@@ -36,6 +34,7 @@ def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[Line]:
     """
     buffer = bytearray()
     consumed = 0  # offset of buffer[0]
+    scanned = 0  # buffer[:scanned] holds no terminator (each byte is searched once)
     skipping: tuple[bytes, int] | None = None  # a line too long: its head, bytes so far
     for chunk in chunks:
         if not chunk:
@@ -43,7 +42,7 @@ def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[Line]:
         buffer += chunk
         start = 0
         while True:
-            match = _TERMINATOR.search(buffer, start)
+            match = _TERMINATOR.search(buffer, scanned)
             if match is None or (match.group() == b"\r" and match.end() == len(buffer)):
                 break  # no terminator yet, or a "\r" that may be half of "\r\n"
             line = bytes(buffer[start : match.start()])
@@ -51,12 +50,12 @@ def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[Line]:
             if skipping is not None:
                 head, size = skipping
                 skipping = None
-                yield Line(head, size + len(line), end)
+                yield Line(_longer(head, line), size + len(line), end, cut=True)
             elif len(line) > limit:
-                yield Line(line[:HEAD_BYTES], len(line), end)
+                yield Line(line[:HEAD_BYTES], len(line), end, cut=True)
             else:
                 yield Line(line, len(line), end)
-            start = match.end()
+            start = scanned = match.end()
         del buffer[:start]
         consumed += start
         if len(buffer) > limit or (skipping is not None and buffer):
@@ -67,13 +66,19 @@ def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[Line]:
             if skipping is None:
                 skipping = (dropped[:HEAD_BYTES], len(dropped))
             else:
-                skipping = (skipping[0], skipping[1] + len(dropped))
+                skipping = (_longer(skipping[0], dropped), skipping[1] + len(dropped))
             del buffer[: len(dropped)]
             consumed += len(dropped)
+        scanned = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
+    rest = bytes(buffer[:-1] if buffer.endswith(b"\r") else buffer)  # "\r": a terminator
     if skipping is not None:
         head, size = skipping
-        yield Line(head, size + len(buffer), consumed + len(buffer))
+        yield Line(_longer(head, rest), size + len(rest), consumed + len(buffer), cut=True)
     elif buffer:
-        line = bytes(buffer[:-1] if buffer.endswith(b"\r") else buffer)  # "\r": a terminator
-        data = line[:HEAD_BYTES] if len(line) > limit else line
-        yield Line(data, len(line), consumed + len(buffer))
+        cut = len(rest) > limit
+        yield Line(rest[:HEAD_BYTES] if cut else rest, len(rest), consumed + len(buffer), cut)
+
+
+def _longer(head: bytes, more: bytes) -> bytes:
+    """`head` followed by `more`, up to HEAD_BYTES in all."""
+    return head + more[: max(0, HEAD_BYTES - len(head))]

@@ -46,8 +46,8 @@ class FrameParser:
         name, sep, value = line.partition(":")
         if sep and value.startswith(" "):
             value = value[1:]
-        if name == "data":
-            self._add_data(value, size)
+        if name == "data":  # a cut line's size counts its "data: " too (ASCII)
+            self._add_data(value, None if size is None else size - (len(line) - len(value)))
         elif name == "event":
             self._event = value
         elif name == "id" and "\0" not in value:
