@@ -12,6 +12,10 @@ topic): what two processes get from the cores without sharing a table.
 
     .venv/bin/python bench/kafka.py                   # 1,000,000 events
     .venv/bin/python bench/kafka.py --events 300000
+
+With --baseline SRC (another checkout's src/, e.g. a `git worktree` of an older commit) each
+round also runs 2 workers on one table with that code: what a change to the shared-table
+commit path costs, side by side (`vs_baseline`: events/s and CPU per event, this / that).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ def _wikistream(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "wikistream", "--config", str(config), *args]
 
 
+_ENV: dict[str, str] = {}  # the children's environment (PYTHONPATH for a baseline)
+
+
 def _wait(process: subprocess.Popen[str]) -> tuple[dict[str, Any], float, str]:
     """A finished child's JSON summary, its CPU seconds (rusage) and its log."""
     _, status, usage = os.wait4(process.pid, 0)
@@ -67,7 +74,21 @@ def _wait(process: subprocess.Popen[str]) -> tuple[dict[str, Any], float, str]:
 
 
 def _spawn(command: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, **_ENV}
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def _with_code(src: Path | None, phase: Any) -> Any:
+    """Run `phase` with the workers importing wikistream from `src` (None: this checkout)."""
+    _ENV.clear()
+    if src is not None:
+        _ENV["PYTHONPATH"] = str(src)
+    try:
+        return phase()
+    finally:
+        _ENV.clear()
 
 
 def produce(config: Path, path: Path, target: str) -> dict[str, Any]:
@@ -170,6 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of 1, 2 and 2 apart")
+    parser.add_argument("--baseline", type=Path, help="another checkout's src/: 2 workers too")
     args = parser.parse_args()
     path = ensure_events_file(DATA / f"events-{args.events}.jsonl", args.events)
     rounds: list[dict[str, Any]] = []
@@ -193,6 +215,12 @@ def main() -> None:
                         consume, folder / f"apart{n}", bootstrap, "bench", 2, idle_cpu,
                         apart=True)),
                 })  # fmt: skip
+                if args.baseline is not None:
+                    rounds[-1]["two_workers_baseline"] = _with_code(
+                        args.baseline.resolve(),
+                        partial(_with_broker_cpu, pid, partial(
+                            consume, folder / f"base{n}", bootstrap, "bench", 2, idle_cpu)),
+                    )
         finally:
             broker.stop()
     for r in rounds:
@@ -226,6 +254,15 @@ def main() -> None:
                                              "scaling_bound_by_cores")},
         "rounds": rounds,
     }  # fmt: skip
+    if args.baseline is not None:
+        result["baseline_src"] = str(args.baseline)
+        result["vs_baseline"] = {
+            measure: round(median("two_workers", measure)
+                           / median("two_workers_baseline", measure), 3)
+            for measure in ("events_per_s", "cpu_us_per_event")
+        }  # fmt: skip
+        result["median"] |= {f"two_workers_baseline_{m}": median("two_workers_baseline", m)
+                             for m in ("events_per_s", "cpu_us_per_event")}  # fmt: skip
     print(json.dumps(result, indent=2))
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from wikistream.exceptions import ConfigError
 from tests.support.docs import DOCS, section
+from wikistream.exceptions import ConfigError
 from wikistream.settings import (
     DEFAULT_DOMAINS,
     environment_name,
@@ -158,3 +158,12 @@ def test_the_documented_reference_is_every_setting_as_the_code_has_it() -> None:
     assert section(text, "settings-reference") == reference_markdown(), "run: make docs"
     for name in setting_names():
         assert environment_name(name) in text
+
+
+def test_name_lists_in_the_settings_match_their_registries() -> None:
+    from wikistream.alerts.channels import CHANNELS
+    from wikistream.settings import ALERT_CHANNELS, SOURCE_KINDS
+    from wikistream.sources.registry import SOURCES
+
+    assert set(ALERT_CHANNELS) == set(CHANNELS)
+    assert [k.split(":")[0].split("[")[0] for k in SOURCE_KINDS.split(" | ")] == list(SOURCES)

@@ -7,6 +7,7 @@ Precedence, highest first: explicit overrides (command-line flags), environment 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import tomllib
 import types
@@ -24,6 +25,8 @@ from pydantic_settings import (
 from wikistream import __version__, redaction
 from wikistream.exceptions import ConfigError
 
+log = logging.getLogger(__name__)
+
 LIVE_STREAM_URL = "https://stream.wikimedia.org/v2/stream/recentchange"
 
 # The largest wikis by edit volume; `["*"]` accepts every domain.
@@ -37,6 +40,10 @@ DEFAULT_DOMAINS = [
 ]  # fmt: skip
 
 EVENT_TYPES = ["edit", "new", "log", "categorize", "external"]
+# The alert channels settings can route to (alerts/channels.py's registry; a test keeps the
+# two equal): settings sit below every package, so the names are spelt here.
+ALERT_CHANNELS = ("log", "webhook", "email", "sns")
+SOURCE_KINDS = "live | sse:URL | file:PATH | synthetic[:RATE] | kafka://HOST:PORT/TOPIC?group=NAME"
 
 
 # Catalog properties that are credentials wherever they are given (also when a user puts one
@@ -115,7 +122,10 @@ def _read_secrets_file(path: Path, section: str) -> dict[str, str]:
 class SourceSettings(Section):
     """Where events come from and how the SSE client behaves."""
 
-    spec: str = Field("live", description="live | sse:URL | file:PATH | synthetic[:RATE]")
+    spec: str = Field(
+        "live",
+        description=SOURCE_KINDS,
+    )
     url: str = Field(LIVE_STREAM_URL, description="EventStreams URL used by `live`.")
     user_agent: str = Field(
         f"wikistream/{__version__} (https://github.com/wikistream/wikistream)",
@@ -427,10 +437,10 @@ class AlertSettings(Section):
         unknown = sorted(set(value) - {"critical", "warning"})
         if unknown:
             raise ValueError(f"unknown severities {unknown}; use critical and warning")
-        channels = sorted({c for names in value.values() for c in names}
-                          - {"log", "webhook", "email", "sns"})  # fmt: skip
+        channels = sorted({c for names in value.values() for c in names} - set(ALERT_CHANNELS))
         if channels:
-            raise ValueError(f"unknown alert channels {channels}; known: log, webhook, email, sns")
+            known = ", ".join(ALERT_CHANNELS)
+            raise ValueError(f"unknown alert channels {channels}; known: {known}")
         return value
 
     @model_validator(mode="after")
@@ -556,6 +566,11 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         # The environment sits between the file and explicit overrides.
         env_only = Settings.model_validate({})
         env_values = env_only.model_dump(exclude_unset=True)
+        for variable, setting in _shadowed(file_values, env_values):
+            log.warning(
+                "an environment variable overrides the config file",
+                extra={"variable": variable, "setting": setting, "file": str(config)},
+            )
         merged = _deep_merge(_deep_merge(file_values, env_values), explicit)
         settings = Settings.model_validate(merged)
     except ValueError as exc:
@@ -588,6 +603,33 @@ def _secrets_of(settings: Settings) -> list[str]:
     if catalog.uri and "@" in catalog.uri:  # scheme://user:password@host
         credentials = catalog.uri.partition("://")[2].rsplit("@", 1)[0]
         found.append(credentials.partition(":")[2])
+    return found
+
+
+def environment_overrides(config: Path) -> list[tuple[str, str]]:
+    """(variable, setting) for each setting the TOML file sets that a `WIKISTREAM_…`
+    variable overrides (the environment wins: sometimes not what a user meant)."""
+    try:
+        file_values = tomllib.loads(config.read_text(encoding="utf-8"))
+        env_values = Settings.model_validate({}).model_dump(exclude_unset=True)
+    except (OSError, ValueError):
+        return []  # load_settings says what is wrong with it
+    return _shadowed(file_values, env_values)
+
+
+def _shadowed(
+    file_values: dict[str, Any], env_values: dict[str, Any], prefix: str = ""
+) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for key, value in env_values.items():
+        if key not in file_values:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(file_values[key], dict) and \
+                _section_of(_field(name).annotation) is not None:  # fmt: skip
+            found += _shadowed(file_values[key], value, f"{name}.")
+        elif file_values[key] != value:
+            found.append((environment_name(name), name))
     return found
 
 

@@ -156,3 +156,37 @@ def test_a_webhook_that_keeps_answering_500_is_logged_with_its_status_not_its_ur
     errors = [getattr(r, "error", "") for r in caplog.records if getattr(r, "channel", "")]
     assert errors == ["webhook answered HTTP 500"]
     assert "secret" not in caplog.text
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_alerts_test_sends_one_alert_through_every_configured_channel(
+    tmp_path: Path, failing: bool
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    sink = WebhookSink(fail_first=10 if failing else 0)
+    config = tmp_path / "alerts.toml"
+    config.write_text(f'[alerts]\nroutes = {{ critical = ["log", "webhook"] }}\n'
+                      f'[alerts.webhook]\nurl = "{sink.url}"\n')  # fmt: skip
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "wikistream", "--config", str(config), "alerts", "test",
+             "--output", "json"], capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        sink.close()
+    report = json.loads(result.stdout)
+    assert report["log"]["delivered"] and report["log"]["routed"] == ["critical"]
+    assert report["webhook"]["routed"] == ["critical"]
+    if failing:
+        assert result.returncode == 1
+        assert report["webhook"] == {"delivered": False, "error": "webhook answered HTTP 500",
+                                     "routed": ["critical"]}  # fmt: skip
+    else:
+        assert result.returncode == 0 and [b["text"] for b in sink.received] == [
+            "[WARNING] wikistream test alert\nA test sent by `wikistream alerts test`: this "
+            "channel works."
+        ]
+    assert "secret" not in result.stdout + result.stderr  # the URL's token never shown

@@ -181,6 +181,11 @@ def test_status_shows_partitions_and_replay_reads_the_topic_again(
     )  # fmt: skip
     assert partial.returncode == 0, partial.stderr[-3000:]
     assert json.loads(partial.stdout)["events_read"] == 40
+    beyond = f"0:{rows[0]['end_offset'] + 100}"  # past the end: a clear error, not a hang
+    past = subprocess.run([*_cli(config), "replay", "--layer", "bronze", "--source", target,
+                           "--from", beyond], capture_output=True, text=True, check=False,
+                          timeout=120)  # fmt: skip
+    assert past.returncode == 2 and "past the end" in past.stderr, past.stderr
     settings = make_settings(tmp_path / "wh", init=False)
     assert read_table(settings, "bronze.events").num_rows == bronze
 

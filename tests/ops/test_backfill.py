@@ -188,3 +188,67 @@ def test_backfill_explains_bad_input(tmp_path: Path) -> None:
     assert wikistream(*_args(tmp_path, warehouse, *named, f"file:{one}")).returncode == 0
     reused = wikistream(*_args(tmp_path, warehouse, *named, f"file:{other}"))
     assert reused.returncode == 2 and "planned for other sources" in reused.stderr
+
+
+def test_a_backfill_killed_right_after_its_last_item_completes_when_run_again(
+    tmp_path: Path,
+) -> None:
+    from wikistream.lakehouse.store import Lakehouse
+    from wikistream.ops.backfill import plan, run
+    from wikistream.ops.manifest import DONE, RUNNING, record
+
+    [path] = _files(tmp_path / "history", files=1, per_file=500)
+    warehouse = tmp_path / "wh"
+    args = _args(tmp_path, warehouse, "backfill", "--source", f"file:{path}", "--no-process")
+    assert wikistream(*args).returncode == 0
+    # What a SIGKILL between the last item and the run's final record leaves behind:
+    settings = make_settings(warehouse, filters={"domains": ["*"]})
+    lakehouse = Lakehouse(settings)
+    manifest = plan(settings, [f"file:{path}"], None, None)
+    assert [i.state for i in manifest.items] == [DONE]
+    manifest.state, manifest.finished_at = RUNNING, None
+    record(lakehouse, lakehouse.documents, manifest, [])
+    again = wikistream(*args, "--output", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["state"] == "completed"
+    assert run(lakehouse, settings, plan(settings, [f"file:{path}"], None, None)).state == (
+        "completed"
+    )
+    runs = read_table(settings, "ops.runs").to_pylist()
+    assert [r["state"] for r in runs] == ["completed"]
+
+
+def test_item_counts_add_up_to_what_bronze_holds_across_a_failed_attempt(tmp_path: Path) -> None:
+    """A truncated .gz fails after committing part of itself; fixed and re-run, the item's
+    rows count what both attempts wrote, which is what bronze holds from it."""
+    [path] = _files(tmp_path / "history", files=2, per_file=20_000)[1:]  # the .gz one
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) * 3 // 4])
+    warehouse = tmp_path / "wh"
+    args = _args(tmp_path, warehouse, "backfill", "--source", f"file:{path}", "--no-process")
+    first = wikistream(*args, "--output", "json")
+    assert first.returncode == 1
+    [item] = json.loads(first.stdout)["items"]
+    assert item["state"] == "failed" and item["rows"] == len(_bronze_ids(warehouse)) > 0
+    path.write_bytes(whole)
+    second = wikistream(*args, "--output", "json")
+    assert second.returncode == 0, second.stderr
+    [item] = json.loads(second.stdout)["items"]
+    ids = _bronze_ids(warehouse)
+    assert item["rows"] == len(ids) == len(set(ids))  # both attempts counted, nothing twice
+    assert item["read"] >= 20_000
+
+
+def test_a_stream_backfill_that_cannot_reach_the_stream_exits_3(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = _args(tmp_path, tmp_path / "wh", "backfill", "--source",
+                 f"sse:http://127.0.0.1:{port}/v2/stream/recentchange", "--since",
+                 "2026-12-01T00:00:00Z", "--until", "2026-12-01T02:00:00Z")  # fmt: skip
+    result = wikistream(*args, env={"WIKISTREAM_SOURCE__BACKOFF_INITIAL_S": "0.05"})
+    assert result.returncode == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot reach" in errors[0], result.stderr

@@ -88,3 +88,23 @@ def test_a_local_warehouse_moves_to_s3_with_every_row_and_position(
     ids = events.column("event_id").to_pylist()
     expected = set(EventDecoder(["*"], EVENT_TYPES).decode(lines[:3000]).ids)
     assert len(ids) == len(set(ids)) and set(ids) == expected  # the backfilled ones: not twice
+
+
+def test_an_environment_variable_never_silently_redirects_a_migration(tmp_path: Path) -> None:
+    from tests.cli.test_cli import wikistream
+
+    source = tmp_path / "local"
+    assert wikistream("--warehouse", str(source), "demo", "--events", "200").returncode == 0
+    target = tmp_path / "target.toml"
+    target.write_text(f'warehouse = "{tmp_path / "elsewhere"}"\n')
+    env = {"WIKISTREAM_WAREHOUSE": str(source)}
+    refused = wikistream("migrate", "--to", str(target), "--yes", env=env)
+    assert refused.returncode == 2
+    assert "WIKISTREAM_WAREHOUSE (over warehouse)" in refused.stderr, refused.stderr
+    warned = wikistream("--config", str(target), "status", env=env)
+    assert "overrides the config file" in warned.stderr
+    assert "variable=WIKISTREAM_WAREHOUSE" in warned.stderr
+    same = tmp_path / "same.toml"
+    same.write_text(f'warehouse = "{source}"\n')
+    itself = wikistream("--warehouse", str(source), "migrate", "--to", str(same), "--yes")
+    assert itself.returncode == 2 and "names this same warehouse" in itself.stderr

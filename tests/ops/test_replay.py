@@ -80,9 +80,9 @@ def test_bronze_replay_from_a_time_over_sse_uses_since(
 ) -> None:
     warehouse = tmp_path / "wh"
     settings = make_settings(warehouse)
-    events = samples[:1200]
+    events = samples[:2000]  # the stream goes on past the gap by more than the grace
     with EventStreamsServer(events, Script(hold_open_at_end_s=60)) as server:
-        run_ingest(settings, _sse(server.url, settings), max_events=1200)
+        run_ingest(settings, _sse(server.url, settings), max_events=2000)
         original = sorted(_ids(settings))
         bronze = read_table(settings, "bronze.events").sort_by("event_ts")
         # An outage nobody noticed: the events of a minute are gone.

@@ -12,8 +12,9 @@ import pyarrow.compute as pc
 
 from tests.cli.test_cli import wikistream
 from tests.conftest import make_settings, read_table
-from tests.support.events import run_cycle
-from wikistream.lakehouse.positions import stored_position
+from tests.support.events import recent_events, run_cycle, write_bronze
+from wikistream.lakehouse.positions import COMMIT_KEY, lineage, stored_position
+from wikistream.lakehouse.snapshots import resolve
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.runner import run_ingest
 from wikistream.settings import Settings
@@ -121,3 +122,44 @@ def test_rollback_of_silver_rebuilds_gold_and_the_next_cycle_catches_up(
     run_cycle(settings)  # silver resumes from the bronze position it had then
     assert _rows(settings, "silver.events") == silver_all
     _consistent(settings)
+
+
+def test_gold_windows_are_replaced_in_one_snapshot_each(tmp_path: Path) -> None:
+    """A reader, or a rollback target, never sees a window deleted and not yet added."""
+    settings = make_settings(tmp_path / "wh")
+    events = recent_events(300)
+    write_bronze(settings, events[:200], "sse:x")
+    run_cycle(settings)
+    write_bronze(settings, events[200:], "sse:x")  # the same hours again: replaced
+    run_cycle(settings)
+    hourly = Lakehouse(settings).table("gold.hourly_stats")
+    for snapshot in hourly.snapshots():
+        as_of = hourly.scan(snapshot_id=snapshot.snapshot_id).to_arrow()
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        silver_at = int(summary["wikistream.position"])
+        silver = Lakehouse(settings).table("silver.events")
+        counted = silver.scan(snapshot_id=silver_at).to_arrow().num_rows
+        assert pc.sum(as_of.column("events")).as_py() == counted  # never a half state
+    operations = [s.summary.operation.value for s in hourly.snapshots() if s.summary]
+    assert "delete" not in operations and "overwrite" in operations
+
+
+def test_a_rollback_never_lands_on_the_first_half_of_an_older_replacement(tmp_path: Path) -> None:
+    """Older versions replaced windows as a delete and an append in one catalog commit: the
+    delete half is listed by history, but no reader ever saw it."""
+    settings = make_settings(tmp_path / "wh")
+    write_bronze(settings, recent_events(100), "sse:x")
+    run_cycle(settings)
+    table = Lakehouse(settings).table("gold.hourly_stats")
+    rows = table.scan().to_arrow()
+    time.sleep(0.01)
+    table.overwrite(rows, snapshot_properties={COMMIT_KEY: "old-style"})  # two snapshots
+    table.refresh()
+    delete_half, completed = (s.snapshot_id for s in lineage(table)[1::-1])
+    refused = wikistream("--warehouse", str(tmp_path / "wh"), "rollback", "gold.hourly_stats",
+                         "--to", str(delete_half), "--yes")  # fmt: skip
+    assert refused.returncode == 2 and f"roll back to {completed}" in refused.stderr
+    when = datetime.fromtimestamp(table.snapshot_by_id(delete_half).timestamp_ms / 1000, UTC)
+    assert resolve(table, when.isoformat()) == completed
+    listed = wikistream("--warehouse", str(tmp_path / "wh"), "history", "gold.hourly_stats")
+    assert "half of a replacement" in listed.stdout

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ import pytest
 
 from tests.support.processes import spawn
 from tests.support.servers import _wait_for, free_port
-from tests.web.conftest import make_warehouse
+from tests.conftest import sample_lines
+from tests.web.conftest import Served, Warehouse, make_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -143,5 +144,35 @@ def test_prometheus_scrapes_the_run_and_every_dashboard_query_works(
         assert used - names == set(), "the dashboard or the rules use metrics nobody exposes"
         loaded = prometheus.get("/api/v1/rules")["data"]["groups"][0]["rules"]
         assert len(loaded) == 7 and all(rule["health"] in ("ok", "unknown") for rule in loaded)
+    finally:
+        prometheus.stop()
+
+
+def test_a_replay_of_old_events_keeps_freshness_and_its_alert_quiet(
+    tmp_path: Path, serve: Callable[[Warehouse], Served]
+) -> None:
+    """Freshness is the newest event a table holds, not the newest commit's: replaying
+    2018 events into a warehouse that is minutes old must not raise the alert."""
+    warehouse = make_warehouse(tmp_path, 3000)  # events of the last minutes (demo: now)
+    samples = tmp_path / "2018.jsonl"
+    samples.write_bytes(b"\n".join(sample_lines()[:2000]) + b"\n")
+    warehouse.cli("replay", "--layer", "bronze", "--source", f"file:{samples}", "--from",
+                  "earliest", "--until", "2019-01-01T00:00:00Z")  # fmt: skip
+    warehouse.cli("process")
+    status = json.loads(warehouse.cli("status", "--output", "json"))
+    lags = {t["table"]: t["freshness_lag_s"] for t in status["tables"]}
+    assert lags["bronze.events"] < 900 and lags["silver.events"] < 900, lags
+    command = [sys.executable, "-m", "wikistream", "--config", str(warehouse.config)]
+    check = subprocess.run([*command, "status", "--max-lag", "900"], capture_output=True,
+                           text=True, timeout=120, check=False)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    server = serve(warehouse)
+    prometheus = Prometheus(tmp_path, f"127.0.0.1:{server.port}")
+    try:
+        lag = prometheus.wait_for('wikistream_freshness_lag_seconds{layer="bronze"}')
+        assert lag < 900
+        rule = "wikistream_freshness_lag_seconds > 900"  # deploy/prometheus/rules.yml
+        assert rule in (RULES / "rules.yml").read_text()
+        assert prometheus.get("/api/v1/query", query=rule)["data"]["result"] == []
     finally:
         prometheus.stop()

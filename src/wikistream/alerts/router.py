@@ -20,7 +20,7 @@ from typing import Any
 
 from wikistream import metrics
 from wikistream.alerts.channels import CHANNELS, Alert, Channel
-from wikistream.exceptions import DeliveryFailed
+from wikistream.exceptions import ConfigError, DeliveryFailed
 from wikistream.settings import AlertSettings
 
 log = logging.getLogger(__name__)
@@ -167,3 +167,25 @@ class AlertRouter:
                 else:
                     time.sleep(0.5)
         return False
+
+
+def test_channels(settings: AlertSettings) -> dict[str, dict[str, Any]]:
+    """Send one test alert through every configured channel (routed or not), now and in
+    this thread; per channel: the severities routed to it and the error, if any (the error
+    type only unless it is safe to show: a URL can carry a token)."""
+    configured = ["log", *(name for name in CHANNELS if name != "log"
+                           and getattr(settings, name, None) is not None)]  # fmt: skip
+    alert = Alert(severity="warning", title="wikistream test alert",
+                  text="A test sent by `wikistream alerts test`: this channel works.",
+                  key="test/alerts", fields={"test": True})  # fmt: skip
+    results: dict[str, dict[str, Any]] = {}
+    for name in configured:
+        routed = sorted(s for s, names in settings.routes.items() if name in names)
+        try:
+            CHANNELS[name](settings).send(alert)
+            error = None
+        except Exception as exc:  # reported per channel; the others are still tried
+            error = str(exc) if isinstance(exc, DeliveryFailed | ConfigError) else \
+                type(exc).__name__  # fmt: skip
+        results[name] = {"delivered": error is None, "error": error, "routed": routed}
+    return results

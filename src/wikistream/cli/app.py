@@ -75,6 +75,7 @@ def readable(settings: Settings) -> Lakehouse:
 # runs or shows its own help: `wikistream --help` and every start stay fast.
 # tests/cli/test_cli.py checks this table against the commands the modules define.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "alerts": ("alerts", "Alert channels: send a test alert through every configured channel."),
     "backfill": ("backfill", "Load historical data into bronze, recorded in a run manifest; "
                              "re-run to resume."),
     "demo": ("ingest", "Run the pipeline on the deterministic synthetic stream and print a "

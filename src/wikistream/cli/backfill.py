@@ -10,11 +10,13 @@ import click
 
 from wikistream.cli.app import EXIT_ERROR, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
+from wikistream.exceptions import ConfigError
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
 from wikistream.ops.backfill import plan, run
-from wikistream.ops.health import active_run
 from wikistream.ops.manifest import COMPLETED, DONE, INTERRUPTED, RUNNING, Item, Manifest
 from wikistream.pipeline.reading import StopToken, graceful_signals
+from wikistream.settings import Settings
 from wikistream.times import instant
 
 _EXIT_INTERRUPTED = 130
@@ -62,7 +64,8 @@ def backfill(
     never written twice. A failed item is recorded and the others still load.
 
     \b
-    Exit codes: 0 completed, 1 partial (failed items listed), 130 interrupted (re-run it).
+    Exit codes: 0 completed, 1 partial (failed items listed), 3 the stream could not be
+    reached (nothing read; the manifest is kept), 130 interrupted (re-run it).
     """
     settings = obj.settings()
     start = instant(since, "--since") if since else None
@@ -83,16 +86,26 @@ def backfill(
             progress = stack.enter_context(_Progress(todo))
         update = progress.update if progress else None
         manifest = run(lakehouse, settings, manifest, stop, update, workers)
-    if keep_layers and manifest.rows and active_run(settings) is None:
-        from wikistream.pipeline.process import Processor  # Daft: imported only when needed
-
-        with Processor(lakehouse, settings) as processor:
-            processor.run("all")
+    if keep_layers and manifest.rows:
+        _process(lakehouse, settings)
     _report(manifest, settings.warehouse_shown, output)
     if manifest.state == INTERRUPTED:
         sys.exit(_EXIT_INTERRUPTED)
     if manifest.state != COMPLETED:
         sys.exit(EXIT_ERROR)
+
+
+def _process(lakehouse: Lakehouse, settings: Settings) -> None:
+    """Silver and gold after the load, unless a running `run` keeps them current (it holds
+    the processing lease and processes these rows itself)."""
+    from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
+
+    try:
+        with exclusive_processor(lakehouse, settings, "processing") as processor:
+            processor.run("all")
+    except ConfigError:
+        note = "silver and gold: left to the running `wikistream run`, which keeps them current"
+        click.echo(note, err=True)
 
 
 class _Progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,7 +13,7 @@ from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.snapshots import history as table_history
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import TABLES
-from wikistream.settings import load_settings
+from wikistream.settings import environment_overrides, load_settings
 
 _TABLE = click.argument("table", metavar="TABLE")
 
@@ -58,15 +59,28 @@ def history(obj: Context, table: str, limit: int, output: str) -> None:
     if output == "json":
         emit_json(rows)
         return
-    header = ["snapshot", "committed at", "operation", "rows", "added", "position", ""]
+    header = ["snapshot", "committed at", "operation", "rows", "added", "position", "state"]
     grid = [
-        [r["snapshot_id"], r["committed_at"], r["operation"],
-         r["summary"].get("total-records", ""), r["summary"].get("added-records", ""),
-         _position(r["summary"]),
-         "current" if r["current"] else ("" if r["current_lineage"] else "rolled back")]
+        [
+            r["snapshot_id"],
+            r["committed_at"],
+            r["operation"],
+            r["summary"].get("total-records", ""),
+            r["summary"].get("added-records", ""),
+            _position(r["summary"]),
+            _state(r),
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     click.echo(format_grid(header, grid))
+
+
+def _state(row: dict[str, Any]) -> str:
+    if row["current"]:
+        return "current"
+    if not row["current_lineage"]:
+        return "rolled back"
+    return "half of a replacement" if row["intermediate"] else ""
 
 
 def _position(summary: dict[str, str]) -> str:
@@ -169,8 +183,18 @@ def migrate(obj: Context, target_config: Path, yes: bool, output: str) -> None:
     """
     from wikistream.ops.migrate import migrate as move
 
-    source = Lakehouse.reader(obj.settings())
+    shadowed = environment_overrides(target_config)
+    if shadowed:
+        names = ", ".join(f"{variable} (over {setting})" for variable, setting in shadowed)
+        raise ConfigError(f"the environment overrides the target's settings in {target_config}:"
+                          f" {names}; unset it: the target must be what its file says")  # fmt: skip
+    source_settings = obj.settings()
+    source = Lakehouse.reader(source_settings)
     target_settings = load_settings(target_config)
+    if target_settings.warehouse_uri == source_settings.warehouse_uri and \
+            source.describe() == Lakehouse.reader(target_settings).describe():  # fmt: skip
+        raise ConfigError(f"{target_config} names this same warehouse "
+                          f"({source_settings.warehouse_shown}); nothing to move")  # fmt: skip
     target = Lakehouse(target_settings)
     if not yes:
         click.confirm(f"Copy {source.describe()} into {target.describe()} "

@@ -10,17 +10,24 @@ in its snapshot summary, and a retry first looks for it, so nothing is committed
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, In
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.expressions.visitors import _StrictMetricsEvaluator, bind
+from pyiceberg.io.pyarrow import (
+    ArrowScan,
+    _dataframe_to_data_files,
+    _expression_to_complementary_pyarrow,
+)
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.utils.properties import property_as_bool
@@ -63,17 +70,25 @@ def append(
     """
     token, stamped = _stamped(properties)
     files = _data_files(table, data)
-    merge = property_as_bool(table.metadata.properties, TableProperties.MANIFEST_MERGE_ENABLED,
-                             TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT)  # fmt: skip
 
     def commit_files() -> None:
         with table.transaction() as transaction:
             update = transaction.update_snapshot(snapshot_properties=stamped)
-            with update.merge_append() if merge else update.fast_append() as producer:
+            with _appender(table, update) as producer:
                 for data_file in files:
                     producer.append_data_file(data_file)
 
     return _commit(table, commit_files, token, retries=retries, guard=guard, fresh=fresh)
+
+
+def _appender(table: Table, update: Any) -> Any:
+    """The append producer the table asks for (manifests merged or not)."""
+    merge = property_as_bool(
+        table.metadata.properties,
+        TableProperties.MANIFEST_MERGE_ENABLED,
+        TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT,
+    )
+    return update.merge_append() if merge else update.fast_append()
 
 
 def _data_files(table: Table, data: pa.Table) -> list[DataFile]:
@@ -136,12 +151,49 @@ def _overwrite(
     token, stamped = _stamped(properties)
 
     def overwrite() -> None:
-        with warnings.catch_warnings():
-            # A window computed for the first time has nothing to delete: not a problem.
-            warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            table.overwrite(data, overwrite_filter=condition, snapshot_properties=stamped)
+        replace_in_one_snapshot(table, data, condition, stamped)
 
     return _commit(table, overwrite, token, retries=retries, guard=guard, fresh=fresh)
+
+
+def replace_in_one_snapshot(
+    table: Table, data: pa.Table, condition: BooleanExpression, properties: Mapping[str, str]
+) -> None:
+    """Delete the rows matching `condition` and add `data` in ONE snapshot: no reader, and
+    no rollback target, ever sees the rows gone and the new ones not there yet.
+
+    A file whose statistics prove every row matches is dropped unread; a file that may hold
+    other rows too is read and rewritten without the matching ones; `data` is written as
+    new files. (`Table.overwrite` commits a delete and an append: two snapshots.)
+    """
+    metadata, io = table.metadata, table.io
+    schema = metadata.schema()
+    preserve = _expression_to_complementary_pyarrow(bind(schema, condition, True), schema)
+    whole = _StrictMetricsEvaluator(schema, condition)
+    commit_uuid, counter = uuid.uuid4(), itertools.count(0)
+    removed: list[DataFile] = []
+    added: list[DataFile] = []
+    for task in table.scan(row_filter=condition).plan_files() if table.current_snapshot() else []:
+        if whole.eval(task.file):
+            removed.append(task.file)
+            continue
+        rows = ArrowScan(metadata, io, schema, AlwaysTrue()).to_table(tasks=[task])
+        kept = rows.filter(preserve)
+        if kept.num_rows == rows.num_rows:
+            continue  # none of its rows match
+        removed.append(task.file)
+        if kept.num_rows:
+            added += _dataframe_to_data_files(metadata, kept, io, commit_uuid, counter)
+    if data.num_rows:
+        added += _dataframe_to_data_files(metadata, data, io, commit_uuid, counter)
+    with table.transaction() as transaction:
+        update = transaction.update_snapshot(snapshot_properties=dict(properties))
+        producer = update.overwrite(commit_uuid) if removed else _appender(table, update)
+        with producer:
+            for data_file in removed:
+                producer.delete_data_file(data_file)
+            for data_file in added:
+                producer.append_data_file(data_file)
 
 
 def delete(table: Table, column: str, values: Sequence[object], *, retries: int = 8) -> None:

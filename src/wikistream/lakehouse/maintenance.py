@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pyiceberg.expressions import And, BooleanExpression, EqualTo, IsNull
 from pyiceberg.manifest import DataFileContent
 from pyiceberg.table import Table
 
+from wikistream.lakehouse.commits import replace_in_one_snapshot
 from wikistream.lakehouse.positions import MAINTENANCE_KEY, lineage
 from wikistream.lakehouse.storage import table_storage
 
@@ -106,11 +106,8 @@ def _compact_partition(table: Table, partition: dict[str, Any]) -> tuple[int, in
             return None
         before = _files_in(table, partition)
         rows = table.scan(row_filter=condition, snapshot_id=snapshot.snapshot_id).to_arrow()
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                table.overwrite(rows, overwrite_filter=condition,
-                                snapshot_properties={MAINTENANCE_KEY: "compaction"})  # fmt: skip
+        try:  # the partition's files out and the compacted ones in, in one snapshot
+            replace_in_one_snapshot(table, rows, condition, {MAINTENANCE_KEY: "compaction"})
         except CommitFailedException:
             log.info("compaction lost a race; retrying", extra={"attempt": attempt + 1})
             continue

@@ -134,6 +134,21 @@ def snapshot_time(snapshot: Snapshot) -> datetime:
 
 
 def newest_event_ts(table: Table, snapshot_id: int | None = None) -> str | None:
-    """The newest event time a writer recorded up to a snapshot (default: the current one)."""
-    stamps = (summary_value(snapshot, MAX_EVENT_TS_KEY) for snapshot in lineage(table, snapshot_id))
-    return next((stamp for stamp in stamps if stamp), None)
+    """The newest event time the table holds up to a snapshot (default: the current one):
+    the latest of what every commit of the lineage recorded, so a replay of old events
+    committed last does not make the table look old (maintenance carries it forward)."""
+    holder = newest_event_holder(table, snapshot_id)
+    return None if holder is None else summary_value(holder, MAX_EVENT_TS_KEY)
+
+
+def newest_event_holder(table: Table, snapshot_id: int | None = None) -> Snapshot | None:
+    """The snapshot of the lineage that recorded the newest event time."""
+    newest: tuple[datetime, Snapshot] | None = None
+    for snapshot in lineage(table, snapshot_id):
+        stamp = summary_value(snapshot, MAX_EVENT_TS_KEY)
+        if not stamp:
+            continue
+        moment = datetime.fromisoformat(stamp)
+        if newest is None or moment > newest[0]:
+            newest = (moment, snapshot)
+    return None if newest is None else newest[1]

@@ -18,9 +18,11 @@ from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.positions import (
     MAINTENANCE_KEY,
+    MAX_EVENT_TS_KEY,
     SOURCE_KEY,
     Positions,
     lineage,
+    newest_event_holder,
     position_properties,
     positions_in,
     stored_positions,
@@ -57,6 +59,21 @@ def carry_positions(table: Table, cutoff: datetime, keep_last: int) -> list[str]
             continue  # a writer of that source just committed: its positions are fresh
         carried.append(source)
     return carried
+
+
+def carry_newest_event(table: Table, cutoff: datetime, keep_last: int) -> bool:
+    """Re-commit (in an empty snapshot) the newest event time the table holds when the
+    snapshot that recorded it would expire: freshness stays what the table holds."""
+    holder = newest_event_holder(table)
+    kept = {s.snapshot_id for s in lineage(table)[:keep_last]}
+    if holder is None or holder.snapshot_id in kept:
+        return False
+    if holder.timestamp_ms >= int(cutoff.timestamp() * 1000):
+        return False
+    stamp = summary_value(holder, MAX_EVENT_TS_KEY) or ""
+    empty = table.schema().as_arrow().empty_table()
+    commits.append(table, empty, {MAINTENANCE_KEY: "newest-event", MAX_EVENT_TS_KEY: stamp})
+    return True
 
 
 def position_holders(table: Table) -> set[int]:

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from wikistream.exceptions import ConfigError
-from wikistream.lakehouse.positions import lineage, snapshot_time
+from wikistream.lakehouse.positions import (
+    COMMIT_KEY,
+    MAINTENANCE_KEY,
+    lineage,
+    snapshot_time,
+    summary_value,
+)
 from wikistream.times import iso_instant
 
 
@@ -17,6 +24,7 @@ def history(table: Table) -> list[dict[str, Any]]:
     `current_lineage` is false for snapshots a rollback left behind.
     """
     current = {s.snapshot_id for s in lineage(table)}
+    halves = intermediate_snapshots(table)
     head = table.current_snapshot()
     rows = []
     for snapshot in sorted(table.metadata.snapshots, key=lambda s: -s.timestamp_ms):
@@ -29,6 +37,7 @@ def history(table: Table) -> list[dict[str, Any]]:
             "operation": operation,
             "current": head is not None and snapshot.snapshot_id == head.snapshot_id,
             "current_lineage": snapshot.snapshot_id in current,
+            "intermediate": snapshot.snapshot_id in halves,
             "summary": summary,
         })  # fmt: skip
     return rows
@@ -41,9 +50,16 @@ def resolve(table: Table, ref: str) -> int:
         ConfigError: no such snapshot, or the table had none at that time.
     """
     name = ".".join(table.name())
+    halves = intermediate_snapshots(table)
     if ref.isdigit() or (ref.startswith("-") and ref[1:].isdigit()):
         if table.snapshot_by_id(int(ref)) is None:
             raise ConfigError(f"{name} has no snapshot {ref} (see: wikistream history {name})")
+        if int(ref) in halves:
+            raise ConfigError(
+                f"snapshot {ref} of {name} is the first half of a replacement (its rows deleted, "
+                f"the new ones not yet added; an older version wrote it): roll back to "
+                f"{halves[int(ref)]}, the state that replacement committed, or to one before it"
+            )
         return int(ref)
     moment = iso_instant(ref)
     if moment is None:
@@ -58,7 +74,36 @@ def resolve(table: Table, ref: str) -> int:
     snapshot = table.snapshot_as_of_timestamp(int(moment.timestamp() * 1000))
     if snapshot is None:
         raise ConfigError(f"{name} had no snapshot yet at {moment.isoformat()}")
-    return int(snapshot.snapshot_id)
+    # A time between the two halves of an older version's replacement: the committed state.
+    return halves.get(int(snapshot.snapshot_id), int(snapshot.snapshot_id))
+
+
+def intermediate_snapshots(table: Table) -> dict[int, int]:
+    """Snapshots no reader ever saw as current: the delete half of a replacement that older
+    versions (and PyIceberg's `overwrite`) committed as a delete and an append in one
+    catalog commit. Maps each to the snapshot that completed it."""
+    chain = list(reversed(lineage(table)))  # oldest first
+    halves: dict[int, int] = {}
+    for first, second in zip(chain, chain[1:], strict=False):
+        token = summary_value(first, COMMIT_KEY)
+        same_commit = token is not None and token == summary_value(second, COMMIT_KEY)
+        compaction = (
+            summary_value(first, MAINTENANCE_KEY) is not None
+            and summary_value(second, MAINTENANCE_KEY) is not None
+            and _operation(first) in ("delete", "overwrite")
+            and _operation(second) == "append"
+        )
+        if same_commit or compaction:
+            halves[first.snapshot_id] = second.snapshot_id
+    for snapshot_id, completed in list(halves.items()):  # a chain of three: the last one
+        while completed in halves:
+            completed = halves[completed]
+        halves[snapshot_id] = completed
+    return halves
+
+
+def _operation(snapshot: Snapshot) -> str | None:
+    return snapshot.summary.operation.value if snapshot.summary else None
 
 
 def rollback(table: Table, snapshot_id: int) -> None:

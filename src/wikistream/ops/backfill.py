@@ -26,7 +26,12 @@ from typing import Any
 
 import msgspec
 
-from wikistream.exceptions import ConfigError, WikiStreamError
+from wikistream.exceptions import (
+    ConfigError,
+    SourceRejected,
+    SourceUnavailable,
+    WikiStreamError,
+)
 from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import STREAM_GRACE, BronzeStats, EventWindow
@@ -114,13 +119,18 @@ def run(
     An item that fails is recorded with its error and the run goes on (state `partial`);
     a stop request (SIGINT/SIGTERM) commits what was read and leaves `interrupted`.
     """
-    if manifest.count(DONE) == len(manifest.items):
-        return manifest  # done before: nothing to load, nothing to record
     stop = stop or StopToken()
     documents = Documents(settings)
     audit = audit_lines(documents, manifest.run_id)
+    if manifest.count(DONE) == len(manifest.items):  # e.g. killed right after its last item
+        if manifest.state != COMPLETED:
+            manifest.state, manifest.finished_at = COMPLETED, now().isoformat()
+            record(lakehouse, documents, manifest, audit)
+        return manifest
     manifest.state, manifest.finished_at = RUNNING, None
     record(lakehouse, documents, manifest, audit)
+
+    unreachable: list[str] = []  # a source that never answered: the run stops, exit 3
 
     def started(item: Item) -> None:
         item.state, item.started_at, item.error = RUNNING, now().isoformat(), None
@@ -138,8 +148,10 @@ def run(
                 item.state, item.finished_at = DONE, now().isoformat()
                 audit.append(audit_line(item, DONE))
             else:
-                item.state = PLANNED  # stopped early: resumes from its position next time
+                item.state = INTERRUPTED  # stopped early: resumes from its position next time
                 audit.append(audit_line(item, "stopped"))
+        if outcome.unreachable is not None:
+            unreachable.append(outcome.unreachable)
         if on_progress is not None:
             on_progress(item, BronzeStats())  # its totals now include this attempt
         record(lakehouse, documents, manifest, audit)
@@ -150,7 +162,7 @@ def run(
                          started, on_progress, finished)  # fmt: skip
     else:
         for item in todo:
-            if stop.event.is_set():
+            if stop.event.is_set() or unreachable:
                 break
             started(item)
             finished(item, _load_here(settings, manifest, item, stop.child(), on_progress))
@@ -158,6 +170,9 @@ def run(
     if manifest.state != INTERRUPTED:
         manifest.finished_at = now().isoformat()
     record(lakehouse, documents, manifest, audit)
+    if unreachable:
+        state = f"backfill {manifest.run_id} is recorded as {manifest.state}"
+        raise SourceUnavailable(f"{unreachable[0]} ({state}; run the same command again)")
     return manifest
 
 
@@ -173,6 +188,9 @@ def _load_here(
     attempt = Attempt()
     try:
         summary = _load_item(settings, manifest, item, stop, on_progress, attempt)
+    except (SourceUnavailable, SourceRejected) as exc:
+        unreachable = str(exc) if attempt.stats.read == 0 else None
+        return Outcome(attempt.stats, error=f"{type(exc).__name__}: {exc}", unreachable=unreachable)
     except Exception as exc:  # recorded; the other items still load
         expected = isinstance(exc, WikiStreamError)
         error = f"{type(exc).__name__}: {exc}"

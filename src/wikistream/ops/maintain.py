@@ -23,7 +23,12 @@ from wikistream.lakehouse.maintenance import (
     remove_orphans,
 )
 from wikistream.lakehouse.positions import stored_position
-from wikistream.lakehouse.retention import carry_positions, oldest_snapshot_time, position_holders
+from wikistream.lakehouse.retention import (
+    carry_newest_event,
+    carry_positions,
+    oldest_snapshot_time,
+    position_holders,
+)
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, GOLD_TABLES, SILVER_EVENTS, TABLES
 from wikistream.settings import MaintenanceSettings
@@ -70,6 +75,7 @@ def maintain(
         if needed_since is not None:
             cutoff = min(cutoff, needed_since)
         report.carried_positions = carry_positions(table, cutoff, settings.keep_last_snapshots)
+        carry_newest_event(table, cutoff, settings.keep_last_snapshots)
         protected = needed | position_holders(table)
         report.expiry = expire(table, cutoff, settings.keep_last_snapshots, protected,
                                settings.max_snapshots, needed_since)  # fmt: skip

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
+from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.reads import appended_since, values_between
 from wikistream.lakehouse.snapshots import resolve
 from wikistream.lakehouse.store import Lakehouse
-from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS
+from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS, TABLES, TableDef
 from wikistream.layers.bronze import STREAM_GRACE, BronzeStats, EventWindow
 from wikistream.pipeline.reading import StopToken
 from wikistream.pipeline.runner import Replay, RunSummary, run_ingest
@@ -93,7 +94,8 @@ def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> C
             return processor.run("all", full_refresh=True)
         bronze = lakehouse.table(BRONZE_EVENTS)
         if origin.position is not None:
-            rows, _ = appended_since(bronze, resolve(bronze, origin.position))
+            start = _below(lakehouse, BRONZE_EVENTS, origin.position, "silver")
+            rows, _ = appended_since(bronze, start)
             days: list[date] = pc.unique(rows.column("event_date")).to_pylist()
         else:
             assert origin.time is not None  # noqa: S101 - parse() sets one of the two
@@ -118,11 +120,30 @@ def replay_gold(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> Cyc
         since = origin.time
         if origin.position is not None:
             silver = lakehouse.table(SILVER_EVENTS)
-            rows, _ = appended_since(silver, resolve(silver, origin.position))
+            rows, _ = appended_since(
+                silver, _below(lakehouse, SILVER_EVENTS, origin.position, "gold")
+            )
             if rows.num_rows == 0:
                 return CycleReport()
             since = pc.min(rows.column("event_ts")).as_py()
         return processor.run("gold", since=since)
+
+
+def _below(lakehouse: Lakehouse, below: TableDef, snapshot: str, layer: str) -> int:
+    """`--from SNAPSHOT` of a silver or gold replay: a snapshot of the layer below, the one
+    the replay recomputes from; an id of another table says which one to look in."""
+    try:
+        return resolve(lakehouse.table(below), snapshot)
+    except ConfigError:
+        for definition in TABLES.values():
+            table = lakehouse.find(definition.identifier)
+            if table is not None and table.snapshot_by_id(int(snapshot)) is not None:
+                raise ConfigError(
+                    f"snapshot {snapshot} is one of {definition.identifier}; `replay --layer "
+                    f"{layer} --from` takes a snapshot of {below.identifier}, the layer it is "
+                    f"recomputed from (see: wikistream history {below.identifier})"
+                ) from None
+        raise
 
 
 def _processor(

@@ -39,6 +39,7 @@ class Outcome:
     stats: BronzeStats
     stopped_by: str | None = None
     error: str | None = None
+    unreachable: str | None = None  # the source never answered (the run stops: exit 3)
 
 
 # Loads one item; errors come back in the Outcome (ops.backfill._load_here).

@@ -474,7 +474,10 @@ def _guard(source: str, expected: int | None) -> Callable[[Table], None]:
         if stored != expected:
             raise ConcurrentWriter(
                 f"another process advanced {table_name(table)} to {source} snapshot "
-                f"{stored} (expected {expected}); stopping to avoid double counting"
+                f"{stored} (expected {expected}); stopping to avoid double counting. Make sure "
+                "one process writes silver and gold (a `wikistream run` with processing, or "
+                "process / replay / rollback), then run the command again: it resumes from "
+                "the stored positions"
             )
 
     return check

@@ -197,12 +197,12 @@ def supervise_ingest(
                                  max_seconds=remaining_s, stop=attempt_stop,
                                  on_progress=progress.update, isolate=poison.isolating,
                                  attempt=attempt, idle_exit_s=idle_exit_s)  # fmt: skip
-        except TerminalError:
-            component.state = "failed"
+        except TerminalError as exc:
+            component.state, component.last_error = "failed", _described(exc)
             raise
         except SourceUnavailable as exc:
             if not ever_ran and not progress.any:
-                component.state = "failed"
+                component.state, component.last_error = "failed", _described(exc)
                 raise  # never reached the source: say so instead of retrying forever
             _wait(stop, supervisor.failed(component, exc))
             continue
@@ -260,6 +260,10 @@ class _PoisonWatch:
             key="supervisor/ingest/poison",
             fields={"position": where, "failures": self._count},
         ))  # fmt: skip
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def _failed_attempt(attempt: Attempt) -> RunSummary:

@@ -21,6 +21,7 @@ from typing import Any
 
 from wikistream.exceptions import ConfigError, SourceUnavailable
 from wikistream.kafka.config import client_config, kafka_module
+from wikistream.kafka.offsets import end_offsets
 from wikistream.kafka.spec import KafkaSpec
 from wikistream.settings import KafkaSettings
 from wikistream.sources.base import PartitionOwner, SourceBatch
@@ -176,7 +177,9 @@ class KafkaSource:
         consumer = self._consumer({"group.id": "wikistream-replay", "enable.partition.eof": True})
         try:
             partitions = self._partitions(consumer)
-            starts = self._starts(consumer, partitions, parse_offsets(start or ""))
+            given = parse_offsets(start or "")
+            self._past_the_end(given)
+            starts = self._starts(consumer, partitions, given)
             self._next = dict(starts)
             consumer.assign([kafka.TopicPartition(self._spec.topic, p, starts[p])
                              for p in partitions])  # fmt: skip
@@ -188,6 +191,22 @@ class KafkaSource:
                     yield batch
         finally:
             consumer.close()
+
+    def _past_the_end(self, given: dict[int, int]) -> None:
+        """An offset past a partition's end would never be reached: say so instead of
+        waiting forever (or, worse, the broker resetting it to the start)."""
+        if not given:
+            return
+        ends = end_offsets(self._settings, self._spec.bootstrap, self._spec.topic)
+        past = {p: o for p, o in given.items() if p in ends and o > ends[p]}
+        unknown = sorted(p for p in given if ends and p not in ends)
+        if unknown:
+            raise ConfigError(f"topic {self._spec.topic!r} has no partition "
+                              f"{', '.join(map(str, unknown))}")  # fmt: skip
+        if past:
+            where = ", ".join(f"partition {p} ends at {ends[p]}, --from says {o}"
+                              for p, o in sorted(past.items()))  # fmt: skip
+            raise ConfigError(f"offsets past the end of {self._spec.topic!r}: {where}")
 
     # -- shared ----------------------------------------------------------------------------
 

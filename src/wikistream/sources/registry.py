@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from wikistream.exceptions import ConfigError
-from wikistream.settings import Settings
+from wikistream.settings import SOURCE_KINDS, Settings
 from wikistream.sources.base import Source
 from wikistream.sources.file import FileSource
 from wikistream.sources.sse import SseOptions, SseSource
 from wikistream.sources.synthetic import SyntheticSource
 from wikistream.times import iso_instant
 
-SPEC_HELP = "live | sse:URL | file:PATH | synthetic[:RATE] | kafka://HOST:PORT/TOPIC?group=NAME"
+SPEC_HELP = SOURCE_KINDS
 
 
 def _sse(settings: Settings, url: str) -> Source:
