@@ -188,9 +188,10 @@ class EventStreamsServer:
                 for offset, raw in enumerate(server.events):
                     try:
                         dt = json.loads(raw)["meta"]["dt"]
-                    except (ValueError, KeyError, TypeError):
-                        continue
-                    if datetime.fromisoformat(dt.replace("Z", "+00:00")) >= moment:
+                        at = datetime.fromisoformat(dt.replace("Z", "+00:00"))
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        continue  # a malformed event: the stream sends it on
+                    if at.tzinfo is not None and at >= moment:
                         return offset
                 return len(server.events)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
+from types import FrameType
 
 import uvicorn
 
@@ -30,7 +32,7 @@ class WebServer:
         config = uvicorn.Config(create_app(settings), log_config=None, log_level="warning",
                                 access_log=False, timeout_keep_alive=_KEEP_ALIVE_S,
                                 server_header=False, timeout_graceful_shutdown=5)  # fmt: skip
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         self._thread: threading.Thread | None = None
 
     @property
@@ -53,6 +55,17 @@ class WebServer:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._socket.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a stop request (SIGINT/SIGTERM) ends it cleanly, exit 0: uvicorn
+    raises the signal again once it has shut down, which kills the process with it."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: now
+        else:
+            self.should_exit = True
 
 
 def _bind(host: str, port: int) -> socket.socket:
