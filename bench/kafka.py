@@ -218,8 +218,11 @@ def main() -> None:
                 if args.baseline is not None:
                     rounds[-1]["two_workers_baseline"] = _with_code(
                         args.baseline.resolve(),
-                        partial(_with_broker_cpu, pid, partial(
-                            consume, folder / f"base{n}", bootstrap, "bench", 2, idle_cpu)),
+                        partial(
+                            _with_broker_cpu,
+                            pid,
+                            partial(consume, folder / f"base{n}", bootstrap, "bench", 2, idle_cpu),
+                        ),
                     )
         finally:
             broker.stop()

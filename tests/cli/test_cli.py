@@ -96,7 +96,7 @@ def test_queries_that_write_or_fail_are_one_line_errors(
     demo_warehouse: Path, sql: str, message: str
 ) -> None:
     result = wikistream("--warehouse", str(demo_warehouse), "query", sql)
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (README: exit codes)
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.stderr
 

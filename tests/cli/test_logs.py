@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -45,9 +46,16 @@ def test_log_lines_and_tracebacks_are_redacted(
 def test_an_error_line_is_redacted(
     secret_settings: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    configure_logging("info", "text")
     with pytest.raises(SystemExit):
         fail(f"cannot reach s3 with {SECRET}", 1)
     assert capsys.readouterr().err == "error: cannot reach s3 with ***\n"
+    configure_logging("info", "json")  # the last line a collector reads parses too
+    with pytest.raises(SystemExit):
+        fail(f"cannot reach s3 with {SECRET}", 3)
+    line = json.loads(capsys.readouterr().err)
+    assert line == {"level": "error", "message": "cannot reach s3 with ***", "exit_code": 3}
+    configure_logging("info", "text")
 
 
 def test_an_uncaught_error_in_a_thread_is_logged_redacted(

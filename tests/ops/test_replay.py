@@ -193,20 +193,22 @@ def _lose_windows(settings: Settings, hours: list[object]) -> None:
 
 
 def test_silver_and_gold_replays_need_the_processing_run_stopped(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
-    from wikistream.lakehouse.documents import Documents
-    from wikistream.pipeline.supervisor import RUN_STATE
+    from wikistream.lakehouse.store import Lakehouse
 
     warehouse = tmp_path / "wh"
     settings = make_settings(warehouse)
     _two_days(settings)
-    now = datetime.now(UTC).isoformat()
-    state = {"running": True, "pid": 4242, "heartbeat_s": 5, "updated_at": now,
-             "components": {"process": {}}}  # fmt: skip
-    Documents(settings).write(RUN_STATE, state)
+    # A `run` with processing holds the processing lease (renewed while it runs).
+    lease = Lakehouse(settings).lease("process", "host:4242:abcd1234", 60.0)
+    assert lease.acquire()
     (tmp_path / "wikistream.toml").write_text(ALL_WIKIS)
     config = str(tmp_path / "wikistream.toml")
-    result = wikistream("--config", config, "--warehouse", str(warehouse),
-                        "replay", "--layer", "gold", "--from", "earliest")  # fmt: skip
-    assert result.returncode == 2 and "pid 4242" in result.stderr
+    for layer in ("gold", "silver"):
+        result = wikistream("--config", config, "--warehouse", str(warehouse),
+                            "replay", "--layer", layer, "--from", "earliest")  # fmt: skip
+        assert result.returncode == 2 and "host:4242:abcd1234" in result.stderr, result.stderr
+        assert "stop that `wikistream run`" in result.stderr
+    lease.release()
+    freed = wikistream("--config", config, "--warehouse", str(warehouse),
+                       "replay", "--layer", "gold", "--from", "earliest")  # fmt: skip
+    assert freed.returncode == 0, freed.stderr

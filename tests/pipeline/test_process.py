@@ -20,8 +20,8 @@ from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import GOLD_TABLES
 from wikistream.layers import gold
 from wikistream.pipeline.process import Processor
-from wikistream.quality.audit import release_held
 from wikistream.pipeline.runner import run_ingest
+from wikistream.quality.audit import release_held
 from wikistream.settings import Settings
 from wikistream.sources.file import FileSource
 from wikistream.sources.synthetic import SyntheticGenerator
