@@ -468,6 +468,13 @@ class WebSettings(Section):
         description="Enables the few changing endpoints (releasing a held batch), which "
         "then need it as a bearer token; unset, they are off.",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the server answers to besides the loopback names and the "
+        "address it listens on (on 0.0.0.0: also this machine's name); others get 400, so a "
+        'page elsewhere cannot reach it through DNS rebinding. ["*"]: any (behind a proxy '
+        "that checks the host).",
+    )
 
 
 class Settings(BaseSettings):

@@ -85,11 +85,11 @@ def test_query_outputs_table_json_and_csv(demo_warehouse: Path) -> None:
 @pytest.mark.parametrize(
     ("sql", "message"),
     [
-        ("DELETE FROM bronze.events", "only read-only SELECT"),
-        ("DROP TABLE bronze.events", "only read-only SELECT"),
+        ("DELETE FROM bronze.events", "only read-only queries"),
+        ("DROP TABLE bronze.events", "only read-only queries"),
         ("SELECT 1; DROP TABLE bronze.events", "one statement"),
         ("SELECT * FROM bronze.nope", "query failed"),
-        ("SELEC 1", "only read-only SELECT"),
+        ("SELEC 1", "not valid SQL"),
     ],
 )
 def test_queries_that_write_or_fail_are_one_line_errors(

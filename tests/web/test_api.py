@@ -4,11 +4,13 @@ input gets 4xx (never 5xx or a traceback), nothing can be changed without the ad
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from tests.web.conftest import Warehouse, make_warehouse
 from wikistream.lakehouse.query import run_query
@@ -16,10 +18,12 @@ from wikistream.lakehouse.store import Lakehouse
 from wikistream.web.app import create_app
 from wikistream.web.security import CSP
 
+LOCAL = "http://localhost"  # a host the server answers to (web.allowed_hosts)
+
 
 @pytest.fixture(scope="module")
 def client(demo: Warehouse) -> TestClient:
-    return TestClient(create_app(demo.settings), raise_server_exceptions=False)
+    return TestClient(create_app(demo.settings), base_url=LOCAL, raise_server_exceptions=False)
 
 
 def sql(warehouse: Warehouse, statement: str) -> list[dict[str, object]]:
@@ -124,7 +128,7 @@ def test_status_is_the_cli_document_and_healthz_follows_its_exit_code(
         {k: v for k, v in printed.items() if k not in ("tables", "run")}  # fmt: skip
     assert client.get("/healthz").status_code == 200
     empty = make_warehouse(tmp_path, 0)  # no tables: status exits 4, healthz says 503
-    answer = TestClient(create_app(empty.settings)).get("/healthz")
+    answer = TestClient(create_app(empty.settings), base_url=LOCAL).get("/healthz")
     assert answer.status_code == 503 and "no tables yet" in answer.json()["problems"][0]
     assert not (tmp_path / "wh").exists()  # read-only: serving created nothing
 
@@ -192,7 +196,9 @@ def test_oversized_bodies_are_refused(client: TestClient) -> None:
 
 def test_releasing_a_batch_needs_the_admin_token(tmp_path: Path) -> None:
     warehouse = make_warehouse(tmp_path, 0, admin_token='"s3cret-admin-token"')
-    client = TestClient(create_app(warehouse.settings), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(warehouse.settings), base_url=LOCAL, raise_server_exceptions=False
+    )
     assert client.post("/api/gates/r1/release").status_code == 401
     wrong = client.post("/api/gates/r1/release", headers={"authorization": "Bearer nope"})
     assert wrong.status_code == 401 and "s3cret" not in wrong.text
@@ -204,9 +210,44 @@ def test_releasing_a_batch_needs_the_admin_token(tmp_path: Path) -> None:
 def test_many_requests_cost_one_read_per_view_per_interval(demo: Warehouse) -> None:
     from wikistream import metrics
 
-    client = TestClient(create_app(demo.settings.model_copy(
-        update={"web": demo.settings.web.model_copy(update={"cache_s": 60})})))  # fmt: skip
+    cached = demo.settings.web.model_copy(update={"cache_s": 60})
+    client = TestClient(
+        create_app(demo.settings.model_copy(update={"web": cached})), base_url=LOCAL
+    )
     before = metrics.WEB_CACHE_MISSES.labels(view="risk")._value.get()
     for _ in range(25):
         assert client.get("/api/overview").status_code == 200
     assert metrics.WEB_CACHE_MISSES.labels(view="risk")._value.get() - before == 1
+
+
+def test_other_hosts_are_refused_head_works_and_refused_tokens_are_logged(
+    demo: Warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding) sends its
+    own Host: refused before any route runs."""
+    app = create_app(demo.settings, "127.0.0.1")
+    evil = TestClient(app, base_url="http://evil.example")
+    answer = evil.get("/api/status")
+    assert answer.status_code == 400 and "warehouse" not in answer.text
+    for host in ("http://127.0.0.1:8765", "http://localhost", "http://[::1]:8765"):
+        assert TestClient(app, base_url=host).get("/healthz").status_code in (200, 503)
+    configured = demo.settings.model_copy(update={"web": demo.settings.web.model_copy(
+        update={"allowed_hosts": ["dash.example.org"]})})  # fmt: skip
+    named = TestClient(create_app(configured, "0.0.0.0"), base_url="http://dash.example.org")
+    assert named.get("/healthz").status_code in (200, 503)
+    local = TestClient(app, base_url=LOCAL)
+    for path in ("/", "/healthz", "/metrics", "/api/status", "/api/overview"):
+        got, head = local.get(path), local.head(path)
+        assert head.status_code == got.status_code and head.content == b"", path
+        assert head.headers.get("content-type") == got.headers.get("content-type")
+    token = "s3cret-admin-token-of-the-operator"  # noqa: S105 - the test's own token
+    secret = SecretStr(token)
+    guarded = demo.settings.model_copy(update={"web": demo.settings.web.model_copy(
+        update={"admin_token": secret})})  # fmt: skip
+    admin = TestClient(create_app(guarded), base_url=LOCAL)
+    with caplog.at_level(logging.WARNING):
+        wrong = admin.post("/api/gates/r1/release", headers={"authorization": "Bearer guess"})
+    assert wrong.status_code == 401
+    refused = [r for r in caplog.records if r.getMessage() == "admin token refused"]
+    assert refused and refused[0].given == "wrong"  # type: ignore[attr-defined]
+    assert "guess" not in caplog.text and token not in caplog.text

@@ -78,6 +78,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("alerts", "Alert channels: send a test alert through every configured channel."),
     "backfill": ("backfill", "Load historical data into bronze, recorded in a run manifest; "
                              "re-run to resume."),
+    "describe": ("inspect", "A table's columns (type, meaning), partitioning and snapshot."),
     "demo": ("ingest", "Run the pipeline on the deterministic synthetic stream and print a "
                        "summary."),
     "dq": ("quality", "Quality gates: reports, on-demand runs, releasing a held batch."),
@@ -93,8 +94,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "produce": ("produce", "Validate a source's events and produce them to a Kafka topic."),
     "quarantine": ("quality", "Rows that failed decoding (bronze) or row-level checks "
                               "(silver)."),
-    "query": ("inspect", "Run one read-only SQL query; tables are bronze.events, "
-                         "bronze.quarantine, …"),
+    "query": ("inspect", "Run one read-only SQL query (DuckDB) over the warehouse's tables; "
+                         "--file for a .sql file."),
     "replay": ("replay", "Re-read a source into bronze, or recompute silver or gold from the "
                          "layer below."),
     "rollback": ("ops", "Restore TABLE to an earlier snapshot; the layers above are rebuilt "
@@ -102,6 +103,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ingest", "Ingest a source into bronze until it ends, a limit is hit, or Ctrl-C."),
     "serve": ("web", "Serve the dashboard (/), the JSON API (/api/…), /healthz and /metrics "
                      "until Ctrl-C."),
+    "tables": ("inspect", "The tables a query can read: what each holds, rows, last commit."),
     "status": ("inspect", "Tables, files, snapshots, positions, freshness, running "
                           "components, gate verdicts."),
 }  # fmt: skip

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, readable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, emit_table, format_grid
-from wikistream.lakehouse.query import run_query
+from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.ops.status import status_document
 
@@ -81,20 +82,79 @@ def _ago(seconds: float | None) -> str:
 
 
 @cli.command()
-@click.argument("sql")
+@click.argument("sql", required=False)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the query from a .sql file (e.g. queries/busiest_wikis.sql).")  # fmt: skip
 @click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="json: an array of row objects.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), help="Return at most N rows.")
 @click.option("--as-of", metavar="SNAPSHOT|TIME",
               help="Time travel: tables as of an ISO-8601 time or a snapshot id.")  # fmt: skip
 @click.pass_obj
-def query(obj: Context, sql: str, output: str, limit: int | None, as_of: str | None) -> None:
-    """Run one read-only SQL query; tables are bronze.events, bronze.quarantine, …
+def query(
+    obj: Context,
+    sql: str | None,
+    path: Path | None,
+    output: str,
+    limit: int | None,
+    as_of: str | None,
+) -> None:
+    """Run one read-only SQL query (DuckDB's SQL) over the warehouse's tables.
+
+    Tables are bronze.events, bronze.quarantine, silver.events, gold.hourly_stats, … (see
+    `wikistream tables`; columns: `wikistream describe TABLE`). A query reaches these tables
+    and nothing else: no file, URL, setting or write. queries/ holds questions people ask.
 
     \b
     Examples:
-      wikistream query "SELECT type, count(*) AS n FROM bronze.events GROUP BY type"
+      wikistream query "SELECT type, count(*) AS n FROM bronze.events GROUP BY 1"
       wikistream query "SELECT count(*) FROM silver.events" --as-of 2026-11-23T08:00:00Z
+      wikistream query --file queries/busiest_wikis_now.sql --output csv
     """
+    if (sql is None) == (path is None):
+        raise ConfigError("give the query as an argument or with --file, one of the two")
+    text = sql if sql is not None else path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    from wikistream.lakehouse.query import run_query  # DuckDB: when needed
+
     settings = obj.settings()
-    emit_table(run_query(readable(settings), sql, limit, as_of), output)
+    emit_table(run_query(readable(settings), text, limit, as_of), output)
+
+
+@cli.command()
+@OUTPUT_OPTION
+@click.pass_obj
+def tables(obj: Context, output: str) -> None:
+    """The tables a query can read: what each holds, rows, last commit."""
+    from wikistream.lakehouse.inspect import list_tables
+
+    listed = list_tables(readable(obj.settings()))
+    if output == "json":
+        emit_json(listed)
+        return
+    rows = [[t["table"], f"{t['rows']:,}" if t["exists"] else "(missing)",
+             t["last_commit_at"] or "-", t["about"]] for t in listed]  # fmt: skip
+    click.echo(format_grid(["table", "rows", "last commit", "about"], rows, max_width=90))
+
+
+@cli.command()
+@click.argument("table", metavar="TABLE")
+@OUTPUT_OPTION
+@click.pass_obj
+def describe(obj: Context, table: str, output: str) -> None:
+    """TABLE's columns (type, required, meaning), partitioning and current snapshot."""
+    from wikistream.lakehouse.inspect import describe_table
+    from wikistream.lakehouse.tables import TABLES
+
+    if table not in TABLES:
+        raise ConfigError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    found = describe_table(readable(obj.settings()), table)
+    if output == "json":
+        emit_json(found)
+        return
+    click.echo(f"{found['table']}: {found['about']}")
+    click.echo(f"partitioned by {', '.join(found['partitioned_by']) or '-'}; "
+               f"{found['rows']:,} rows; snapshot {found['snapshot_id'] or '-'} "
+               f"({found['committed_at'] or 'no data yet'})\n")  # fmt: skip
+    rows = [[c["name"], c["type"], "yes" if c["required"] else "", c["meaning"]]
+            for c in found["columns"]]  # fmt: skip
+    click.echo(format_grid(["column", "type", "required", "meaning"], rows, max_width=90))

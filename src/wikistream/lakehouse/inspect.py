@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from wikistream.lakehouse.columns import meaning
 from wikistream.lakehouse.maintenance import small_files
 from wikistream.lakehouse.positions import (
     newest_event_ts,
@@ -67,3 +68,50 @@ def lakehouse_status(lakehouse: Lakehouse) -> list[dict[str, Any]]:
     """The status of every table WikiStream defines."""
     now = datetime.now(UTC)
     return [table_status(lakehouse, identifier, now) for identifier in TABLES]
+
+
+def describe_table(lakehouse: Lakehouse, identifier: str) -> dict[str, Any]:
+    """A table for people: what it holds, its columns with their meaning, partitioning and
+    current snapshot.
+
+    Raises:
+        TableMissing: no such table in this warehouse (yet).
+    """
+    definition = TABLES[identifier]
+    table = lakehouse.table(identifier)
+    current = table.current_snapshot()
+    required = {f.name for f in definition.schema if not f.nullable}
+    columns = [
+        {
+            "name": field.name,
+            "type": str(field.field_type),
+            "required": field.name in required,
+            "meaning": meaning(identifier, field.name),
+        }
+        for field in table.schema().fields
+    ]
+    return {
+        "table": identifier,
+        "about": definition.doc,
+        "partitioned_by": list(definition.partition_by),
+        "rows": int(summary_value(current, "total-records") or 0) if current else 0,
+        "snapshot_id": current.snapshot_id if current else None,
+        "committed_at": snapshot_time(current).isoformat() if current else None,
+        "columns": columns,
+    }
+
+
+def list_tables(lakehouse: Lakehouse) -> list[dict[str, Any]]:
+    """Every table WikiStream defines: what it holds, rows, last commit (no data files read)."""
+    rows = []
+    for identifier, definition in TABLES.items():
+        table = lakehouse.find(identifier)
+        current = None if table is None else table.current_snapshot()
+        rows.append({
+            "table": identifier,
+            "about": definition.doc,
+            "rows": int(summary_value(current, "total-records") or 0) if current else 0,
+            "last_commit_at": snapshot_time(current).isoformat() if current else None,
+            "exists": table is not None,
+        })  # fmt: skip
+    return rows

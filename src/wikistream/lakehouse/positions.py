@@ -77,9 +77,21 @@ def stored_position(table: Table, source: str) -> str | None:
     return None
 
 
-def stored_source_positions(table: Table, source: str) -> Positions:
-    """The stored position of every partition of `source` (label "" if unpartitioned)."""
-    return stored_positions(table).get(source, {})
+def stored_source_positions(table: Table, source: str, labels: set[str] | None = None) -> Positions:
+    """The stored position of every partition of `source` (label "" if unpartitioned), or
+    of `labels` only: the lineage is then read back only until each of them is found."""
+    if labels is None:
+        return stored_positions(table).get(source, {})
+    found: Positions = {}
+    for snapshot in lineage(table):
+        if summary_value(snapshot, SOURCE_KEY) != source:
+            continue
+        for label, position in positions_in(snapshot).items():
+            if label in labels:
+                found.setdefault(label, position)
+        if len(found) == len(labels):
+            break
+    return found
 
 
 def stored_positions(table: Table) -> dict[str, Positions]:

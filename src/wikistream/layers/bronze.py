@@ -531,7 +531,7 @@ class BronzeWriter:
         still be the ones this writer last saw, or another writer owns them now."""
 
         def check(table: Table) -> None:
-            stored = stored_source_positions(table, self._source)
+            stored = stored_source_positions(table, self._source, labels)
             moved = sorted(label for label in labels
                            if stored.get(label) != self.positions.get(label))  # fmt: skip
             if not moved:

@@ -38,7 +38,7 @@ from wikistream.web.models import (
     UserEdit,
     WikiNow,
 )
-from wikistream.web.security import BodyTooLarge, SecurityHeaders
+from wikistream.web.security import BodyTooLarge, SecurityHeaders, allowed_hosts
 from wikistream.web.views import freshness, table_health
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,15 @@ STATIC = resources.files("wikistream.web") / "static"
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many entries.")]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The application over `settings`' warehouse."""
+def create_app(settings: Settings, bound: str | None = None) -> FastAPI:
+    """The application over `settings`' warehouse; `bound`: the address it listens on (a
+    Host it answers to, with the loopback names and `web.allowed_hosts`)."""
     board = Dashboard(settings)
     # No /docs pages: FastAPI's load their scripts from a CDN. The schema is served.
     app = FastAPI(title="WikiStream", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")  # fmt: skip
     app.state.dashboard = board
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, hosts=allowed_hosts(settings.web.allowed_hosts, bound))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     registry = CollectorRegistry()
     registry.register(LakehouseCollector(board.metrics_snapshot))
@@ -147,25 +148,30 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/api/gates/{run_id}/release")
     def release(
+        request: Request,
         run_id: Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[\w.:-]+$")],
         authorization: Annotated[str | None, Header()] = None,
         reason: Annotated[str | None, Body(embed=True, max_length=1000)] = None,
     ) -> dict[str, str]:
         """Let a held batch through at the next cycle (needs `web.admin_token`)."""
-        _check_admin(settings, authorization)
+        _check_admin(settings, authorization, request)
         table = release_held(Lakehouse(settings), run_id, reason)
         return {"released": run_id, "table": table}
 
     return app
 
 
-def _check_admin(settings: Settings, authorization: str | None) -> None:
+def _check_admin(settings: Settings, authorization: str | None, request: Request) -> None:
     token = settings.web.admin_token
     if token is None:
         raise HTTPException(403, "changes are off: set web.admin_token to enable them")
     scheme, _, given = (authorization or "").partition(" ")
     expected = token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
+        client = request.client.host if request.client else "?"
+        # Who tried and where; never what they sent (it may be a real token, mistyped).
+        tried = {"client": client, "path": request.url.path, "given": "wrong" if given else "none"}
+        log.warning("admin token refused", extra=tried)
         raise HTTPException(401, "a valid admin token is needed",
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
 

@@ -29,7 +29,7 @@ class WebServer:
     def __init__(self, settings: Settings, host: str, port: int) -> None:
         self._socket = _bind(host, port)
         self.host, self.port = host, self._socket.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), log_config=None, log_level="warning",
+        config = uvicorn.Config(create_app(settings, host), log_config=None, log_level="warning",
                                 access_log=False, timeout_keep_alive=_KEEP_ALIVE_S,
                                 server_header=False, timeout_graceful_shutdown=5)  # fmt: skip
         self._server = _Server(config)
