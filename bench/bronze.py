@@ -27,7 +27,7 @@ from pathlib import Path
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datagen import ensure_events_file  # noqa: E402
+from datagen import ensure_events_file
 
 DATA = Path(__file__).parent / "data"
 
@@ -44,8 +44,9 @@ def one_run(path: Path, events: int) -> dict[str, object]:
         settings = load_settings(warehouse=warehouse, filters={"domains": ["*"]})
         Lakehouse(settings).init()  # as `wikistream init` does: not timed
         cpu_before, started = _cpu_seconds(), time.perf_counter()
-        summary = run_ingest(settings, FileSource(path, settings.source.chunk_events),
-                             max_events=events)  # fmt: skip
+        summary = run_ingest(
+            settings, FileSource(path, settings.source.chunk_events), max_events=events
+        )
         seconds = time.perf_counter() - started
         cpu = _cpu_seconds() - cpu_before
     finally:
@@ -110,22 +111,30 @@ def main() -> None:
     cores = os.cpu_count() or 1
     rate = statistics.median(r["events_per_s"] for r in runs)  # type: ignore[misc]
     baseline = statistics.median(baselines)
-    print(json.dumps({
-        "benchmark": "bronze_file_replay",
-        "machine": {"cpus": cores, "python": platform.python_version()},
-        "input_events": args.events,
-        "input_bytes": path.stat().st_size,
-        "events_per_s_median": rate,
-        "runs": runs,
-        "decode_only_events_per_s_median": round(baseline),
-        "ratio_to_decode_only": round(rate / baseline, 3),
-        "peak_rss_mb": {f"{small}_events": quarter["peak_rss_mb"],
-                        f"{args.events}_events": runs[-1]["peak_rss_mb"]},
-        "cpu_us_per_event_median": statistics.median(r["cpu_us_per_event"] for r in runs),  # type: ignore[misc]
-        "target_events_per_s": 100_000,
-        # at the target, all cores together have this much CPU per event, if perfectly parallel
-        "cpu_budget_us_per_event_at_target": round(cores * 1e6 / 100_000, 1),
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "bronze_file_replay",
+                "machine": {"cpus": cores, "python": platform.python_version()},
+                "input_events": args.events,
+                "input_bytes": path.stat().st_size,
+                "events_per_s_median": rate,
+                "runs": runs,
+                "decode_only_events_per_s_median": round(baseline),
+                "ratio_to_decode_only": round(rate / baseline, 3),
+                "peak_rss_mb": {
+                    f"{small}_events": quarter["peak_rss_mb"],
+                    f"{args.events}_events": runs[-1]["peak_rss_mb"],
+                },
+                "cpu_us_per_event_median": statistics.median(r["cpu_us_per_event"] for r in runs),  # type: ignore[misc]
+                "target_events_per_s": 100_000,
+                # at the target, all cores together have this much CPU per event (perfectly
+                # parallel)
+                "cpu_budget_us_per_event_at_target": round(cores * 1e6 / 100_000, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

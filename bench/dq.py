@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datagen import ensure_events_file  # noqa: E402
+from datagen import ensure_events_file
 
 DATA = Path(__file__).parent / "data"
 
@@ -42,8 +42,10 @@ def silver_batch(path: Path, events: int) -> pa.Table:
     decoder = EventDecoder(["*"], EVENT_TYPES)
     lines = path.read_bytes().splitlines()[:events]
     now = datetime.now(UTC)
-    parts = [decode_chunk(decoder, lines[i : i + 100_000], "sse:bench", now).table
-             for i in range(0, len(lines), 100_000)]  # fmt: skip
+    parts = [
+        decode_chunk(decoder, lines[i : i + 100_000], "sse:bench", now).table
+        for i in range(0, len(lines), 100_000)
+    ]
     bronze = pa.concat_tables(parts)
     # Event times of the generated file span hours in the past; make them the last few
     # minutes, as live events processed promptly are (so freshness is judged, and passes).
@@ -51,8 +53,11 @@ def silver_batch(path: Path, events: int) -> pa.Table:
     newest = pa.scalar(now, pa.timestamp("us", tz="UTC")).value
     age = pa.compute.subtract(pa.compute.max(ts), ts)
     shifted = pa.compute.subtract(newest, pa.compute.divide(age, 50))
-    bronze = bronze.set_column(bronze.schema.get_field_index("event_ts"), "event_ts",
-                               shifted.cast(pa.timestamp("us", tz="UTC")))  # fmt: skip
+    bronze = bronze.set_column(
+        bronze.schema.get_field_index("event_ts"),
+        "event_ts",
+        shifted.cast(pa.timestamp("us", tz="UTC")),
+    )
     return to_silver(bronze, SilverSettings(), datetime.now(UTC))
 
 
@@ -78,9 +83,13 @@ def ours(batch: pa.Table, repeat: int) -> dict[str, Any]:
         times.append(time.perf_counter() - started)
         failures = [r.check.name for r in outcome.failures]
     seconds = statistics.median(times)
-    return {"seconds": round(seconds, 3), "runs_s": [round(t, 3) for t in times],
-            "rows_per_s": round(batch.num_rows / seconds), "checks": len(checks),
-            "failed_checks": failures}  # fmt: skip
+    return {
+        "seconds": round(seconds, 3),
+        "runs_s": [round(t, 3) for t in times],
+        "rows_per_s": round(batch.num_rows / seconds),
+        "checks": len(checks),
+        "failed_checks": failures,
+    }
 
 
 def pandera_schema(batch: pa.Table) -> Any:
@@ -95,8 +104,13 @@ def pandera_schema(batch: pa.Table) -> Any:
     temporary = (by_name["temporary_account_name"].regex or "").replace("(", "(?:")
     bots, anonymous = (statistics.fmean(_learned(batch, c)) for c in DRIFTS.values())
     regions = by_name["region_known"].allowed
-    global_projects = ["www.wikidata.org", "commons.wikimedia.org", "meta.wikimedia.org",
-                       "www.mediawiki.org", "species.wikimedia.org"]  # fmt: skip
+    global_projects = [
+        "www.wikidata.org",
+        "commons.wikimedia.org",
+        "meta.wikimedia.org",
+        "www.mediawiki.org",
+        "species.wikimedia.org",
+    ]
 
     def share_at_most(ratio: float, failing: Any) -> Any:
         return lambda df: bool(failing(df).mean() <= ratio)
@@ -110,10 +124,10 @@ def pandera_schema(batch: pa.Table) -> Any:
             "title": pdr.Column(str, nullable=True),
             "type": pdr.Column(
                 str, pdr.Check.isin(["edit", "new", "log", "categorize", "external"]), nullable=True
-            ),  # fmt: skip
+            ),
             "user_kind": pdr.Column(
                 str, pdr.Check.isin(["registered", "ip", "temporary", "bot"]), nullable=True
-            ),  # fmt: skip
+            ),
             "namespace": pdr.Column(checks=pdr.Check.in_range(-2, 100000), nullable=True),
         },
         checks=[
@@ -121,14 +135,14 @@ def pandera_schema(batch: pa.Table) -> Any:
             pdr.Check(lambda df: bool(df["title"].notna().mean() >= 0.95), name="title"),
             pdr.Check(
                 share_at_most(0.01, lambda df: ~df["region"].isin(regions)), name="region_known"
-            ),  # fmt: skip
+            ),
             pdr.Check(
                 share_at_most(
                     0.01,
                     lambda df: (df["region"] == "global") != df["domain"].isin(global_projects),
                 ),
                 name="region_matches_domain",
-            ),  # fmt: skip
+            ),
             pdr.Check(
                 share_at_most(
                     0.01,
@@ -138,7 +152,7 @@ def pandera_schema(batch: pa.Table) -> Any:
                     ),
                 ),
                 name="ip_user_is_an_address",
-            ),  # fmt: skip
+            ),
             pdr.Check(
                 share_at_most(
                     0.01,
@@ -148,7 +162,7 @@ def pandera_schema(batch: pa.Table) -> Any:
                     ),
                 ),
                 name="temporary_account_name",
-            ),  # fmt: skip
+            ),
             pdr.Check(
                 lambda df: (
                     df["length_old"].isna()
@@ -156,7 +170,7 @@ def pandera_schema(batch: pa.Table) -> Any:
                     | (df["length_delta"] == df["length_new"] - df["length_old"])
                 ),
                 name="length_delta_consistent",
-            ),  # fmt: skip
+            ),
             pdr.Check(
                 share_at_most(
                     0.5,
@@ -166,15 +180,15 @@ def pandera_schema(batch: pa.Table) -> Any:
                     ),
                 ),
                 name="event_not_stale",
-            ),  # fmt: skip
+            ),
             pdr.Check(
                 lambda df: bool(abs(df["is_bot"].mean() - 0.22) <= 0.25 * 0.22 + 1),
                 name="bot_share_drift",
-            ),  # fmt: skip
+            ),
             pdr.Check(
                 lambda df: bool(abs(df["is_anonymous"].mean() - 0.1) <= 1),
                 name="anonymous_share_drift",
-            ),  # fmt: skip
+            ),
         ],
     )
 
@@ -195,10 +209,14 @@ def with_pandera(batch: pa.Table, repeat: int) -> dict[str, Any]:
             failed = str(exc)[:300]
         times.append(time.perf_counter() - started)
     seconds = statistics.median(times)
-    return {"library": f"pandera {pandera.__version__} (pandas backend)",
-            "seconds": round(seconds, 3), "runs_s": [round(t, 3) for t in times],
-            "to_pandas_s": round(convert, 3), "rows_per_s": round(batch.num_rows / seconds),
-            "failure": failed}  # fmt: skip
+    return {
+        "library": f"pandera {pandera.__version__} (pandas backend)",
+        "seconds": round(seconds, 3),
+        "runs_s": [round(t, 3) for t in times],
+        "to_pandas_s": round(convert, 3),
+        "rows_per_s": round(batch.num_rows / seconds),
+        "failure": failed,
+    }
 
 
 def clean_run(path: Path, events: int, batch: int) -> dict[str, Any]:
@@ -225,11 +243,17 @@ def clean_run(path: Path, events: int, batch: int) -> dict[str, Any]:
     finally:
         shutil.rmtree(warehouse, ignore_errors=True)
     verdicts = [r["verdict"] for r in results]
-    return {"events": events, "cycles": events // batch, "seconds": round(seconds, 1),
-            "check_results": len(results), "passed": verdicts.count("pass"),
-            "skipped": verdicts.count("skipped"), "failed": verdicts.count("fail"),
-            "failed_checks": sorted({r["check_name"] for r in results if r["verdict"] == "fail"}),
-            "batches_held": held}  # fmt: skip
+    return {
+        "events": events,
+        "cycles": events // batch,
+        "seconds": round(seconds, 1),
+        "check_results": len(results),
+        "passed": verdicts.count("pass"),
+        "skipped": verdicts.count("skipped"),
+        "failed": verdicts.count("fail"),
+        "failed_checks": sorted({r["check_name"] for r in results if r["verdict"] == "fail"}),
+        "batches_held": held,
+    }
 
 
 def main() -> None:

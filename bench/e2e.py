@@ -88,8 +88,9 @@ def fresh_config(folder: Path) -> Path:
 
 
 def silver_rows(config: Path) -> int:
-    _, out = timed(wikistream(config, "query", "--output", "json",
-                              "SELECT count(*) AS n FROM silver.events"))  # fmt: skip
+    _, out = timed(
+        wikistream(config, "query", "--output", "json", "SELECT count(*) AS n FROM silver.events")
+    )
     rows: int = json.loads(out)[0]["n"]
     return rows
 
@@ -98,19 +99,23 @@ def run_spark(path: Path, work: Path) -> dict[str, Any]:
     out = work / "spark"
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    seconds, stdout = timed([str(spark_python()), str(ROOT / "bench" / "spark_seed.py"),
-                             str(path), str(out)], env)  # fmt: skip
+    seconds, stdout = timed(
+        [str(spark_python()), str(ROOT / "bench" / "spark_seed.py"), str(path), str(out)], env
+    )
     detail = json.loads(stdout.strip().splitlines()[-1])
-    return {"seconds": round(seconds, 2), "silver_rows": detail["rows"]["silver"],
-            "detail": detail}  # fmt: skip
+    return {"seconds": round(seconds, 2), "silver_rows": detail["rows"]["silver"], "detail": detail}
 
 
 def run_processes(path: Path, work: Path) -> dict[str, Any]:
     config = fresh_config(work / "processes")
     ingest, _ = timed(wikistream(config, "run", "--source", f"file:{path}", "--no-process"))
     process, _ = timed(wikistream(config, "process", "--layer", "all"))
-    return {"seconds": round(ingest + process, 2), "run_s": round(ingest, 2),
-            "process_s": round(process, 2), "silver_rows": silver_rows(config)}  # fmt: skip
+    return {
+        "seconds": round(ingest + process, 2),
+        "run_s": round(ingest, 2),
+        "process_s": round(process, 2),
+        "silver_rows": silver_rows(config),
+    }
 
 
 def run_one_process(path: Path, work: Path) -> dict[str, Any]:
@@ -122,11 +127,24 @@ def run_one_process(path: Path, work: Path) -> dict[str, Any]:
 def run_backfill(workers: int) -> Any:
     def variant(path: Path, work: Path) -> dict[str, Any]:
         config = fresh_config(work / f"backfill-{workers}")
-        ingest, _ = timed(wikistream(config, "backfill", "--source", f"file:{path}",
-                                     "--workers", str(workers), "--no-process"))  # fmt: skip
+        ingest, _ = timed(
+            wikistream(
+                config,
+                "backfill",
+                "--source",
+                f"file:{path}",
+                "--workers",
+                str(workers),
+                "--no-process",
+            )
+        )
         process, _ = timed(wikistream(config, "process", "--layer", "all"))
-        return {"seconds": round(ingest + process, 2), "backfill_s": round(ingest, 2),
-                "process_s": round(process, 2), "silver_rows": silver_rows(config)}  # fmt: skip
+        return {
+            "seconds": round(ingest + process, 2),
+            "backfill_s": round(ingest, 2),
+            "process_s": round(process, 2),
+            "silver_rows": silver_rows(config),
+        }
 
     return variant
 
@@ -147,10 +165,17 @@ def startup(work: Path) -> dict[str, float]:
     for _ in range(5):
         config = fresh_config(work / "first")
         timed(wikistream(config, "init"))
-        first.append(timed(wikistream(config, "run", "--source", f"file:{path}", "--no-process",
-                                      "--max-events", "1"))[0])  # fmt: skip
-    return {"help_s_median": round(statistics.median(help_s), 3),
-            "run_one_event_s_median": round(statistics.median(first), 3)}  # fmt: skip
+        first.append(
+            timed(
+                wikistream(
+                    config, "run", "--source", f"file:{path}", "--no-process", "--max-events", "1"
+                )
+            )[0]
+        )
+    return {
+        "help_s_median": round(statistics.median(help_s), 3),
+        "run_one_event_s_median": round(statistics.median(first), 3),
+    }
 
 
 def measure(events: int, rounds: int, work: Path) -> dict[str, Any]:
@@ -159,16 +184,21 @@ def measure(events: int, rounds: int, work: Path) -> dict[str, Any]:
     for round_ in range(rounds):
         for name, variant in VARIANTS.items():
             results[name].append(variant(path, work))
-            print(f"{events:,} events, round {round_ + 1}: {name} "
-                  f"{results[name][-1]['seconds']} s", file=sys.stderr)  # fmt: skip
+            print(
+                f"{events:,} events, round {round_ + 1}: {name} {results[name][-1]['seconds']} s",
+                file=sys.stderr,
+            )
     medians = {n: statistics.median(r["seconds"] for r in rs) for n, rs in results.items()}
     return {
-        "events": events, "file_bytes": path.stat().st_size, "rounds": results,
+        "events": events,
+        "file_bytes": path.stat().st_size,
+        "rounds": results,
         "median_s": medians,
-        "speedup_vs_spark": {n: round(medians["spark"] / medians[n], 2)
-                             for n in VARIANTS if n != "spark"},
+        "speedup_vs_spark": {
+            n: round(medians["spark"] / medians[n], 2) for n in VARIANTS if n != "spark"
+        },
         "silver_rows": {n: rs[-1]["silver_rows"] for n, rs in results.items()},
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -185,11 +215,18 @@ def main() -> None:
     SPARK_PYTHON = args.spark_python
     with tempfile.TemporaryDirectory(prefix="wikistream-e2e-") as tmp:
         sizes = [measure(n, args.rounds, Path(tmp)) for n in args.events]
-        print(json.dumps({
-            "benchmark": "e2e", "when": datetime.now().isoformat(),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "startup": startup(Path(tmp)), "sizes": sizes,
-        }, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "benchmark": "e2e",
+                    "when": datetime.now().isoformat(),
+                    "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                    "startup": startup(Path(tmp)),
+                    "sizes": sizes,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

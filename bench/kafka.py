@@ -50,9 +50,11 @@ IDLE_EXIT_S = 5.0
 def _config(folder: Path, bootstrap: str) -> Path:
     config = folder / "wikistream.toml"
     # The default commit policy (50,000 events or 2 s), as a user runs it.
-    config.write_text(f'warehouse = "{folder / "wh"}"\n[filters]\ndomains = ["*"]\n'
-                      f'[kafka]\nbootstrap_servers = "{bootstrap}"\n'
-                      '[kafka.properties]\n"session.timeout.ms" = "6000"\n')  # fmt: skip
+    config.write_text(
+        f'warehouse = "{folder / "wh"}"\n[filters]\ndomains = ["*"]\n'
+        f'[kafka]\nbootstrap_servers = "{bootstrap}"\n'
+        '[kafka.properties]\n"session.timeout.ms" = "6000"\n'
+    )
     return config
 
 
@@ -93,13 +95,21 @@ def _with_code(src: Path | None, phase: Any) -> Any:
 
 def produce(config: Path, path: Path, target: str) -> dict[str, Any]:
     started = time.perf_counter()
-    summary, cpu, _ = _wait(_spawn(_wikistream(config, "produce", "--source", f"file:{path}",
-                                               "--to", target, "--output", "json")))  # fmt: skip
+    summary, cpu, _ = _wait(
+        _spawn(
+            _wikistream(
+                config, "produce", "--source", f"file:{path}", "--to", target, "--output", "json"
+            )
+        )
+    )
     seconds = time.perf_counter() - started
-    return {"events": summary["events_read"], "produced": summary["produced"],
-            "seconds": round(seconds, 2),
-            "events_per_s": round(summary["events_read"] / summary["seconds"]),
-            "cpu_us_per_event": round(cpu * 1e6 / summary["events_read"], 1)}  # fmt: skip
+    return {
+        "events": summary["events_read"],
+        "produced": summary["produced"],
+        "seconds": round(seconds, 2),
+        "events_per_s": round(summary["events_read"] / summary["seconds"]),
+        "cpu_us_per_event": round(cpu * 1e6 / summary["events_read"], 1),
+    }
 
 
 def consume(
@@ -117,10 +127,21 @@ def consume(
     for n in range(workers):
         config = configs[n] if apart else configs[0]
         group = f"bench-{folder.name}-{n if apart else 'all'}"
-        processes.append(_spawn([*_wikistream(config, "--log-format", "json"), "run",
-                                  "--no-process", "--source",
-                                  f"kafka://{bootstrap}/{topic}?group={group}", "--idle-exit",
-                                  str(IDLE_EXIT_S), "--output", "json"]))  # fmt: skip
+        processes.append(
+            _spawn(
+                [
+                    *_wikistream(config, "--log-format", "json"),
+                    "run",
+                    "--no-process",
+                    "--source",
+                    f"kafka://{bootstrap}/{topic}?group={group}",
+                    "--idle-exit",
+                    str(IDLE_EXIT_S),
+                    "--output",
+                    "json",
+                ]
+            )
+        )
     results = [_wait(p) for p in processes]
     snapshots = [s for config in configs for s in _snapshots(config)]
     if not snapshots:  # the idle baseline
@@ -135,30 +156,38 @@ def consume(
     per_worker = []
     for summary, cpu, log in results:
         read = summary["events_read"]
-        per_worker.append({
-            "events_read": read, "commits": summary["commits"],
-            "cpu_s": round(cpu, 2),
-            "cpu_us_per_event": round((cpu - idle_cpu) * 1e6 / read, 1) if read else None,
-            "commit_conflicts_retried": log.count("commit lost a race"),
-        })  # fmt: skip
+        per_worker.append(
+            {
+                "events_read": read,
+                "commits": summary["commits"],
+                "cpu_s": round(cpu, 2),
+                "cpu_us_per_event": round((cpu - idle_cpu) * 1e6 / read, 1) if read else None,
+                "commit_conflicts_retried": log.count("commit lost a race"),
+            }
+        )
     commits = sum(w["commits"] for w in per_worker)
     return {
-        "workers": workers, "shared_table": not apart, "rows": rows,
+        "workers": workers,
+        "shared_table": not apart,
+        "rows": rows,
         "active_window_s": round(window_s, 2),
         "events_per_s": round(rows_in_window / window_s) if window_s else None,
         "commits_per_s": round(commits / window_s, 2) if window_s else None,
         "commit_conflicts_retried": sum(w["commit_conflicts_retried"] for w in per_worker),
-        "cpu_us_per_event": round(statistics.median(
-            w["cpu_us_per_event"] for w in per_worker if w["cpu_us_per_event"]), 1),
+        "cpu_us_per_event": round(
+            statistics.median(w["cpu_us_per_event"] for w in per_worker if w["cpu_us_per_event"]), 1
+        ),
         "per_worker": per_worker,
-    }  # fmt: skip
+    }
 
 
 def _assigned_at(log: str) -> float:
     """When the worker was first assigned partitions (seconds since the epoch)."""
-    times = [datetime.fromisoformat(line["ts"]).timestamp()
-             for line in map(json.loads, filter(None, log.splitlines()))
-             if line.get("message") == "partitions assigned"]  # fmt: skip
+    times = [
+        datetime.fromisoformat(line["ts"]).timestamp()
+        for line in map(json.loads, filter(None, log.splitlines()))
+        if line.get("message") == "partitions assigned"
+    ]
     return min(times)
 
 
@@ -168,10 +197,15 @@ def _snapshots(config: Path) -> list[dict[str, Any]]:
     from wikistream.settings import load_settings
 
     table = Lakehouse.reader(load_settings(config)).table("bronze.events")
-    return [{"at": s.timestamp_ms / 1000,
-             "rows": int((s.summary.additional_properties if s.summary else {})
-                         .get("added-records", 0))}
-            for s in table.metadata.snapshots]  # fmt: skip
+    return [
+        {
+            "at": s.timestamp_ms / 1000,
+            "rows": int(
+                (s.summary.additional_properties if s.summary else {}).get("added-records", 0)
+            ),
+        }
+        for s in table.metadata.snapshots
+    ]
 
 
 def _cpu_s(pid: int) -> float:
@@ -202,19 +236,35 @@ def main() -> None:
             broker.create_topic("bench", PARTITIONS)
             broker.create_topic("empty", PARTITIONS)
             pid, bootstrap = broker.pid, broker.bootstrap
-            produced = _with_broker_cpu(pid, lambda: produce(
-                _config(folder, bootstrap), path, f"kafka://{bootstrap}/bench"))  # fmt: skip
+            produced = _with_broker_cpu(
+                pid, lambda: produce(_config(folder, bootstrap), path, f"kafka://{bootstrap}/bench")
+            )
             idle_cpu = consume(folder / "idle", bootstrap, "empty", 1, 0.0)["cpu_s"]
             for n in range(args.repeat):  # interleaved, so a drift of the machine hits all
-                rounds.append({
-                    "one_worker": _with_broker_cpu(pid, partial(
-                        consume, folder / f"one{n}", bootstrap, "bench", 1, idle_cpu)),
-                    "two_workers": _with_broker_cpu(pid, partial(
-                        consume, folder / f"two{n}", bootstrap, "bench", 2, idle_cpu)),
-                    "two_workers_apart": _with_broker_cpu(pid, partial(
-                        consume, folder / f"apart{n}", bootstrap, "bench", 2, idle_cpu,
-                        apart=True)),
-                })  # fmt: skip
+                rounds.append(
+                    {
+                        "one_worker": _with_broker_cpu(
+                            pid,
+                            partial(consume, folder / f"one{n}", bootstrap, "bench", 1, idle_cpu),
+                        ),
+                        "two_workers": _with_broker_cpu(
+                            pid,
+                            partial(consume, folder / f"two{n}", bootstrap, "bench", 2, idle_cpu),
+                        ),
+                        "two_workers_apart": _with_broker_cpu(
+                            pid,
+                            partial(
+                                consume,
+                                folder / f"apart{n}",
+                                bootstrap,
+                                "bench",
+                                2,
+                                idle_cpu,
+                                apart=True,
+                            ),
+                        ),
+                    }
+                )
                 if args.baseline is not None:
                     rounds[-1]["two_workers_baseline"] = _with_code(
                         args.baseline.resolve(),
@@ -229,11 +279,11 @@ def main() -> None:
     for r in rounds:
         one = r["one_worker"]
         r["scaling"] = round(r["two_workers"]["events_per_s"] / one["events_per_s"], 2)
-        r["scaling_apart"] = round(r["two_workers_apart"]["events_per_s"] / one["events_per_s"],
-                                   2)  # fmt: skip
+        r["scaling_apart"] = round(r["two_workers_apart"]["events_per_s"] / one["events_per_s"], 2)
         # What the cores allow at best: all of them busy at one worker's CPU per event.
-        r["scaling_bound_by_cores"] = round((os.cpu_count() or 1) / (
-            one["cpu_us_per_event"] * one["events_per_s"] / 1e6), 2)  # fmt: skip
+        r["scaling_bound_by_cores"] = round(
+            (os.cpu_count() or 1) / (one["cpu_us_per_event"] * one["events_per_s"] / 1e6), 2
+        )
 
     def median(*keys: str) -> float:
         values = []
@@ -245,27 +295,39 @@ def main() -> None:
         return round(statistics.median(values), 2)
 
     result = {
-        "benchmark": "kafka", "events": args.events, "partitions": PARTITIONS,
-        "cpus": os.cpu_count(), "python": platform.python_version(), "repeat": args.repeat,
-        "produce": produced, "idle_worker_cpu_s": idle_cpu,
+        "benchmark": "kafka",
+        "events": args.events,
+        "partitions": PARTITIONS,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "repeat": args.repeat,
+        "produce": produced,
+        "idle_worker_cpu_s": idle_cpu,
         "median": {
             f"{name}_{measure}": median(name, measure)
             for name in ("one_worker", "two_workers", "two_workers_apart")
-            for measure in ("events_per_s", "cpu_us_per_event", "commits_per_s",
-                            "commit_conflicts_retried")
-        } | {name: median(name) for name in ("scaling", "scaling_apart",
-                                             "scaling_bound_by_cores")},
+            for measure in (
+                "events_per_s",
+                "cpu_us_per_event",
+                "commits_per_s",
+                "commit_conflicts_retried",
+            )
+        }
+        | {name: median(name) for name in ("scaling", "scaling_apart", "scaling_bound_by_cores")},
         "rounds": rounds,
-    }  # fmt: skip
+    }
     if args.baseline is not None:
         result["baseline_src"] = str(args.baseline)
         result["vs_baseline"] = {
-            measure: round(median("two_workers", measure)
-                           / median("two_workers_baseline", measure), 3)
+            measure: round(
+                median("two_workers", measure) / median("two_workers_baseline", measure), 3
+            )
             for measure in ("events_per_s", "cpu_us_per_event")
-        }  # fmt: skip
-        result["median"] |= {f"two_workers_baseline_{m}": median("two_workers_baseline", m)
-                             for m in ("events_per_s", "cpu_us_per_event")}  # fmt: skip
+        }
+        result["median"] |= {
+            f"two_workers_baseline_{m}": median("two_workers_baseline", m)
+            for m in ("events_per_s", "cpu_us_per_event")
+        }
     print(json.dumps(result, indent=2))
 
 

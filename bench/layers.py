@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datagen import ensure_events_file  # noqa: E402
+from datagen import ensure_events_file
 
 DATA = Path(__file__).parent / "data"
 
@@ -42,8 +42,9 @@ DATA = Path(__file__).parent / "data"
 def _settings(warehouse: Path, runner: str = "native", **extra: Any) -> Any:
     from wikistream.settings import load_settings
 
-    return load_settings(warehouse=warehouse, filters={"domains": ["*"]},
-                         engine={"runner": runner}, **extra)  # fmt: skip
+    return load_settings(
+        warehouse=warehouse, filters={"domains": ["*"]}, engine={"runner": runner}, **extra
+    )
 
 
 def _created(settings: Any) -> Any:
@@ -152,8 +153,9 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
         while not stop.event.is_set():
             time.sleep(0.25)
             try:
-                table = catalog.table("gold.hourly_stats").scan(
-                    selected_fields=("events",)).to_arrow()  # fmt: skip
+                table = (
+                    catalog.table("gold.hourly_stats").scan(selected_fields=("events",)).to_arrow()
+                )
             except Exception:  # noqa: S112 - not created yet: look again shortly
                 continue
             counted = sum(table.column("events").to_pylist()) if table.num_rows else 0
@@ -164,8 +166,13 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        run_ingest(settings, SyntheticSource(rate=rate, start="now"), max_seconds=seconds,
-                   stop=stop, on_progress=progress)  # fmt: skip
+        run_ingest(
+            settings,
+            SyntheticSource(rate=rate, start="now"),
+            max_seconds=seconds,
+            stop=stop,
+            on_progress=progress,
+        )
         time.sleep(settings.process.interval_s * 3)
     finally:
         stop.stop("done")
@@ -191,8 +198,9 @@ def _subprocess(call: str, src: Path | None = None) -> dict[str, Any]:
     env = {**os.environ, "RAY_ADDRESS": ""}
     if src is not None:
         env["PYTHONPATH"] = str(src)  # before site-packages, where the editable install is
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         env=env)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

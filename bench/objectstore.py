@@ -47,8 +47,9 @@ def measure(settings: Any, path: Path, events: int, commits: int) -> dict[str, A
     lakehouse = Lakehouse(settings)
     lakehouse.init()
     started = time.perf_counter()
-    summary = run_ingest(settings, FileSource(path, settings.source.chunk_events),
-                         max_events=events)  # fmt: skip
+    summary = run_ingest(
+        settings, FileSource(path, settings.source.chunk_events), max_events=events
+    )
     bronze_s = time.perf_counter() - started
     started = time.perf_counter()
     with Processor(lakehouse, settings) as processor:
@@ -58,14 +59,20 @@ def measure(settings: Any, path: Path, events: int, commits: int) -> dict[str, A
         raise SystemExit(f"a quality gate held a batch in the benchmark: {report.held}")
     latencies = _commit_latencies(lakehouse, commits, commit, DQ_RELEASES)
     return {
-        "bronze": {"events": summary.stats.read, "accepted": summary.stats.accepted,
-                   "commits": summary.stats.commits, "seconds": round(bronze_s, 2),
-                   "events_per_s": round(summary.stats.read / bronze_s)},
-        "full_refresh": {"seconds": round(refresh_s, 2),
-                         "silver_rows": report.rows.get("silver.events", 0),
-                         "seconds_by_table": {k: round(v, 2) for k, v in report.seconds.items()}},
+        "bronze": {
+            "events": summary.stats.read,
+            "accepted": summary.stats.accepted,
+            "commits": summary.stats.commits,
+            "seconds": round(bronze_s, 2),
+            "events_per_s": round(summary.stats.read / bronze_s),
+        },
+        "full_refresh": {
+            "seconds": round(refresh_s, 2),
+            "silver_rows": report.rows.get("silver.events", 0),
+            "seconds_by_table": {k: round(v, 2) for k, v in report.seconds.items()},
+        },
         "commit_latency_ms": _percentiles(latencies),
-    }  # fmt: skip
+    }
 
 
 def _commit_latencies(lakehouse: Any, count: int, commit: Any, table_def: Any) -> list[float]:
@@ -78,10 +85,18 @@ def _commit_latencies(lakehouse: Any, count: int, commit: Any, table_def: Any) -
 
     now = datetime.now(UTC)
     rows = pa.Table.from_pylist(
-        [{"run_id": f"bench-{i}", "layer": "silver", "table_name": "silver.events",
-          "input_to": str(i), "released_at": now} for i in range(1000)],
+        [
+            {
+                "run_id": f"bench-{i}",
+                "layer": "silver",
+                "table_name": "silver.events",
+                "input_to": str(i),
+                "released_at": now,
+            }
+            for i in range(1000)
+        ],
         schema=table_def.schema,
-    )  # fmt: skip
+    )
     table = lakehouse.table(table_def)
     latencies = []
     for i in range(count):
@@ -97,8 +112,14 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
-    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 1),
-            "mean": round(statistics.fmean(ordered), 1), "n": len(ordered)}  # fmt: skip
+    return {
+        "p50": at(0.5),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "max": round(ordered[-1], 1),
+        "mean": round(statistics.fmean(ordered), 1),
+        "n": len(ordered),
+    }
 
 
 def main() -> None:
@@ -120,7 +141,8 @@ def main() -> None:
             config = setup.config(work / name, filters={"domains": ["*"]})
             print(f"measuring {name} …", file=sys.stderr)
             results["local" if name == "sqlite" else "s3_rest"] = measure(
-                load_settings(config), path, args.events, args.commits)  # fmt: skip
+                load_settings(config), path, args.events, args.commits
+            )
     finally:
         seaweed.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -138,11 +160,12 @@ def main() -> None:
             "commit_p50": round(
                 remote["commit_latency_ms"]["p50"] / local["commit_latency_ms"]["p50"], 2
             ),
-        },  # fmt: skip
+        },
     }
     print(json.dumps(document, indent=2))
     (Path(__file__).parent / "results" / "objectstore.json").write_text(
-        json.dumps(document, indent=2) + "\n")  # fmt: skip
+        json.dumps(document, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.servers import _wait_for, free_port  # noqa: E402
 
 # Views that read the lakehouse (the others are computed from these).
-READING_VIEWS = ("until", "windows", "risk", "deletions", "gates", "tables", "problems",
-                 "alerts")  # fmt: skip
+READING_VIEWS = ("until", "windows", "risk", "deletions", "gates", "tables", "problems", "alerts")
 
 
 def wikistream(config: Path, *args: str) -> list[str]:
@@ -56,8 +55,7 @@ def build(folder: Path, events: int) -> Path:
     started = time.perf_counter()
     ingest = ("run", "--source", "synthetic", "--no-process", "--max-events", str(events))
     subprocess.run(wikistream(config, *ingest), check=True, capture_output=True)
-    subprocess.run(wikistream(config, "process", "--layer", "all"), check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(wikistream(config, "process", "--layer", "all"), check=True, capture_output=True)
     (folder / "built").write_text(f"{time.perf_counter() - started:.1f} s\n")
     return config
 
@@ -80,9 +78,23 @@ async def client(http: httpx.AsyncClient, url: str, until: float, out: list[floa
 
 
 def load_ab(url: str, clients: int, seconds: float) -> dict[str, Any]:
-    done = subprocess.run(["ab", "-q", "-k", "-t", str(seconds), "-n", "10000000", "-c",
-                           str(clients), f"{url}/api/overview"], capture_output=True, text=True,
-                          check=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            "ab",
+            "-q",
+            "-k",
+            "-t",
+            str(seconds),
+            "-n",
+            "10000000",
+            "-c",
+            str(clients),
+            f"{url}/api/overview",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
     def field(pattern: str) -> float:
         found = re.search(pattern, done.stdout, re.M)
@@ -94,15 +106,20 @@ def load_ab(url: str, clients: int, seconds: float) -> dict[str, Any]:
         found = re.search(rf"{kind}:\s+(\d+)", done.stdout)
         return int(found.group(1)) if found else 0
 
-    return {"clients": clients, "requests": int(field(r"^Complete requests:\s+(\d+)")),
-            # ab counts an answer of another length as "failed": the overview's length
-            # changes when it is refreshed. Errors are the rest, and non-2xx answers.
-            "errors": sum(count(kind) for kind in ("Connect", "Receive", "Exceptions",
-                                                   "Non-2xx responses")),
-            "requests_per_s": field(r"^Requests per second:\s+([\d.]+)"),
-            "p50_ms": field(r"^\s+50%\s+(\d+)"), "p95_ms": field(r"^\s+95%\s+(\d+)"),
-            "seconds": field(r"^Time taken for tests:\s+([\d.]+)"),
-            "load_generator": "ab"}  # fmt: skip
+    return {
+        "clients": clients,
+        "requests": int(field(r"^Complete requests:\s+(\d+)")),
+        # ab counts an answer of another length as "failed": the overview's length
+        # changes when it is refreshed. Errors are the rest, and non-2xx answers.
+        "errors": sum(
+            count(kind) for kind in ("Connect", "Receive", "Exceptions", "Non-2xx responses")
+        ),
+        "requests_per_s": field(r"^Requests per second:\s+([\d.]+)"),
+        "p50_ms": field(r"^\s+50%\s+(\d+)"),
+        "p95_ms": field(r"^\s+95%\s+(\d+)"),
+        "seconds": field(r"^Time taken for tests:\s+([\d.]+)"),
+        "load_generator": "ab",
+    }
 
 
 async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -110,15 +127,21 @@ async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         started = time.perf_counter()
-        errors = await asyncio.gather(*(client(http, url, started + seconds, latencies)
-                                        for _ in range(clients)))  # fmt: skip
+        errors = await asyncio.gather(
+            *(client(http, url, started + seconds, latencies) for _ in range(clients))
+        )
         elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
-    return {"clients": clients, "requests": len(ordered), "errors": sum(errors),
-            "requests_per_s": round(len(ordered) / elapsed, 1),
-            "p50_ms": round(1000 * statistics.median(ordered), 1),
-            "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
-            "seconds": round(elapsed, 1), "load_generator": "httpx"}  # fmt: skip
+    return {
+        "clients": clients,
+        "requests": len(ordered),
+        "errors": sum(errors),
+        "requests_per_s": round(len(ordered) / elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(ordered), 1),
+        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
+        "seconds": round(elapsed, 1),
+        "load_generator": "httpx",
+    }
 
 
 def round_(config: Path, clients: int, seconds: float, cache_s: float) -> dict[str, Any]:
@@ -128,8 +151,9 @@ def round_(config: Path, clients: int, seconds: float, cache_s: float) -> dict[s
     url = f"http://127.0.0.1:{port}"
     log = config.with_name("serve.log")
     with log.open("ab") as out:
-        server = subprocess.Popen(wikistream(settings, "serve", "--port", str(port)),
-                                  stdout=out, stderr=out)  # fmt: skip
+        server = subprocess.Popen(
+            wikistream(settings, "serve", "--port", str(port)), stdout=out, stderr=out
+        )
     try:
         _wait_for(f"{url}/healthz", server, log, 120)
         cold_started = time.perf_counter()
@@ -146,10 +170,13 @@ def round_(config: Path, clients: int, seconds: float, cache_s: float) -> dict[s
         server.wait(30)
     reads = {v: after.get(v, 0) - before.get(v, 0) for v in READING_VIEWS}
     intervals = max(1.0, result["seconds"] / cache_s) if cache_s else 1.0
-    return result | {"cache_s": cache_s, "first_request_ms": round(cold_ms, 1),
-                     "lakehouse_reads": round(sum(reads.values())),
-                     "lakehouse_reads_per_interval": round(sum(reads.values()) / intervals, 2),
-                     "reads_by_view": {v: int(n) for v, n in reads.items()}}  # fmt: skip
+    return result | {
+        "cache_s": cache_s,
+        "first_request_ms": round(cold_ms, 1),
+        "lakehouse_reads": round(sum(reads.values())),
+        "lakehouse_reads_per_interval": round(sum(reads.values()) / intervals, 2),
+        "reads_by_view": {v: int(n) for v, n in reads.items()},
+    }
 
 
 def main() -> None:
@@ -170,14 +197,26 @@ def main() -> None:
     rounds = [round_(config, n, args.seconds, args.cache_s) for n in args.clients]
     baseline = round_(config, 10, args.seconds, 0.0)
     cached_10 = next((r for r in rounds if r["clients"] == 10), rounds[-1])
-    print(json.dumps({
-        "benchmark": "web", "events": args.events, "when": datetime.now().isoformat(),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-        "built_in": (folder / "built").read_text().strip(),
-        "rounds": rounds, "baseline_uncached_10_clients": baseline,
-        "ratio_requests_per_s_cached_over_uncached": round(
-            cached_10["requests_per_s"] / max(baseline["requests_per_s"], 0.01), 1),
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "web",
+                "events": args.events,
+                "when": datetime.now().isoformat(),
+                "machine": {
+                    "cpus": __import__("os").cpu_count(),
+                    "python": platform.python_version(),
+                },
+                "built_in": (folder / "built").read_text().strip(),
+                "rounds": rounds,
+                "baseline_uncached_10_clients": baseline,
+                "ratio_requests_per_s_cached_over_uncached": round(
+                    cached_10["requests_per_s"] / max(baseline["requests_per_s"], 0.01), 1
+                ),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -109,8 +109,11 @@ def test_only_the_cli_configures_logging_or_prints(call: str) -> None:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else \
-                getattr(node.func, "id", "")  # fmt: skip
+            name = (
+                node.func.attr
+                if isinstance(node.func, ast.Attribute)
+                else getattr(node.func, "id", "")
+            )
             if name == call:
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert offenders == []

@@ -80,9 +80,17 @@ def busiest_wikis_now(config: Path, answer: Rows) -> None:
     for r in recent:
         by[r["domain"]].append(r)
     expected = sorted(
-        ({"domain": d, "events": len(rs), "edits": sum(r["type"] == "edit" for r in rs),
-          "editors": len({r["user"] for r in rs if r["user"] is not None})}
-         for d, rs in by.items()), key=lambda x: (-x["events"], x["domain"]))[:20]  # fmt: skip
+        (
+            {
+                "domain": d,
+                "events": len(rs),
+                "edits": sum(r["type"] == "edit" for r in rs),
+                "editors": len({r["user"] for r in rs if r["user"] is not None}),
+            }
+            for d, rs in by.items()
+        ),
+        key=lambda x: (-x["events"], x["domain"]),
+    )[:20]
     assert answer == expected
 
 
@@ -90,8 +98,10 @@ def bot_share_per_hour(config: Path, answer: Rows) -> None:
     by = defaultdict(list)
     for r in _rows(config, "silver.events"):
         by[_hour(r["event_ts"])].append(r["is_bot"])
-    expected = [{"hour": _iso(h), "events": len(v), "bot_share": round(sum(v) / len(v), 4)}
-                for h, v in sorted(by.items())]  # fmt: skip
+    expected = [
+        {"hour": _iso(h), "events": len(v), "bot_share": round(sum(v) / len(v), 4)}
+        for h, v in sorted(by.items())
+    ]
     assert answer == expected
 
 
@@ -99,8 +109,10 @@ def riskiest_editors(config: Path, answer: Rows) -> None:
     best: dict[str, dict[str, Any]] = {}
     for r in _rows(config, "gold.risk_scores"):
         key = (r["risk_score"], r["window_start"])
-        if r["user"] not in best or key > (best[r["user"]]["risk_score"],
-                                           best[r["user"]]["window_start"]):  # fmt: skip
+        if r["user"] not in best or key > (
+            best[r["user"]]["risk_score"],
+            best[r["user"]]["window_start"],
+        ):
             best[r["user"]] = r
     top = sorted(best.values(), key=lambda r: (-r["risk_score"], r["user"]))[:20]
     assert [(a["user"], a["risk_score"], a["reasons"]) for a in answer] == [
@@ -114,14 +126,25 @@ def revert_rate_per_wiki(config: Path, answer: Rows) -> None:
         edits[r["domain"]] += r["type"] == "edit"
         reverts[r["domain"]] += r["is_revert"]
     expected = sorted(
-        ({"domain": d, "edits": e, "reverts": reverts[d], "revert_rate": round(reverts[d] / e, 4)}
-         for d, e in edits.items() if e), key=lambda x: (-x["revert_rate"], x["domain"]))  # fmt: skip
+        (
+            {
+                "domain": d,
+                "edits": e,
+                "reverts": reverts[d],
+                "revert_rate": round(reverts[d] / e, 4),
+            }
+            for d, e in edits.items()
+            if e
+        ),
+        key=lambda x: (-x["revert_rate"], x["domain"]),
+    )
     assert answer == expected
 
 
 def large_deletions_by_anonymous(config: Path, answer: Rows) -> None:
-    rows = [r for r in _rows(config, "silver.events")
-            if r["is_large_deletion"] and r["is_anonymous"]]  # fmt: skip
+    rows = [
+        r for r in _rows(config, "silver.events") if r["is_large_deletion"] and r["is_anonymous"]
+    ]
     rows.sort(key=lambda r: (r["event_ts"], r["event_id"]))
     rows = sorted(rows, key=lambda r: r["event_ts"], reverse=True)[:100]
     assert answer and {(a["title"], a["user"], a["length_delta"]) for a in answer} == {
@@ -130,28 +153,33 @@ def large_deletions_by_anonymous(config: Path, answer: Rows) -> None:
 
 
 def new_pages_per_namespace(config: Path, answer: Rows) -> None:
-    counts = Counter((r["domain"], r["namespace"]) for r in _rows(config, "silver.events")
-                     if r["type"] == "new")  # fmt: skip
-    expected = sorted(({"domain": d, "namespace": n, "new_pages": c}
-                       for (d, n), c in counts.items()),
-                      key=lambda x: (-x["new_pages"], x["domain"], x["namespace"]))  # fmt: skip
+    counts = Counter(
+        (r["domain"], r["namespace"]) for r in _rows(config, "silver.events") if r["type"] == "new"
+    )
+    expected = sorted(
+        ({"domain": d, "namespace": n, "new_pages": c} for (d, n), c in counts.items()),
+        key=lambda x: (-x["new_pages"], x["domain"], x["namespace"]),
+    )
     assert answer == expected
 
 
 def quarantine_reasons_over_time(config: Path, answer: Rows) -> None:
-    counts = Counter((_hour(r["ingested_at"]), r["reason"])
-                     for r in _rows(config, "bronze.quarantine"))  # fmt: skip
-    expected = sorted(({"hour": _iso(h), "reason": why, "records": n}
-                       for (h, why), n in counts.items()),
-                      key=lambda x: (x["hour"], -x["records"], x["reason"]))  # fmt: skip
+    counts = Counter(
+        (_hour(r["ingested_at"]), r["reason"]) for r in _rows(config, "bronze.quarantine")
+    )
+    expected = sorted(
+        ({"hour": _iso(h), "reason": why, "records": n} for (h, why), n in counts.items()),
+        key=lambda x: (x["hour"], -x["records"], x["reason"]),
+    )
     assert answer == expected
 
 
 def gate_failures_per_check(config: Path, answer: Rows) -> None:
     failed = [r for r in _rows(config, "dq.results") if r["verdict"] == "fail"]
     counts = Counter((r["layer"], r["table_name"], r["check_name"], r["level"]) for r in failed)
-    assert answer and {(a["layer"], a["table_name"], a["check_name"], a["level"], a["failures"])
-                       for a in answer} == {(*k, n) for k, n in counts.items()}  # fmt: skip
+    assert answer and {
+        (a["layer"], a["table_name"], a["check_name"], a["level"], a["failures"]) for a in answer
+    } == {(*k, n) for k, n in counts.items()}
     assert any(a["check_name"] == "user_complete" and a["held"] >= 1 for a in answer)
 
 
@@ -187,9 +215,20 @@ def editor_mix_per_wiki(config: Path, answer: Rows) -> None:
     by: dict[str, Counter[str]] = defaultdict(Counter)
     for r in _rows(config, "silver.events"):
         by[r["domain"]][r["user_kind"] or "hidden"] += 1
-    expected = sorted(({"domain": d, "registered": c["registered"], "bot": c["bot"],
-                        "ip": c["ip"], "temporary": c["temporary"], "events": sum(c.values())}
-                       for d, c in by.items()), key=lambda x: (-x["events"], x["domain"]))  # fmt: skip
+    expected = sorted(
+        (
+            {
+                "domain": d,
+                "registered": c["registered"],
+                "bot": c["bot"],
+                "ip": c["ip"],
+                "temporary": c["temporary"],
+                "events": sum(c.values()),
+            }
+            for d, c in by.items()
+        ),
+        key=lambda x: (-x["events"], x["domain"]),
+    )
     assert answer == expected
 
 
@@ -203,25 +242,36 @@ def top_editors_latest_day(config: Path, answer: Rows) -> None:
             events[(r["user"], r["user_kind"])] += 1
             wikis[(r["user"], r["user_kind"])].add(r["domain"])
             kinds[r["user"]] = r["user_kind"]
-    expected = sorted(({"user": u, "user_kind": k, "events": n, "wikis": len(wikis[(u, k)])}
-                       for (u, k), n in events.items()),
-                      key=lambda x: (-x["events"], x["user"]))[:20]  # fmt: skip
+    expected = sorted(
+        (
+            {"user": u, "user_kind": k, "events": n, "wikis": len(wikis[(u, k)])}
+            for (u, k), n in events.items()
+        ),
+        key=lambda x: (-x["events"], x["user"]),
+    )[:20]
     assert answer == expected
 
 
 def activity_per_10_minutes(config: Path, answer: Rows) -> None:
     silver = _rows(config, "silver.events")
-    windows = Counter(r["event_ts"].replace(minute=r["event_ts"].minute // 10 * 10, second=0,
-                                            microsecond=0) for r in silver)  # fmt: skip
+    windows = Counter(
+        r["event_ts"].replace(minute=r["event_ts"].minute // 10 * 10, second=0, microsecond=0)
+        for r in silver
+    )
     assert [(a["window_start"], a["events"]) for a in answer] == [
         (_iso(w), n) for w, n in sorted(windows.items())
     ]
 
 
 def biggest_additions(config: Path, answer: Rows) -> None:
-    rows = sorted((r for r in _rows(config, "silver.events")
-                   if r["length_delta"] is not None and r["length_delta"] > 0),
-                  key=lambda r: (-r["length_delta"], r["event_id"]))[:20]  # fmt: skip
+    rows = sorted(
+        (
+            r
+            for r in _rows(config, "silver.events")
+            if r["length_delta"] is not None and r["length_delta"] > 0
+        ),
+        key=lambda r: (-r["length_delta"], r["event_id"]),
+    )[:20]
     assert [(a["title"], a["length_delta"]) for a in answer] == [
         (r["title"], r["length_delta"]) for r in rows
     ]
@@ -242,9 +292,14 @@ def editors_across_wikis(config: Path, answer: Rows) -> None:
         if r["user"] is not None:
             wikis[r["user"]].add(r["domain"])
             events[r["user"]] += 1
-    expected = sorted(({"user": u, "wikis": len(w), "events": events[u], "domains": sorted(w)}
-                       for u, w in wikis.items() if len(w) >= 2),
-                      key=lambda x: (-x["wikis"], -x["events"], x["user"]))[:50]  # fmt: skip
+    expected = sorted(
+        (
+            {"user": u, "wikis": len(w), "events": events[u], "domains": sorted(w)}
+            for u, w in wikis.items()
+            if len(w) >= 2
+        ),
+        key=lambda x: (-x["wikis"], -x["events"], x["user"]),
+    )[:50]
     assert answer == expected
 
 
@@ -254,9 +309,13 @@ def most_reverted_editors(config: Path, answer: Rows) -> None:
         if r["is_revert"] and r["reverted_user"] is not None:
             counts[r["reverted_user"]] += 1
             methods[r["reverted_user"]].add(r["revert_method"])
-    expected = sorted(({"reverted_user": u, "reverted": n, "methods": sorted(methods[u])}
-                       for u, n in counts.items()),
-                      key=lambda x: (-x["reverted"], x["reverted_user"]))[:20]  # fmt: skip
+    expected = sorted(
+        (
+            {"reverted_user": u, "reverted": n, "methods": sorted(methods[u])}
+            for u, n in counts.items()
+        ),
+        key=lambda x: (-x["reverted"], x["reverted_user"]),
+    )[:20]
     assert answer == expected
 
 
@@ -265,8 +324,9 @@ def held_batches(config: Path, answer: Rows) -> None:
     runs = {r["run_id"] for r in held}
     assert {a["run_id"] for a in answer} == runs and runs
     for a in answer:
-        failed = sorted(r["check_name"] for r in held
-                        if r["run_id"] == a["run_id"] and r["verdict"] == "fail")  # fmt: skip
+        failed = sorted(
+            r["check_name"] for r in held if r["run_id"] == a["run_id"] and r["verdict"] == "fail"
+        )
         assert a["failed_checks"] == failed
 
 
@@ -275,16 +335,21 @@ def log_actions(config: Path, answer: Rows) -> None:
     counts = Counter((r["log_type"], r["log_action"]) for r in logs)
     expected = sorted(counts.items(), key=lambda x: (-x[1], x[0][0] or "", x[0][1] or ""))
     assert [((a["log_type"], a["log_action"]), a["events"]) for a in answer] == expected
-    targets = {json.loads(r["log_params"]).get("target") for r in logs
-               if r["log_params"] and isinstance(json.loads(r["log_params"]), dict)}  # fmt: skip
+    targets = {
+        json.loads(r["log_params"]).get("target")
+        for r in logs
+        if r["log_params"] and isinstance(json.loads(r["log_params"]), dict)
+    }
     assert any(a["a_target"] in targets for a in answer)
 
 
 def events_per_region(config: Path, answer: Rows) -> None:
     counts = Counter(r["region"] for r in _rows(config, "silver.events"))
     total = sum(counts.values())
-    expected = sorted(({"region": g, "events": n, "share": round(n / total, 4)}
-                       for g, n in counts.items()), key=lambda x: (-x["events"], x["region"]))  # fmt: skip
+    expected = sorted(
+        ({"region": g, "events": n, "share": round(n / total, 4)} for g, n in counts.items()),
+        key=lambda x: (-x["events"], x["region"]),
+    )
     assert answer == expected
 
 
@@ -302,9 +367,13 @@ def dead_letters_by_source(config: Path, answer: Rows) -> None:
         key = (r["source"], r["reason"])
         counts[key] += 1
         largest[key] = max(largest.get(key, 0), r["raw_size"])
-    expected = sorted(({"source": s, "reason": why, "records": n, "largest_bytes": largest[(s, why)]}
-                       for (s, why), n in counts.items()),
-                      key=lambda x: (-x["records"], x["source"], x["reason"]))  # fmt: skip
+    expected = sorted(
+        (
+            {"source": s, "reason": why, "records": n, "largest_bytes": largest[(s, why)]}
+            for (s, why), n in counts.items()
+        ),
+        key=lambda x: (-x["records"], x["source"], x["reason"]),
+    )
     assert answer == expected
 
 

@@ -72,8 +72,9 @@ def test_an_object_store_warehouse_needs_a_shared_catalog() -> None:
 
     with pytest.raises(ConfigError, match="set catalog.uri"):
         catalog_properties(load_settings(warehouse="s3://bucket/wh"))
-    shared = load_settings(warehouse="s3://bucket/wh",
-                           catalog={"uri": "postgresql+psycopg2://u@127.0.0.1/test"})  # fmt: skip
+    shared = load_settings(
+        warehouse="s3://bucket/wh", catalog={"uri": "postgresql+psycopg2://u@127.0.0.1/test"}
+    )
     assert catalog_properties(shared)["warehouse"] == "s3://bucket/wh"
 
 
@@ -88,8 +89,9 @@ def test_catalog_secrets_from_the_file_the_environment_and_a_secrets_file(
         '[catalog.properties]\n"s3.endpoint" = "http://127.0.0.1:8333"\n'
         '[catalog.secrets]\n"s3.access-key-id" = "AKIAFROMFILE"\n'
     )
-    monkeypatch.setenv("WIKISTREAM_CATALOG__SECRETS",
-                       '{"s3.secret-access-key": "fromTheEnvironment"}')  # fmt: skip
+    monkeypatch.setenv(
+        "WIKISTREAM_CATALOG__SECRETS", '{"s3.secret-access-key": "fromTheEnvironment"}'
+    )
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text('credential = "client:fromSecretsFile"\n')
     secrets_file.chmod(0o600)

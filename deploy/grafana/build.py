@@ -25,7 +25,7 @@ def query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
     return built.legend_format(legend) if legend else built
 
 
-def RATE(metric: str) -> str:  # noqa: N802 - reads like PromQL
+def RATE(metric: str) -> str:  # reads like PromQL
     return f"rate({metric}[$__rate_interval])"
 
 
@@ -34,8 +34,9 @@ def quantile(q: float, histogram: str, by: str = "") -> str:
     return f"histogram_quantile({q}, sum by ({group}) ({RATE(histogram + '_bucket')}))"
 
 
-def series(title: str, unit: str, *targets: prometheus.Dataquery, text: str = "",
-           width: int = 12) -> timeseries.Panel:  # fmt: skip
+def series(
+    title: str, unit: str, *targets: prometheus.Dataquery, text: str = "", width: int = 12
+) -> timeseries.Panel:
     panel = timeseries.Panel().title(title).unit(unit).span(width).height(8).datasource(SOURCE)
     panel = panel.description(text) if text else panel
     for target in targets:
@@ -44,8 +45,16 @@ def series(title: str, unit: str, *targets: prometheus.Dataquery, text: str = ""
 
 
 def single(title: str, unit: str, expr: str, text: str) -> stat.Panel:
-    return (stat.Panel().title(title).unit(unit).span(6).height(4).datasource(SOURCE)
-            .description(text).with_target(query(expr)))  # fmt: skip
+    return (
+        stat.Panel()
+        .title(title)
+        .unit(unit)
+        .span(6)
+        .height(4)
+        .datasource(SOURCE)
+        .description(text)
+        .with_target(query(expr))
+    )
 
 
 def build() -> dashboard.Dashboard:
@@ -60,7 +69,7 @@ def build() -> dashboard.Dashboard:
         .readonly()
         .with_variable(
             dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
-        )  # fmt: skip
+        )
         .with_row(dashboard.Row("Now"))
         .with_panel(
             single(
@@ -69,7 +78,7 @@ def build() -> dashboard.Dashboard:
                 "min(wikistream_healthy)",
                 "1 when `wikistream status` would exit 0.",
             )
-        )  # fmt: skip
+        )
         .with_panel(
             single(
                 "bronze freshness",
@@ -77,7 +86,7 @@ def build() -> dashboard.Dashboard:
                 'max(wikistream_freshness_lag_seconds{layer="bronze"})',
                 "How far bronze's newest event is behind now.",
             )
-        )  # fmt: skip
+        )
         .with_panel(
             single(
                 "gold freshness",
@@ -85,7 +94,7 @@ def build() -> dashboard.Dashboard:
                 'max(wikistream_freshness_lag_seconds{layer="gold"})',
                 "How far gold's newest event is behind now.",
             )
-        )  # fmt: skip
+        )
         .with_panel(
             single(
                 "Held batches",
@@ -93,7 +102,7 @@ def build() -> dashboard.Dashboard:
                 "sum(wikistream_gate_held_batches)",
                 "Batches a quality gate holds: `wikistream dq report`.",
             )
-        )  # fmt: skip
+        )
         .with_row(dashboard.Row("Ingest"))
         .with_panel(
             series(
@@ -110,7 +119,7 @@ def build() -> dashboard.Dashboard:
                 ),
                 text="What bronze read, committed, and sent to bronze.quarantine.",
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Dropped on purpose, by reason",
@@ -121,7 +130,7 @@ def build() -> dashboard.Dashboard:
                 ),
                 text="Canaries, filtered domains and types, duplicates, replay windows.",
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Bronze commit latency",
@@ -129,7 +138,7 @@ def build() -> dashboard.Dashboard:
                 query(quantile(0.5, "wikistream_commit_seconds"), "p50"),
                 query(quantile(0.95, "wikistream_commit_seconds"), "p95", "B"),
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Records per commit",
@@ -140,7 +149,7 @@ def build() -> dashboard.Dashboard:
                     "mean",
                 ),
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Kafka lag",
@@ -151,7 +160,7 @@ def build() -> dashboard.Dashboard:
                 ),
                 text="Messages in each partition not yet in bronze.",
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "SSE reconnects and restarts",
@@ -166,7 +175,7 @@ def build() -> dashboard.Dashboard:
                     "B",
                 ),
             )
-        )  # fmt: skip
+        )
         .with_row(dashboard.Row("Layers and quality"))
         .with_panel(
             series(
@@ -174,14 +183,14 @@ def build() -> dashboard.Dashboard:
                 "s",
                 query("max by (layer) (wikistream_freshness_lag_seconds)", "{{layer}}"),
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Silver and gold cycle duration (p95)",
                 "s",
                 query(quantile(0.95, "wikistream_cycle_seconds", "layer"), "{{layer}}"),
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Failed quality checks",
@@ -198,7 +207,7 @@ def build() -> dashboard.Dashboard:
                     "B",
                 ),
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Alerts delivered and failed",
@@ -209,7 +218,7 @@ def build() -> dashboard.Dashboard:
                     "{{channel}} {{outcome}}",
                 ),
             )
-        )  # fmt: skip
+        )
         .with_row(dashboard.Row("Tables"))
         .with_panel(
             series(
@@ -217,7 +226,7 @@ def build() -> dashboard.Dashboard:
                 "short",
                 query("max by (table) (wikistream_table_rows)", "{{table}}"),
             )
-        )  # fmt: skip
+        )
         .with_panel(
             series(
                 "Data files and small files",
@@ -226,7 +235,7 @@ def build() -> dashboard.Dashboard:
                 query("max by (table) (wikistream_table_small_files)", "{{table}} small", "B"),
                 text="Many small files: `wikistream maintain` compacts them.",
             )
-        )  # fmt: skip
+        )
     )
 
 

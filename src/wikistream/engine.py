@@ -21,7 +21,7 @@ os.environ.setdefault("DAFT_PROGRESS_BAR", "0")
 # An engine panic becomes a one-line QueryError; a 60-frame Rust backtrace helps nobody here.
 os.environ.setdefault("RUST_BACKTRACE", "0")
 
-import daft  # noqa: E402 - after the opt-out above
+import daft
 
 _lock = threading.Lock()
 _configured: str | None = None

@@ -458,10 +458,12 @@ class WebSettings(Section):
     host: str = Field("127.0.0.1", description="Address to listen on; loopback unless told.")
     port: int = Field(8765, ge=0, le=65535, description="Port to listen on (0: any free one).")
     cache_s: float = Field(
-        5.0, ge=0, le=3600,
+        5.0,
+        ge=0,
+        le=3600,
         description="How long an answer is reused: any number of open pages cost the "
         "lakehouse one read per view per interval (0: never reused, for benchmarks).",
-    )  # fmt: skip
+    )
     refresh_s: float = Field(5.0, ge=1, le=3600, description="How often the page updates.")
     admin_token: SecretStr | None = Field(
         None,
@@ -632,8 +634,11 @@ def _shadowed(
         if key not in file_values:
             continue
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(file_values[key], dict) and \
-                _section_of(_field(name).annotation) is not None:  # fmt: skip
+        if (
+            isinstance(value, dict)
+            and isinstance(file_values[key], dict)
+            and _section_of(_field(name).annotation) is not None
+        ):
             found += _shadowed(file_values[key], value, f"{name}.")
         elif file_values[key] != value:
             found.append((environment_name(name), name))

@@ -16,9 +16,13 @@ from wikistream.settings import AlertSettings
 
 
 def _alert(key: str = "dq/silver/silver.events/user_complete", severity: str = "critical") -> Alert:
-    return Alert(severity=severity, title="silver.events: user_complete failed",
-                 text="70% of users present, expected >= 95%", key=key,
-                 fields={"run_id": "silver-1"})  # fmt: skip
+    return Alert(
+        severity=severity,
+        title="silver.events: user_complete failed",
+        text="70% of users present, expected >= 95%",
+        key=key,
+        fields={"run_id": "silver-1"},
+    )
 
 
 @pytest.fixture
@@ -36,10 +40,17 @@ def smtp(tmp_path: Path) -> Iterator[SmtpSink]:
 
 
 def _email(smtp: SmtpSink, **extra: Any) -> dict[str, Any]:
-    return {"host": "127.0.0.1", "port": smtp.port, "username": SmtpSink.USER,
-            "password": SmtpSink.PASSWORD, "sender": "wikistream@example.org",
-            "recipients": ["oncall@example.org"], "ca_file": smtp.ca, "timeout_s": 5,
-            **extra}  # fmt: skip
+    return {
+        "host": "127.0.0.1",
+        "port": smtp.port,
+        "username": SmtpSink.USER,
+        "password": SmtpSink.PASSWORD,
+        "sender": "wikistream@example.org",
+        "recipients": ["oncall@example.org"],
+        "ca_file": smtp.ca,
+        "timeout_s": 5,
+        **extra,
+    }
 
 
 def test_severity_routing_sends_each_alert_to_its_channels_once(
@@ -47,8 +58,9 @@ def test_severity_routing_sends_each_alert_to_its_channels_once(
 ) -> None:
     settings = AlertSettings(
         routes={"critical": ["log", "email"], "warning": ["webhook"]},
-        webhook={"url": webhook.url}, email=_email(smtp),
-    )  # fmt: skip
+        webhook={"url": webhook.url},
+        email=_email(smtp),
+    )
     router = AlertRouter(settings)
     assert router.submit(_alert())
     assert router.submit(_alert("dq/silver/silver.events/bot_share_drift", "warning"))
@@ -65,8 +77,7 @@ def test_severity_routing_sends_each_alert_to_its_channels_once(
 
 def test_tls_verification_stays_on(smtp: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
     # Without the private CA the server certificate cannot be verified: nothing is sent.
-    settings = AlertSettings(routes={"critical": ["email"]},
-                             email=_email(smtp, ca_file=None))  # fmt: skip
+    settings = AlertSettings(routes={"critical": ["email"]}, email=_email(smtp, ca_file=None))
     router = AlertRouter(settings)
     router.submit(_alert())
     router.close()
@@ -96,8 +107,9 @@ def test_a_broken_channel_never_stops_the_others_and_never_leaks_its_secret(
 def test_a_failing_webhook_is_retried_once() -> None:
     sink = WebhookSink(fail_first=1)
     try:
-        router = AlertRouter(AlertSettings(routes={"critical": ["webhook"]},
-                                           webhook={"url": sink.url}))  # fmt: skip
+        router = AlertRouter(
+            AlertSettings(routes={"critical": ["webhook"]}, webhook={"url": sink.url})
+        )
         router.submit(_alert())
         router.close()
         assert sink.attempts == 2 and len(sink.received) == 1
@@ -120,8 +132,11 @@ def test_alerts_sent_before_a_restart_are_not_repeated(webhook: WebhookSink) -> 
 
 @pytest.mark.integration
 def test_sns_publishes_to_a_topic(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     sns = SnsSink()
     try:
@@ -146,8 +161,9 @@ def test_a_webhook_that_keeps_answering_500_is_logged_with_its_status_not_its_ur
 ) -> None:
     sink = WebhookSink(fail_first=10)
     try:
-        router = AlertRouter(AlertSettings(routes={"critical": ["webhook"]},
-                                           webhook={"url": sink.url}))  # fmt: skip
+        router = AlertRouter(
+            AlertSettings(routes={"critical": ["webhook"]}, webhook={"url": sink.url})
+        )
         with caplog.at_level(logging.WARNING):
             router.submit(_alert())
             router.close()
@@ -168,13 +184,28 @@ def test_alerts_test_sends_one_alert_through_every_configured_channel(
 
     sink = WebhookSink(fail_first=10 if failing else 0)
     config = tmp_path / "alerts.toml"
-    config.write_text(f'[alerts]\nroutes = {{ critical = ["log", "webhook"] }}\n'
-                      f'[alerts.webhook]\nurl = "{sink.url}"\n')  # fmt: skip
+    config.write_text(
+        f'[alerts]\nroutes = {{ critical = ["log", "webhook"] }}\n'
+        f'[alerts.webhook]\nurl = "{sink.url}"\n'
+    )
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "wikistream", "--config", str(config), "alerts", "test",
-             "--output", "json"], capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "wikistream",
+                "--config",
+                str(config),
+                "alerts",
+                "test",
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         sink.close()
     report = json.loads(result.stdout)
@@ -182,8 +213,11 @@ def test_alerts_test_sends_one_alert_through_every_configured_channel(
     assert report["webhook"]["routed"] == ["critical"]
     if failing:
         assert result.returncode == 1
-        assert report["webhook"] == {"delivered": False, "error": "webhook answered HTTP 500",
-                                     "routed": ["critical"]}  # fmt: skip
+        assert report["webhook"] == {
+            "delivered": False,
+            "error": "webhook answered HTTP 500",
+            "routed": ["critical"],
+        }
     else:
         assert result.returncode == 0 and [b["text"] for b in sink.received] == [
             "[WARNING] wikistream test alert\nA test sent by `wikistream alerts test`: this "

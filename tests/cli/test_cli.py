@@ -34,15 +34,23 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warehouse = tmp_path_factory.mktemp("demo") / "wh"
     result = wikistream("--warehouse", str(warehouse), "demo", "--events", "5000")
     assert result.returncode == 0, result.stderr
-    for label in ("events read", "accepted", "quarantined", "duplicates dropped", "commits",
-                  "throughput", str(warehouse)):  # fmt: skip
+    for label in (
+        "events read",
+        "accepted",
+        "quarantined",
+        "duplicates dropped",
+        "commits",
+        "throughput",
+        str(warehouse),
+    ):
         assert label in result.stdout
     return warehouse
 
 
 def test_demo_summary_as_json_and_a_second_run_continues(demo_warehouse: Path) -> None:
-    result = wikistream("--warehouse", str(demo_warehouse), "demo", "--events", "1000",
-                        "--output", "json")  # fmt: skip
+    result = wikistream(
+        "--warehouse", str(demo_warehouse), "demo", "--events", "1000", "--output", "json"
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["start_position"] == "5000" and summary["end_position"] == "6000"
@@ -106,10 +114,13 @@ def test_an_unreachable_stream_is_one_clear_line_and_exit_3(tmp_path: Path) -> N
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = wikistream(
-        "--warehouse", str(tmp_path / "wh"), "run", "--source",
+        "--warehouse",
+        str(tmp_path / "wh"),
+        "run",
+        "--source",
         f"sse:http://127.0.0.1:{port}/v2/stream/recentchange",
         env={"WIKISTREAM_SOURCE__BACKOFF_INITIAL_S": "0.05"},
-    )  # fmt: skip
+    )
     assert result.returncode == 3
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach" in errors[0]
@@ -139,9 +150,18 @@ def test_run_from_a_file_with_limits_and_a_toml_config(tmp_path: Path) -> None:
         "[source]\nchunk_events = 50\n"
     )
     result = wikistream(
-        "--config", str(config), "--warehouse", str(tmp_path / "wh"), "run",
-        "--source", f"file:{path}", "--max-events", "250", "--output", "json",
-    )  # fmt: skip
+        "--config",
+        str(config),
+        "--warehouse",
+        str(tmp_path / "wh"),
+        "run",
+        "--source",
+        f"file:{path}",
+        "--max-events",
+        "250",
+        "--output",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["events_read"] == 250 and summary["accepted"] == 250
@@ -215,7 +235,7 @@ def test_a_signal_commits_what_was_read_and_exits_0(tmp_path: Path, signum: int)
                 "synthetic:400",
                 "--output",
                 "json",
-            ],  # fmt: skip
+            ],
             stdout=subprocess.PIPE,
             stderr=stderr_file,
             text=True,
@@ -240,8 +260,11 @@ def test_a_signal_commits_what_was_read_and_exits_0(tmp_path: Path, signum: int)
 
 
 def _tree(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 READ_COMMANDS = [
@@ -259,8 +282,16 @@ def test_read_commands_never_write(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr, (command, result.stderr)
         assert not empty.exists(), command
     partial = tmp_path / "bronze-only"  # bronze exists; silver, gold, dq do not yet
-    result = wikistream("--warehouse", str(partial), "run", "--source", "synthetic",
-                        "--max-events", "500", "--no-process")  # fmt: skip
+    result = wikistream(
+        "--warehouse",
+        str(partial),
+        "run",
+        "--source",
+        "synthetic",
+        "--max-events",
+        "500",
+        "--no-process",
+    )
     assert result.returncode == 0, result.stderr
     before = _tree(partial)
     for command in READ_COMMANDS:
@@ -280,25 +311,45 @@ def test_a_corrupt_file_stops_the_run_at_once_with_what_came_before_committed(
     path.write_bytes(whole[: len(whole) * 2 // 3])  # an interrupted download
     warehouse = tmp_path / "wh"
     started = time.monotonic()
-    result = wikistream("--warehouse", str(warehouse), "run", "--source", f"file:{path}",
-                        "--no-process", timeout=120)  # fmt: skip
+    result = wikistream(
+        "--warehouse",
+        str(warehouse),
+        "run",
+        "--source",
+        f"file:{path}",
+        "--no-process",
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert time.monotonic() - started < 60
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "corrupt or cut short" in errors[0], result.stderr
     assert "restarting" not in result.stderr
-    query = wikistream("--warehouse", str(warehouse), "query",
-                       "SELECT count(*) AS n FROM bronze.events", "--output", "json")  # fmt: skip
+    query = wikistream(
+        "--warehouse",
+        str(warehouse),
+        "query",
+        "SELECT count(*) AS n FROM bronze.events",
+        "--output",
+        "json",
+    )
     assert 0 < json.loads(query.stdout)[0]["n"] < len(lines)
 
 
 def test_a_closed_pipe_ends_quietly(demo_warehouse: Path) -> None:
     for args in (["status"], ["dq", "report"], ["history", "bronze.events"]):
         command = [sys.executable, "-m", "wikistream", "--warehouse", str(demo_warehouse), *args]
-        reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL)  # fmt: skip
-        writer = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE,
-                                text=True, timeout=120, check=False)  # fmt: skip
+        reader = subprocess.Popen(
+            ["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+        )
+        writer = subprocess.run(
+            command,
+            stdout=reader.stdin,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         reader.communicate()
         assert "BrokenPipe" not in writer.stderr and "error" not in writer.stderr, writer.stderr
         assert writer.returncode in (0, 141), (args, writer.returncode)
@@ -310,10 +361,12 @@ def test_wrong_input_gets_one_line_and_exit_2(demo_warehouse: Path, tmp_path: Pa
         ([*home, "query", "SELEKT 1"], ""),
         (["--config", str(tmp_path), "status"], "is a folder"),
         ([*home, "dq", "report", "--since", "9999999d"], "before the year 1"),
-        ([*home, "rollback", "silver.events", "--to", "2099-01-01T00:00:00Z", "--yes"],
-         "is after silver.events's newest snapshot"),
+        (
+            [*home, "rollback", "silver.events", "--to", "2099-01-01T00:00:00Z", "--yes"],
+            "is after silver.events's newest snapshot",
+        ),
         ([*home, "quarantine", "list", "--check", "no_such_check"], "no row-level silver check"),
-    ]  # fmt: skip
+    ]
     for args, message in cases:
         result = wikistream(*args)
         assert result.returncode == 2, (args, result.stderr)
@@ -323,8 +376,12 @@ def test_wrong_input_gets_one_line_and_exit_2(demo_warehouse: Path, tmp_path: Pa
 
 def test_read_commands_on_a_missing_warehouse_exit_3_with_the_hint(tmp_path: Path) -> None:
     missing = str(tmp_path / "nowhere")
-    for args in (["dq", "report"], ["quarantine", "list"], ["history", "bronze.events"],
-                 ["query", "SELECT 1 AS one"]):  # fmt: skip
+    for args in (
+        ["dq", "report"],
+        ["quarantine", "list"],
+        ["history", "bronze.events"],
+        ["query", "SELECT 1 AS one"],
+    ):
         result = wikistream("--warehouse", missing, *args)
         assert result.returncode == 3, (args, result.stderr)
         assert "no warehouse at" in result.stderr and "wikistream demo" in result.stderr
@@ -333,8 +390,9 @@ def test_read_commands_on_a_missing_warehouse_exit_3_with_the_hint(tmp_path: Pat
 def test_errors_are_json_under_json_logs_and_next_steps_repeat_the_options(
     tmp_path: Path,
 ) -> None:
-    result = wikistream("--log-format", "json", "--warehouse", str(tmp_path / "x"), "query",
-                        "SELECT 1")  # fmt: skip
+    result = wikistream(
+        "--log-format", "json", "--warehouse", str(tmp_path / "x"), "query", "SELECT 1"
+    )
     last = json.loads(result.stderr.strip().splitlines()[-1])
     assert last["level"] == "error" and last["exit_code"] == result.returncode == 3
     warehouse = tmp_path / "my wh"

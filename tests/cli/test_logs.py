@@ -14,7 +14,7 @@ from wikistream.cli.logs import configure_logging
 from wikistream.cli.output import fail
 from wikistream.settings import load_settings
 
-SECRET = "s3cr3t-value-from-settings-81f"  # noqa: S105 - a made-up secret to look for
+SECRET = "s3cr3t-value-from-settings-81f"
 
 
 @pytest.fixture

@@ -50,8 +50,9 @@ def command_of(args: list[str]) -> click.Command:
 
 def test_hadolint_passes() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
-    done = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -63,8 +64,9 @@ def test_the_image_runs_as_a_user_with_the_cli_as_entrypoint_and_a_health_check(
     command_of(json.loads(dict(steps)["CMD"]))
     assert dict(steps)["USER"] == "10001:10001"
     assert "/healthz" in dict(steps)["HEALTHCHECK"]
-    assert "make runtime" in dict(steps)["RUN"] or any("make runtime" in r for k, r in steps
-                                                       if k == "RUN")  # fmt: skip
+    assert "make runtime" in dict(steps)["RUN"] or any(
+        "make runtime" in r for k, r in steps if k == "RUN"
+    )
     for role in re.findall(r"^#   (\w.*?)\s{2,}", DOCKERFILE.read_text(), re.M):
         command_of(shlex.split(role.replace("…", "127.0.0.1:9092/rc")))
 
@@ -81,8 +83,18 @@ def expand(value: str) -> str:
 
 def test_compose_references_only_what_exists() -> None:
     services = compose()["services"]
-    assert {"kafka", "postgres", "seaweedfs", "producer", "bronze-1", "bronze-2", "processor",
-            "web", "prometheus", "grafana"} <= set(services)  # fmt: skip
+    assert {
+        "kafka",
+        "postgres",
+        "seaweedfs",
+        "producer",
+        "bronze-1",
+        "bronze-2",
+        "processor",
+        "web",
+        "prometheus",
+        "grafana",
+    } <= set(services)
     ours = {n: s for n, s in services.items() if s.get("image") == "wikistream:local"}
     assert len(ours) >= 6
     for name, service in services.items():
@@ -108,8 +120,11 @@ def test_compose_references_only_what_exists() -> None:
     scraped = yaml.safe_load((COMPOSE.parent / "prometheus" / "compose-scrape.yml").read_text())
     for target in scraped["scrape_configs"][0]["static_configs"][0]["targets"]:
         host, port = target.split(":")
-        assert host in ours and "--serve" in ours[host]["command"] or \
-            ours[host]["command"][0] == "serve", target  # fmt: skip
+        assert (
+            host in ours
+            and "--serve" in ours[host]["command"]
+            or ours[host]["command"][0] == "serve"
+        ), target
         assert int(port) == Settings().web.port
 
 
@@ -136,8 +151,11 @@ def _from_env(env: dict[str, str]) -> dict[str, Any]:
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in top.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and \
-            isinstance(merged.get(key), dict) else value  # fmt: skip
+        merged[key] = (
+            _merge(merged[key], value)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict)
+            else value
+        )
     return merged
 
 
@@ -145,42 +163,61 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 def test_the_image_install_step_gives_a_working_cli_without_dev_tools(tmp_path: Path) -> None:
     """What the Dockerfile's build stage runs (make runtime), into a fresh venv."""
     venv = tmp_path / "opt-wikistream"
-    done = subprocess.run(["make", "runtime", f"VENV={venv}", f"PYTHON={sys.executable}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        ["make", "runtime", f"VENV={venv}", f"PYTHON={sys.executable}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (venv / "bin" / "wikistream").exists()
     for dev_tool in ("pytest", "ruff", "mypy", "moto_server", "playwright"):
         assert not (venv / "bin" / dev_tool).exists(), f"{dev_tool} is in the image"
-    lock = dict(re.findall(r"^([a-z0-9_.-]+)==(\S+)", (ROOT / "requirements.lock").read_text(),
-                           re.M))  # fmt: skip
-    frozen = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format",
-                             "json"], capture_output=True, text=True, check=True)  # fmt: skip
-    installed = {p["name"].lower().replace("_", "-"): p["version"]
-                 for p in json.loads(frozen.stdout)}  # fmt: skip
+    lock = dict(
+        re.findall(r"^([a-z0-9_.-]+)==(\S+)", (ROOT / "requirements.lock").read_text(), re.M)
+    )
+    frozen = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = {
+        p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(frozen.stdout)
+    }
     runtime = ("pyiceberg", "daft", "fastapi", "uvicorn", "confluent-kafka", "prometheus-client")
     for package in runtime:
         assert installed[package] == lock[package], package  # pinned by the lock
     # The installed package (not the checkout) serves the page and its vendored script.
     port = free_port()
     env = {**os.environ, "WIKISTREAM_WAREHOUSE": str(tmp_path / "wh")}
-    server = subprocess.Popen([str(venv / "bin" / "wikistream"), "serve", "--port", str(port)],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [str(venv / "bin" / "wikistream"), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
                 with urllib.request.urlopen(
                     f"http://127.0.0.1:{port}/static/vendor/uplot/uPlot.iife.min.js", timeout=2
-                ) as answer:  # noqa: S310
+                ) as answer:
                     assert answer.status == 200 and b"uPlot" in answer.read()
                 break
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None
                 time.sleep(0.2)
-        site = subprocess.run([str(venv / "bin" / "python"), "-c", "import wikistream; print("
-                               "wikistream.__file__)"], capture_output=True, text=True,
-                              cwd=tmp_path, check=True).stdout  # fmt: skip
+        site = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import wikistream; print(wikistream.__file__)"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=True,
+        ).stdout
         assert str(venv) in site  # not the checkout
     finally:
         server.terminate()

@@ -103,7 +103,7 @@ def test_each_service_role_gets_only_its_own_commands_actions() -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_literal_secret_or_public_exposure(path: Path) -> None:
     text = path.read_text()
-    secret_attribute = r"(?i)\b(password|secret_string|secret_key|master_user_password)"  # noqa: S105
+    secret_attribute = r"(?i)\b(password|secret_string|secret_key|master_user_password)"
     assert not re.search(secret_attribute + r"\s*=\s*\"[^\"$]", text)  # values: never here
     assert "internal                   = false" not in text
     assert "assign_public_ip = true" not in text

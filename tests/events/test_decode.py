@@ -39,12 +39,22 @@ ALL = EventDecoder(["*"], EVENT_TYPES)
 def _event(**fields: object) -> dict[str, object]:
     event: dict[str, object] = {
         "$schema": "/mediawiki/recentchange/1.0.0",
-        "meta": {"dt": "2026-11-23T10:00:00Z", "id": "abc", "domain": "en.wikipedia.org",
-                 "stream": "mediawiki.recentchange"},
-        "type": "edit", "namespace": 0, "title": "Foo", "user": "Alice", "bot": False,
-        "timestamp": 1795000000, "wiki": "enwiki", "length": {"old": 10, "new": 25},
+        "meta": {
+            "dt": "2026-11-23T10:00:00Z",
+            "id": "abc",
+            "domain": "en.wikipedia.org",
+            "stream": "mediawiki.recentchange",
+        },
+        "type": "edit",
+        "namespace": 0,
+        "title": "Foo",
+        "user": "Alice",
+        "bot": False,
+        "timestamp": 1795000000,
+        "wiki": "enwiki",
+        "length": {"old": 10, "new": 25},
         "revision": {"old": 1, "new": 2},
-    }  # fmt: skip
+    }
     event.update(fields)
     return event
 
@@ -101,7 +111,7 @@ def test_rejections_carry_a_reason_code() -> None:
         _encode(_event(namespace=2**40)): OUT_OF_RANGE,  # bronze stores an int32
         _encode(
             _event(meta={"dt": "2026-11-23T10:00:00Z", "domain": "x.org", "partition": -(2**40)})
-        ): OUT_OF_RANGE,  # fmt: skip
+        ): OUT_OF_RANGE,
         # Valid under the schema, but no column can hold them (issue: they raised in the
         # Arrow build or the commit, and the supervisor restarted on the same batch forever).
         _encode(_event(timestamp=2**53 - 1)): OUT_OF_RANGE,  # rc timestamp beyond year 9999
@@ -162,8 +172,10 @@ def test_integers_with_a_zero_fraction_are_integers_and_domains_are_lower_case()
 
 def test_a_domain_in_another_case_is_filtered_and_dropped_like_its_lower_case() -> None:
     decoder = EventDecoder(["en.wikipedia.org"], EVENT_TYPES)
-    records = [_encode(_dt("2026-11-23T10:00:00Z", domain=d)) for d in ("EN.wikipedia.org",
-               "Canary", "DE.wikipedia.org")]  # fmt: skip
+    records = [
+        _encode(_dt("2026-11-23T10:00:00Z", domain=d))
+        for d in ("EN.wikipedia.org", "Canary", "DE.wikipedia.org")
+    ]
     batch = decoder.decode(records)
     assert batch.domains == ["en.wikipedia.org"]
     assert dict(batch.dropped) == {"canary": 1, "domain_filtered": 1}
@@ -252,7 +264,7 @@ _json_values = st.recursive(
             "id",
             "comment",
         ]
-    ),  # fmt: skip
+    ),
     value=_json_values,
     cut=st.integers(min_value=0, max_value=2000),
 )

@@ -103,8 +103,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Setting
     processor.close()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[*SLOW_DATA,
-          HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[*SLOW_DATA, HealthCheck.function_scoped_fixture],
+)
 @given(BATCHES)
 def test_schema_events_reach_bronze_and_silver_intact(
     pipeline: tuple[Settings, Processor], batch: list[tuple[dict[str, Any], bool]]
@@ -139,8 +142,9 @@ def test_schema_events_reach_bronze_and_silver_intact(
     report = processor.run("all")  # silver, and gold over whatever silver now holds
     assert report.held == {}, report.held
     silver = rows_where(lakehouse.table(SILVER_EVENTS), "event_id", list(accepted)).to_pylist()
-    quarantined = rows_where(lakehouse.table("silver.quarantine"), "event_id",
-                             list(accepted), ("event_id",))  # fmt: skip
+    quarantined = rows_where(
+        lakehouse.table("silver.quarantine"), "event_id", list(accepted), ("event_id",)
+    )
     ids = [row["event_id"] for row in silver] + quarantined.column("event_id").to_pylist()
     assert sorted(ids) == sorted(accepted)  # every accepted event once, in silver or its quarantine
     for row in silver:

@@ -66,8 +66,9 @@ class Stack:
 
 
 def _dead_letter_keys(bootstrap: str, topic: str) -> Counter[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-check",
-                         "enable.partition.eof": True})  # fmt: skip
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "dlq-check", "enable.partition.eof": True}
+    )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     keys: Counter[bytes] = Counter()
     try:
@@ -90,9 +91,14 @@ def test_producer_and_workers_killed_and_rebalanced_lose_and_duplicate_nothing(
     rng = random.Random(20261202)
     generator = SyntheticGenerator(seed=14, start="2026-01-01T00:00:00Z")
     lines = [generator.record(i) for i in range(5000)]
-    script = Script(drop_every=173, errors=[(429, "0"), (503, None), (503, "0")],
-                    resend_on_reconnect=5, garbage_every=400, event_delay_s=0.004,
-                    hold_open_at_end_s=600)  # fmt: skip
+    script = Script(
+        drop_every=173,
+        errors=[(429, "0"), (503, None), (503, "0")],
+        resend_on_reconnect=5,
+        garbage_every=400,
+        event_delay_s=0.004,
+        hold_open_at_end_s=600,
+    )
     config = kafka_config(tmp_path, broker)
     stack = Stack(config, broker.bootstrap, topic)
     request.addfinalizer(stack.close)
@@ -152,14 +158,20 @@ def test_status_shows_partitions_and_replay_reads_the_topic_again(
     stack = Stack(config, broker.bootstrap, topic)
     request.addfinalizer(stack.close)
     target = f"kafka://{broker.bootstrap}/{topic}"
-    assert stack.spawn("produce", "--source", "synthetic", "--to", target, "--max-events",
-                       "2000").wait(timeout=120) == 0  # fmt: skip
+    assert (
+        stack.spawn(
+            "produce", "--source", "synthetic", "--to", target, "--max-events", "2000"
+        ).wait(timeout=120)
+        == 0
+    )
     assert stack.worker("--idle-exit", "3").wait(timeout=120) == 0, stack.text()[-3000:]
 
     status = subprocess.run(
-        [*_cli(config), "status", "--output", "json"], capture_output=True, text=True,
+        [*_cli(config), "status", "--output", "json"],
+        capture_output=True,
+        text=True,
         check=False,
-    )  # fmt: skip
+    )
     rows = json.loads(status.stdout)["kafka"]
     assert [r["partition"] for r in rows] == ["0", "1", "2", "3"]
     assert all(r["lag"] == 0 and r["end_offset"] == r["stored_offset"] > 0 for r in rows), rows
@@ -167,24 +179,54 @@ def test_status_shows_partitions_and_replay_reads_the_topic_again(
     bronze = read_table(make_settings(tmp_path / "wh", init=False), "bronze.events").num_rows
 
     replay = subprocess.run(
-        [*_cli(config), "replay", "--layer", "bronze", "--source", target, "--from", "earliest",
-         "--output", "json"], capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            *_cli(config),
+            "replay",
+            "--layer",
+            "bronze",
+            "--source",
+            target,
+            "--from",
+            "earliest",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert replay.returncode == 0, replay.stderr[-3000:]
     summary = json.loads(replay.stdout)
     assert summary["events_read"] == sum(r["end_offset"] for r in rows)
     assert summary["accepted"] == 0  # all already in bronze
     offsets = ",".join(f"{r['partition']}:{r['end_offset'] - 10}" for r in rows)
     partial = subprocess.run(
-        [*_cli(config), "replay", "--layer", "bronze", "--source", target, "--from", offsets,
-         "--output", "json"], capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            *_cli(config),
+            "replay",
+            "--layer",
+            "bronze",
+            "--source",
+            target,
+            "--from",
+            offsets,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert partial.returncode == 0, partial.stderr[-3000:]
     assert json.loads(partial.stdout)["events_read"] == 40
     beyond = f"0:{rows[0]['end_offset'] + 100}"  # past the end: a clear error, not a hang
-    past = subprocess.run([*_cli(config), "replay", "--layer", "bronze", "--source", target,
-                           "--from", beyond], capture_output=True, text=True, check=False,
-                          timeout=120)  # fmt: skip
+    past = subprocess.run(
+        [*_cli(config), "replay", "--layer", "bronze", "--source", target, "--from", beyond],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert past.returncode == 2 and "past the end" in past.stderr, past.stderr
     settings = make_settings(tmp_path / "wh", init=False)
     assert read_table(settings, "bronze.events").num_rows == bronze
@@ -259,8 +301,9 @@ def test_copies_of_events_in_other_partitions_land_once_with_four_workers(
     assert set(events) == set(decoded.ids)
     assert "another writer committed some of these events meanwhile" in stack.text()
 
-    process = subprocess.run([*_cli(config), "process", "--output", "json"],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    process = subprocess.run(
+        [*_cli(config), "process", "--output", "json"], capture_output=True, text=True, check=False
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     assert json.loads(process.stdout)["held"] == {}
     silver = read_table(settings, "silver.events").column("event_id").to_pylist()

@@ -45,8 +45,9 @@ def test_one_processing_loop_at_a_time_and_takeover_after_a_kill(
     log = tmp_path / "processes.log"
     target = f"kafka://{broker.bootstrap}/{topic}"
     common = ["--config", str(config), "--log-level", "info"]
-    produced = spawn(log, *common, "produce", "--source", "synthetic", "--to", target,
-                     "--max-events", "3000")  # fmt: skip
+    produced = spawn(
+        log, *common, "produce", "--source", "synthetic", "--to", target, "--max-events", "3000"
+    )
     assert produced.wait(timeout=120) == 0, _log(log)[-3000:]
     workers = {}
     for _ in range(2):
@@ -87,7 +88,11 @@ def test_one_processing_loop_at_a_time_and_takeover_after_a_kill(
             writer = summary_value(snapshot, WRITER_KEY)
             at = snapshot.timestamp_ms / 1000
             assert any(w == writer and b - 0.5 <= at <= e + 0.5 for w, b, e in terms), (
-                identifier, writer, at, terms)  # fmt: skip
+                identifier,
+                writer,
+                at,
+                terms,
+            )
 
 
 def _lease_terms(lakehouse: Lakehouse) -> list[tuple[str, float, float]]:

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.integration
 
 
 def _messages(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes | None, bytes]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "check",
-                         "enable.partition.eof": True})  # fmt: skip
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "check", "enable.partition.eof": True}
+    )
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     found, ended = [], set()
     try:
@@ -42,9 +43,20 @@ def test_sigterm_delivers_and_checkpoints_and_the_next_run_resumes_there(
     tmp_path: Path, broker: Tansu, topic: str
 ) -> None:
     config = kafka_config(tmp_path, broker)
-    command = [sys.executable, "-m", "wikistream", "--config", str(config), "produce",
-               "--source", "synthetic:3000", "--to", f"kafka://{broker.bootstrap}/{topic}",
-               "--output", "json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "wikistream",
+        "--config",
+        str(config),
+        "produce",
+        "--source",
+        "synthetic:3000",
+        "--to",
+        f"kafka://{broker.bootstrap}/{topic}",
+        "--output",
+        "json",
+    ]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(6)
     first.send_signal(signal.SIGTERM)
@@ -52,8 +64,9 @@ def test_sigterm_delivers_and_checkpoints_and_the_next_run_resumes_there(
     assert first.returncode == 0, err
     stopped = json.loads(out)
     assert stopped["stopped_by"] == "SIGTERM" and stopped["events_read"] > 1000
-    second = subprocess.run([*command, "--max-events", "500"], capture_output=True, text=True,
-                            timeout=120, check=False)  # fmt: skip
+    second = subprocess.run(
+        [*command, "--max-events", "500"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert second.returncode == 0, second.stderr
     resumed = json.loads(second.stdout)
     assert resumed["start_position"] == stopped["end_position"]  # the checkpoint, exactly

@@ -54,10 +54,14 @@ def test_properties_pass_through_and_secrets_come_last(tmp_path: Path) -> None:
     secrets.write_text('"ssl.key.password" = "keyPassFromFile"\n')
     secrets.chmod(0o600)
     settings = KafkaSettings(
-        properties={"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
-                    "sasl.password": "visible-in-properties"},
-        secrets={"sasl.password": "s3cretSasl"}, secrets_file=secrets,
-    )  # fmt: skip
+        properties={
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "PLAIN",
+            "sasl.password": "visible-in-properties",
+        },
+        secrets={"sasl.password": "s3cretSasl"},
+        secrets_file=secrets,
+    )
     config = client_config(settings, "b1:9092", acks="all")
     assert config["bootstrap.servers"] == "b1:9092" and config["acks"] == "all"
     assert config["security.protocol"] == "SASL_SSL"
@@ -96,17 +100,35 @@ def test_produce_and_run_without_a_broker_fail_at_once_with_a_clear_error(
     tmp_path: Path,
 ) -> None:
     dead = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "WIKISTREAM_WAREHOUSE": str(tmp_path / "wh"),
-           "WIKISTREAM_KAFKA__SECRETS": '{"sasl.password": "neverPrintedPw5"}'}  # fmt: skip
+    env = {
+        **os.environ,
+        "WIKISTREAM_WAREHOUSE": str(tmp_path / "wh"),
+        "WIKISTREAM_KAFKA__SECRETS": '{"sasl.password": "neverPrintedPw5"}',
+    }
     produce = subprocess.run(
-        [sys.executable, "-m", "wikistream", "produce", "--source", "synthetic", "--to",
-         f"kafka://{dead}/rc"], capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "wikistream",
+            "produce",
+            "--source",
+            "synthetic",
+            "--to",
+            f"kafka://{dead}/rc",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert produce.returncode == 3, produce.stderr
     assert f"cannot reach Kafka at {dead}" in produce.stderr
     assert "neverPrintedPw5" not in produce.stdout + produce.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "wikistream", "produce", "--to", "kafka://nohost/rc"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr

@@ -60,9 +60,12 @@ def cli(
     config = setup.config(folder, filters={"domains": ["*"]}, **settings)
     return subprocess.run(
         [sys.executable, "-m", "wikistream", "--config", str(config), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=folder,
         env={**os.environ, **setup.env},
-    )  # fmt: skip
+    )
 
 
 def _events_file(folder: Path, lines: list[bytes], name: str = "events.jsonl") -> Path:
@@ -117,13 +120,27 @@ def test_a_cycle_with_gates_then_query_status_history_time_travel_and_rollback(
     run_ingest(settings, FileSource(_events_file(tmp_path, lines[:3000])))
     with Processor(Lakehouse(settings), settings) as processor:
         processor.run()
-    counts = cli(setup, tmp_path, "query", "--output", "json",
-                 "SELECT (SELECT count(*) FROM silver.events) AS silver, "
-                 "(SELECT sum(events) FROM gold.hourly_stats) AS gold")  # fmt: skip
+    counts = cli(
+        setup,
+        tmp_path,
+        "query",
+        "--output",
+        "json",
+        "SELECT (SELECT count(*) FROM silver.events) AS silver, "
+        "(SELECT sum(events) FROM gold.hourly_stats) AS gold",
+    )
     assert counts.returncode == 0, counts.stderr
     assert json.loads(counts.stdout) == [{"silver": 3000, "gold": 3000}]
-    then = cli(setup, tmp_path, "query", "--output", "json", "--as-of", str(silver_before),
-               "SELECT count(*) AS n FROM silver.events")  # fmt: skip
+    then = cli(
+        setup,
+        tmp_path,
+        "query",
+        "--output",
+        "json",
+        "--as-of",
+        str(silver_before),
+        "SELECT count(*) AS n FROM silver.events",
+    )
     assert json.loads(then.stdout) == [{"n": 2000}], then.stderr
     status = cli(setup, tmp_path, "status", "--output", "json")
     assert status.returncode in (0, 4), status.stderr
@@ -131,19 +148,35 @@ def test_a_cycle_with_gates_then_query_status_history_time_travel_and_rollback(
     assert tables["bronze.events"]["rows"] == 3000 and tables["dq.results"]["rows"] > 0
     history = cli(setup, tmp_path, "history", "silver.events", "--output", "json")
     assert any(s["snapshot_id"] == silver_before for s in json.loads(history.stdout))
-    rolled = cli(setup, tmp_path, "rollback", "silver.events", "--to", str(silver_before),
-                 "--yes", "--output", "json")  # fmt: skip
+    rolled = cli(
+        setup,
+        tmp_path,
+        "rollback",
+        "silver.events",
+        "--to",
+        str(silver_before),
+        "--yes",
+        "--output",
+        "json",
+    )
     assert rolled.returncode == 0, rolled.stderr
     assert json.loads(rolled.stdout)["rows_after"] == 2000
-    gold = cli(setup, tmp_path, "query", "--output", "json",
-               "SELECT sum(events) AS n FROM gold.hourly_stats")  # fmt: skip
+    gold = cli(
+        setup,
+        tmp_path,
+        "query",
+        "--output",
+        "json",
+        "SELECT sum(events) AS n FROM gold.hourly_stats",
+    )
     assert json.loads(gold.stdout) == [{"n": 2000}]  # gold rebuilt to match silver
     report = cli(setup, tmp_path, "dq", "report", "--output", "json")
     assert json.loads(report.stdout)["runs"] > 0
     with Processor(Lakehouse(settings), settings) as processor:
         processor.run()  # the next cycle catches silver up again
-    final = cli(setup, tmp_path, "query", "--output", "json",
-                "SELECT count(*) AS n FROM silver.events")  # fmt: skip
+    final = cli(
+        setup, tmp_path, "query", "--output", "json", "SELECT count(*) AS n FROM silver.events"
+    )
     assert json.loads(final.stdout) == [{"n": 3000}]
 
 
@@ -162,9 +195,20 @@ def test_maintenance_compacts_expires_and_removes_orphans_never_a_live_file(
     storage = table_storage(bronze.io, bronze.location())
     orphan = f"{bronze.location()}/data/orphan-left-by-a-crashed-writer.parquet"
     storage.write(orphan, b"not referenced by any snapshot")
-    maintained = cli(setup, tmp_path, "maintain", "--table", "bronze.events",
-                     "--retention-hours", "0.0001", "--orphan-age-hours", "0",
-                     "--output", "json", maintenance={"keep_last_snapshots": 1})  # fmt: skip
+    maintained = cli(
+        setup,
+        tmp_path,
+        "maintain",
+        "--table",
+        "bronze.events",
+        "--retention-hours",
+        "0.0001",
+        "--orphan-age-hours",
+        "0",
+        "--output",
+        "json",
+        maintenance={"keep_last_snapshots": 1},
+    )
     assert maintained.returncode == 0, maintained.stderr
     [report] = json.loads(maintained.stdout)
     assert report["compaction"]["files_before"] > report["compaction"]["files_after"] >= 1
@@ -192,8 +236,9 @@ def test_backfill_manifest_in_the_warehouse_and_bronze_quarantine_replay(
     files.mkdir()
     _events_file(files, lines[:500] + [b"{not json"], "part-1.jsonl")
     _events_file(files, lines[500:1000], "part-2.jsonl")
-    done = cli(setup, tmp_path, "backfill", "--source", f"file:{files}/part-*.jsonl",
-               "--output", "json")  # fmt: skip
+    done = cli(
+        setup, tmp_path, "backfill", "--source", f"file:{files}/part-*.jsonl", "--output", "json"
+    )
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
     assert manifest["state"] == "completed" and manifest["items"][0]["quarantined"] == 1
@@ -203,17 +248,23 @@ def test_backfill_manifest_in_the_warehouse_and_bronze_quarantine_replay(
     assert len(Documents(settings).read_lines(f"runs/{manifest['run_id']}/audit.jsonl")) >= 6
     if setup.remote:
         assert not (tmp_path / "warehouse").exists()  # documents went to object storage
-    runs = cli(setup, tmp_path, "query", "--output", "json",
-               "SELECT state, rows_written FROM ops.runs")  # fmt: skip
+    runs = cli(
+        setup, tmp_path, "query", "--output", "json", "SELECT state, rows_written FROM ops.runs"
+    )
     assert json.loads(runs.stdout) == [{"state": "completed", "rows_written": 1000}]
-    again = cli(setup, tmp_path, "backfill", "--source", f"file:{files}/part-*.jsonl",
-                "--output", "json")  # fmt: skip
+    again = cli(
+        setup, tmp_path, "backfill", "--source", f"file:{files}/part-*.jsonl", "--output", "json"
+    )
     assert again.returncode == 0 and json.loads(again.stdout)["state"] == "completed"
-    replay = cli(setup, tmp_path, "quarantine", "replay", "--layer", "bronze", "--output",
-                 "json")  # fmt: skip
+    replay = cli(setup, tmp_path, "quarantine", "replay", "--layer", "bronze", "--output", "json")
     assert replay.returncode == 0, replay.stderr
-    assert json.loads(replay.stdout) == {"layer": "bronze", "selected": 1, "promoted": 0,
-                                         "still_failing": 1, "dry_run": False}  # fmt: skip
+    assert json.loads(replay.stdout) == {
+        "layer": "bronze",
+        "selected": 1,
+        "promoted": 0,
+        "still_failing": 1,
+        "dry_run": False,
+    }
     bronze = Lakehouse(settings).table(BRONZE_EVENTS).scan().to_arrow()
     assert bronze.num_rows == 1000 == len(pc.unique(bronze.column("event_id")))
 

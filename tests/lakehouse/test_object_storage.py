@@ -52,9 +52,11 @@ def _spawn(setup: Setup, config: Path, log: Path, *args: str) -> subprocess.Pope
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "wikistream", "--config", str(config), *args],
-            stdout=out, stderr=out, cwd=config.parent,
+            stdout=out,
+            stderr=out,
+            cwd=config.parent,
             env={**os.environ, **setup.env, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        )
 
 
 def _settings(setup: Setup, config: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -87,8 +89,9 @@ def test_sigkill_loop_on_rest_and_s3_loses_and_duplicates_nothing(
     lines = _lines(8_000, seed=21)
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    config = _config(rest, tmp_path, commit={"max_events": 300, "max_seconds": 0.2},
-                     source={"chunk_events": 100})  # fmt: skip
+    config = _config(
+        rest, tmp_path, commit={"max_events": 300, "max_seconds": 0.2}, source={"chunk_events": 100}
+    )
     settings = _settings(rest, config, monkeypatch)
     log = tmp_path / "runs.log"
     kills = 0
@@ -96,8 +99,11 @@ def test_sigkill_loop_on_rest_and_s3_loses_and_duplicates_nothing(
         before = log.read_text(errors="replace").count("ingest starting") if log.exists() else 0
         process = _spawn(rest, config, log, "run", "--no-process", "--source", f"file:{path}")
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None and \
-                log.read_text(errors="replace").count("ingest starting") <= before:  # fmt: skip
+        while (
+            time.monotonic() < deadline
+            and process.poll() is None
+            and log.read_text(errors="replace").count("ingest starting") <= before
+        ):
             time.sleep(0.05)
         try:
             process.wait(timeout=rng.uniform(0.3, 2.0))
@@ -119,13 +125,27 @@ def test_the_catalog_server_restarts_under_a_running_run(
 ) -> None:
     """S3, the REST catalog and its metadata all go away for seconds, twice; ingestion and
     processing retry and carry on; every event lands once."""
-    config = _config(rest, tmp_path, commit={"max_seconds": 0.3},
-                     supervisor={"backoff_initial_s": 0.2, "backoff_max_s": 2},
-                     process={"interval_s": 0.5})  # fmt: skip
+    config = _config(
+        rest,
+        tmp_path,
+        commit={"max_seconds": 0.3},
+        supervisor={"backoff_initial_s": 0.2, "backoff_max_s": 2},
+        process={"interval_s": 0.5},
+    )
     settings = _settings(rest, config, monkeypatch)
     log = tmp_path / "run.log"
-    process = _spawn(rest, config, log, "run", "--source", "synthetic:300",
-                     "--max-seconds", "40", "--output", "json")  # fmt: skip
+    process = _spawn(
+        rest,
+        config,
+        log,
+        "run",
+        "--source",
+        "synthetic:300",
+        "--max-seconds",
+        "40",
+        "--output",
+        "json",
+    )
     try:
         deadline = time.monotonic() + 60
         while "ingest starting" not in log.read_text(errors="replace"):
@@ -148,7 +168,7 @@ def test_the_catalog_server_restarts_under_a_running_run(
         for s in lakehouse.table("bronze.events").snapshots()
         if s.timestamp_ms > back * 1000 and int(s.summary["added-records"] or 0) > 0
     ]
-    assert after, "ingestion did not go on after the second outage"  # fmt: skip
+    assert after, "ingestion did not go on after the second outage"
     events = lakehouse.table("bronze.events").scan(selected_fields=("event_id",)).to_arrow()
     ids = events.column("event_id").to_pylist()
     assert len(ids) == len(set(ids)) == result["accepted"]
@@ -179,15 +199,31 @@ def _written_paths(trace: Path) -> list[str]:
 _DEVICES = ("/dev/", "/proc/", "/sys/")
 
 
-def _traced_writes(strace: str, config: Path, command: list[str], trace: Path,
-                   setup: Setup) -> list[str]:  # fmt: skip
+def _traced_writes(
+    strace: str, config: Path, command: list[str], trace: Path, setup: Setup
+) -> list[str]:
     result = subprocess.run(
-        [strace, "-f", "-qq", "-e", "trace=openat,mkdir,mkdirat,rename,renameat,renameat2,"
-         "unlink,unlinkat,creat", "-o", str(trace), sys.executable, "-m", "wikistream",
-         "--config", str(config), *command],
-        capture_output=True, text=True, timeout=300, cwd=config.parent,
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,creat",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "wikistream",
+            "--config",
+            str(config),
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=config.parent,
         env={**os.environ, **setup.env, "PYTHONDONTWRITEBYTECODE": "1"},
-    )  # fmt: skip
+    )
     assert result.returncode in (0, 4), (command, result.stderr[-3000:])
     return [p for p in _written_paths(trace) if not p.startswith(_DEVICES)]
 
@@ -242,21 +278,37 @@ def test_secrets_never_appear_in_any_output(keyed: Setup, tmp_path: Path) -> Non
     unreachable.write_text(unreachable.read_text().replace(uri, closed))
     runs = [
         (config, ["--log-level", "debug", "init"]),
-        (config, ["--log-level", "debug", "--log-format", "json", "run", "--source",
-                  "synthetic", "--max-events", "300"]),
-        (config, ["status", "--output", "json"]), (config, ["status"]),
+        (
+            config,
+            [
+                "--log-level",
+                "debug",
+                "--log-format",
+                "json",
+                "run",
+                "--source",
+                "synthetic",
+                "--max-events",
+                "300",
+            ],
+        ),
+        (config, ["status", "--output", "json"]),
+        (config, ["status"]),
         (config, ["--debug", "query", "SELECT * FROM nowhere.nothing"]),
         (config, ["--log-level", "debug", "maintain"]),
         (unreachable, ["--debug", "--log-level", "debug", "status"]),
         (unreachable, ["--debug", "run", "--source", "synthetic", "--max-events", "10"]),
-    ]  # fmt: skip
+    ]
     output = ""
     for path, args in runs:
         result = subprocess.run(
             [sys.executable, "-m", "wikistream", "--config", str(path), *args],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
             env={**os.environ, **keyed.env},
-        )  # fmt: skip
+        )
         output += result.stdout + result.stderr
     assert "127.0.0.1:9" in output  # the failures were reported
     assert len(output) > 2000

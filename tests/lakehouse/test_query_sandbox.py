@@ -33,13 +33,13 @@ class CountingServer:
         counter = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 counter.requests += 1
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"a,b\n1,2\n")
 
-            do_POST = do_PUT = do_HEAD = do_GET  # noqa: N815
+            do_POST = do_PUT = do_HEAD = do_GET
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -116,15 +116,20 @@ def _attacks(url: str, parquet: str, outside: str) -> list[str]:
 def _variants(attack: str) -> list[str]:
     variants = [attack, attack.lower(), f"/* harmless */ {attack} -- ok", f"SELECT 1; {attack}"]
     if attack.upper().startswith("SELECT"):
-        variants += [f"WITH t AS ({attack}) SELECT * FROM t",
-                     f"SELECT * FROM ({attack}) AS s",
-                     f"SELECT count(*) FROM bronze.events WHERE EXISTS ({attack})"]  # fmt: skip
+        variants += [
+            f"WITH t AS ({attack}) SELECT * FROM t",
+            f"SELECT * FROM ({attack}) AS s",
+            f"SELECT count(*) FROM bronze.events WHERE EXISTS ({attack})",
+        ]
     return variants
 
 
 def _tree(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        str(p): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_every_way_out_of_the_tables_is_refused(

@@ -136,8 +136,12 @@ def test_replay_writers_racing_on_the_same_events_commit_each_once(tmp_path: Pat
     path = _write_lines(tmp_path / "in.jsonl", lines)
     settings = make_settings(tmp_path / "wh")
     source = FileSource(path, chunk_events=40)
-    first, second = (BronzeWriter(Lakehouse(settings), settings, f"backfill:r:{part}:{source.name}",
-                                  replay_of=source.name) for part in ("a", "b"))  # fmt: skip
+    first, second = (
+        BronzeWriter(
+            Lakehouse(settings), settings, f"backfill:r:{part}:{source.name}", replay_of=source.name
+        )
+        for part in ("a", "b")
+    )
     [batch] = list(source.batches(None))
     held = threading.Event()
     commit = first._commit
@@ -203,8 +207,11 @@ def _before_year_one(rows: pa.Table, index: int) -> pa.Table:
     micros = rows.column("event_ts").cast(pa.int64()).to_pylist()
     micros[index] = -62135596800_000000 - 3600_000000
     field = rows.schema.field("event_ts")
-    return rows.set_column(rows.schema.get_field_index("event_ts"), field,
-                           pa.array(micros, pa.int64()).cast(field.type))  # fmt: skip
+    return rows.set_column(
+        rows.schema.get_field_index("event_ts"),
+        field,
+        pa.array(micros, pa.int64()).cast(field.type),
+    )
 
 
 def test_an_event_whose_values_fail_the_commit_is_quarantined_and_the_rest_committed(
@@ -228,8 +235,10 @@ def test_an_event_whose_values_fail_the_commit_is_quarantined_and_the_rest_commi
     again = BronzeWriter(Lakehouse(settings), settings, "edge-bug")  # a re-read after a crash
     again._commit_events(rows.slice(2, 1), {"": "5"})
     assert read_table(settings, "bronze.quarantine").num_rows == 1  # the same id: not twice
-    assert Lakehouse(settings).table("bronze.events").current_snapshot().summary[
-        "wikistream.position"] == "5"  # fmt: skip
+    assert (
+        Lakehouse(settings).table("bronze.events").current_snapshot().summary["wikistream.position"]
+        == "5"
+    )
 
 
 def test_a_failure_that_is_not_about_the_data_is_raised_not_isolated(
@@ -241,8 +250,10 @@ def test_a_failure_that_is_not_about_the_data_is_raised_not_isolated(
     with pytest.raises(ConnectionRefusedError):
         writer._commit_events(rows, {"": "2"})
     monkeypatch.undo()
-    assert not Lakehouse(settings).exists("bronze.quarantine") or \
-        read_table(settings, "bronze.quarantine").num_rows == 0  # fmt: skip
+    assert (
+        not Lakehouse(settings).exists("bronze.quarantine")
+        or read_table(settings, "bronze.quarantine").num_rows == 0
+    )
 
 
 def _refuse(*args: object, **kwargs: object) -> None:
@@ -260,22 +271,50 @@ def test_bronze_freshness_ignores_event_times_in_the_future(settings: Settings) 
 def test_stats_merge_keeps_every_field() -> None:
     """Found in review: the supervisor merged stats field by field and dropped some."""
     at = datetime(2026, 11, 1, tzinfo=UTC)
-    one = BronzeStats(read=1, accepted=2, quarantined=3, duplicates=4, dropped=Counter(a=1),
-                      commits=5, decode_seconds=1.5, commit_seconds=2.5, last_commit_at=at,
-                      max_event_ts=at)  # fmt: skip
-    two = BronzeStats(read=10, accepted=20, quarantined=30, duplicates=40,
-                      dropped=Counter(a=2, b=1), commits=50, decode_seconds=1.0,
-                      commit_seconds=1.0, last_commit_at=at + timedelta(hours=1),
-                      max_event_ts=at - timedelta(hours=1))  # fmt: skip
+    one = BronzeStats(
+        read=1,
+        accepted=2,
+        quarantined=3,
+        duplicates=4,
+        dropped=Counter(a=1),
+        commits=5,
+        decode_seconds=1.5,
+        commit_seconds=2.5,
+        last_commit_at=at,
+        max_event_ts=at,
+    )
+    two = BronzeStats(
+        read=10,
+        accepted=20,
+        quarantined=30,
+        duplicates=40,
+        dropped=Counter(a=2, b=1),
+        commits=50,
+        decode_seconds=1.0,
+        commit_seconds=1.0,
+        last_commit_at=at + timedelta(hours=1),
+        max_event_ts=at - timedelta(hours=1),
+    )
     total = BronzeStats()
     total.merge(one)
     total.merge(two)
-    assert total == BronzeStats(read=11, accepted=22, quarantined=33, duplicates=44,
-                                dropped=Counter(a=3, b=1), commits=55, decode_seconds=2.5,
-                                commit_seconds=3.5, last_commit_at=at + timedelta(hours=1),
-                                max_event_ts=at)  # fmt: skip
-    untouched = [f.name for f in fields(BronzeStats) if getattr(total, f.name) ==
-                 getattr(BronzeStats(), f.name)]  # fmt: skip
+    assert total == BronzeStats(
+        read=11,
+        accepted=22,
+        quarantined=33,
+        duplicates=44,
+        dropped=Counter(a=3, b=1),
+        commits=55,
+        decode_seconds=2.5,
+        commit_seconds=3.5,
+        last_commit_at=at + timedelta(hours=1),
+        max_event_ts=at,
+    )
+    untouched = [
+        f.name
+        for f in fields(BronzeStats)
+        if getattr(total, f.name) == getattr(BronzeStats(), f.name)
+    ]
     assert untouched == []  # a field added later must be merged too
 
 
@@ -362,8 +401,7 @@ def test_after_a_restart_the_reloaded_ids_are_forgotten_oldest_first(tmp_path: P
     lines = sample_lines()
     first, fresh = lines[:1000], lines[1000:1100]
     assert len(_expected(first + fresh)[0]) == 1100  # distinct events
-    settings = make_settings(tmp_path / "wh", dedupe={"max_ids": 1000},
-                             commit={"max_events": 100})  # fmt: skip
+    settings = make_settings(tmp_path / "wh", dedupe={"max_ids": 1000}, commit={"max_events": 100})
     run_ingest(settings, FileSource(_write_lines(tmp_path / "a.jsonl", first), 100))
     resent = first[-10:]  # from the newest commit before the restart
     path = _write_lines(tmp_path / "b.jsonl", fresh + resent)

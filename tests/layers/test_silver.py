@@ -22,18 +22,36 @@ def _silver(events: list[dict[str, object]], **settings: object) -> dict[str, di
 
 
 def test_enrichment_lengths_and_flags() -> None:
-    rows = _silver([
-        event("2026-11-23T12:00:00Z", "2001:DB8::1", title="ipv6", old=10_000, new=4_000),
-        event("2026-11-23T12:00:01Z", "~2025-31427-81", title="temp", old=0, new=60_000),
-        event("2026-11-23T12:00:02Z", "Bob\u200b", title="nolen", old=None, new=None),
-        event("2026-11-23T12:00:03Z", "Carol", title="newpage", type="new", old=None, new=700,
-              revision={"new": 42}),
-        event("2026-11-23T12:59:59Z", "Dan", title="log", type="log", old=None, new=None,
-              log_type="delete", log_action="delete", log_params=[]),
-        event("2026-11-23T12:00:04Z", "Eve", title="unknown", domain="xx.example.org"),
-        event("2026-11-23T12:00:05Z", "PyBot", title="bot", bot=True),
-        event("2026-11-23T12:00:06Z", None, title="redacted"),
-    ])  # fmt: skip
+    rows = _silver(
+        [
+            event("2026-11-23T12:00:00Z", "2001:DB8::1", title="ipv6", old=10_000, new=4_000),
+            event("2026-11-23T12:00:01Z", "~2025-31427-81", title="temp", old=0, new=60_000),
+            event("2026-11-23T12:00:02Z", "Bob\u200b", title="nolen", old=None, new=None),
+            event(
+                "2026-11-23T12:00:03Z",
+                "Carol",
+                title="newpage",
+                type="new",
+                old=None,
+                new=700,
+                revision={"new": 42},
+            ),
+            event(
+                "2026-11-23T12:59:59Z",
+                "Dan",
+                title="log",
+                type="log",
+                old=None,
+                new=None,
+                log_type="delete",
+                log_action="delete",
+                log_params=[],
+            ),
+            event("2026-11-23T12:00:04Z", "Eve", title="unknown", domain="xx.example.org"),
+            event("2026-11-23T12:00:05Z", "PyBot", title="bot", bot=True),
+            event("2026-11-23T12:00:06Z", None, title="redacted"),
+        ]
+    )
     ipv6 = rows["ipv6"]
     assert (ipv6["user_kind"], ipv6["is_anonymous"], ipv6["length_delta"]) == ("ip", True, -6000)
     assert ipv6["is_large_deletion"] and not ipv6["is_large_addition"]
@@ -42,8 +60,10 @@ def test_enrichment_lengths_and_flags() -> None:
     assert ipv6["processing_lag_s"] == 10.0
     temp = rows["temp"]
     assert (temp["user_kind"], temp["is_anonymous"], temp["is_large_addition"]) == (
-        "temporary", True, True
-    )  # fmt: skip
+        "temporary",
+        True,
+        True,
+    )
     nolen = rows["nolen"]
     assert nolen["user"] == "Bob" and nolen["length_delta"] is None
     assert not nolen["is_large_deletion"] and not nolen["is_large_addition"]
@@ -66,13 +86,21 @@ def test_thresholds_are_configurable() -> None:
 
 
 def test_reverts_name_the_reverted_user() -> None:
-    rows = _silver([
-        event("2026-11-23T12:00:00Z", "Patroller", title="r",
-              comment="Undid revision 5 by 192.0.2.7 (talk)"),
-    ])  # fmt: skip
+    rows = _silver(
+        [
+            event(
+                "2026-11-23T12:00:00Z",
+                "Patroller",
+                title="r",
+                comment="Undid revision 5 by 192.0.2.7 (talk)",
+            ),
+        ]
+    )
     assert (rows["r"]["is_revert"], rows["r"]["revert_method"], rows["r"]["reverted_user"]) == (
-        True, "undo", "192.0.2.7"
-    )  # fmt: skip
+        True,
+        "undo",
+        "192.0.2.7",
+    )
 
 
 def test_duplicates_within_a_batch_become_one_row() -> None:

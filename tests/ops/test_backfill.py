@@ -49,8 +49,9 @@ def _manifest(warehouse: Path) -> dict[str, object]:
 
 
 def _bronze_ids(warehouse: Path) -> list[str]:
-    ids: list[str] = read_table(make_settings(warehouse), "bronze.events").column(
-        "event_id").to_pylist()  # fmt: skip
+    ids: list[str] = (
+        read_table(make_settings(warehouse), "bronze.events").column("event_id").to_pylist()
+    )
     return ids
 
 
@@ -87,16 +88,21 @@ def test_a_backfill_killed_halfway_and_run_again_loads_each_row_once(tmp_path: P
     killed = _manifest(warehouse)
     assert killed["state"] == "running"  # the truth: it never finished
 
-    again = wikistream(*_args(tmp_path, warehouse, "backfill", "--source", source,
-                              "--no-process", "--output", "json"))  # fmt: skip
+    again = wikistream(
+        *_args(
+            tmp_path, warehouse, "backfill", "--source", source, "--no-process", "--output", "json"
+        )
+    )
     assert again.returncode == 0, again.stderr
     manifest = json.loads(again.stdout)
     assert manifest["state"] == "completed" and manifest["finished_at"]
     assert [item["state"] for item in manifest["items"]] == ["done"] * len(paths)
     ids = _bronze_ids(warehouse)
     assert sorted(ids) == expected  # none lost, none twice
-    audit = [json.loads(line) for line in
-             next((warehouse / "runs").glob("*/audit.jsonl")).read_text().splitlines()]  # fmt: skip
+    audit = [
+        json.loads(line)
+        for line in next((warehouse / "runs").glob("*/audit.jsonl")).read_text().splitlines()
+    ]
     events = [(line["item"], line["event"]) for line in audit]
     assert sum(event == "planned" for _, event in events) == len(paths)
     assert sum(event == "done" for _, event in events) == len(paths)
@@ -104,8 +110,16 @@ def test_a_backfill_killed_halfway_and_run_again_loads_each_row_once(tmp_path: P
     assert len(resumed) == len(paths) + 1  # the killed item was started twice
     assert all(len(line["sha256"]) == 64 for line in audit)
 
-    runs = wikistream(*_args(tmp_path, warehouse, "query", "SELECT run_id, state, items_done, "
-                             "rows_written FROM ops.runs", "--output", "json"))  # fmt: skip
+    runs = wikistream(
+        *_args(
+            tmp_path,
+            warehouse,
+            "query",
+            "SELECT run_id, state, items_done, rows_written FROM ops.runs",
+            "--output",
+            "json",
+        )
+    )
     [row] = json.loads(runs.stdout)
     assert row["state"] == "completed" and row["items_done"] == len(paths)
     assert row["run_id"] == manifest["run_id"]
@@ -116,16 +130,22 @@ def test_a_damaged_file_leaves_the_run_partial_and_a_fixed_one_completes_it(
 ) -> None:
     paths = _files(tmp_path / "history", files=3, per_file=2_000)
     clean = tmp_path / "clean"
-    reference = _args(tmp_path, clean, "backfill", "--source", f"file:{tmp_path}/history/*",
-                      "--no-process")  # fmt: skip
+    reference = _args(
+        tmp_path, clean, "backfill", "--source", f"file:{tmp_path}/history/*", "--no-process"
+    )
     assert wikistream(*reference).returncode == 0
     expected = sorted(_bronze_ids(clean))
     damaged = paths[1]  # gzip: cut in the middle, as an interrupted download would be
     whole = damaged.read_bytes()
     damaged.write_bytes(whole[: len(whole) // 2])
     warehouse = tmp_path / "wh"
-    args = _args(tmp_path, warehouse, "backfill", *[a for p in paths for a in ("--source",
-                 f"file:{p}")], "--no-process")  # fmt: skip
+    args = _args(
+        tmp_path,
+        warehouse,
+        "backfill",
+        *[a for p in paths for a in ("--source", f"file:{p}")],
+        "--no-process",
+    )
 
     first = wikistream(*args)
     assert first.returncode == 1
@@ -154,9 +174,22 @@ def test_a_stream_backfill_loads_its_hour_slices_once(tmp_path: Path, samples: l
         times = sorted(datetime.fromisoformat(json.loads(s)["meta"]["dt"]) for s in samples[:3000])
         since, until = times[200], times[1500]  # the stream goes on > 60 s past until
         warehouse = tmp_path / "wh"
-        args = _args(tmp_path, warehouse, "backfill", "--source", f"sse:{server.url}",
-                     "--since", since.isoformat(), "--until", until.isoformat(),
-                     "--slice-hours", "0.01", "--no-process", "--output", "json")  # fmt: skip
+        args = _args(
+            tmp_path,
+            warehouse,
+            "backfill",
+            "--source",
+            f"sse:{server.url}",
+            "--since",
+            since.isoformat(),
+            "--until",
+            until.isoformat(),
+            "--slice-hours",
+            "0.01",
+            "--no-process",
+            "--output",
+            "json",
+        )
         result = wikistream(*args)
         assert result.returncode == 0, result.stderr
         manifest = json.loads(result.stdout)
@@ -245,9 +278,17 @@ def test_a_stream_backfill_that_cannot_reach_the_stream_exits_3(tmp_path: Path) 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = _args(tmp_path, tmp_path / "wh", "backfill", "--source",
-                 f"sse:http://127.0.0.1:{port}/v2/stream/recentchange", "--since",
-                 "2026-12-01T00:00:00Z", "--until", "2026-12-01T02:00:00Z")  # fmt: skip
+    args = _args(
+        tmp_path,
+        tmp_path / "wh",
+        "backfill",
+        "--source",
+        f"sse:http://127.0.0.1:{port}/v2/stream/recentchange",
+        "--since",
+        "2026-12-01T00:00:00Z",
+        "--until",
+        "2026-12-01T02:00:00Z",
+    )
     result = wikistream(*args, env={"WIKISTREAM_SOURCE__BACKOFF_INITIAL_S": "0.05"})
     assert result.returncode == 3, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -46,8 +46,18 @@ def _two_worker_backfill(tmp_path: Path, events: int) -> tuple[list[str], Path, 
     source = f"file:{_repeating_file(tmp_path / 'history.jsonl', events)}"
     expected = _reference(tmp_path, source)
     warehouse = tmp_path / "wh"
-    args = _args(tmp_path, warehouse, "backfill", "--source", source, "--workers", "2",
-                 "--no-process", "--output", "json")  # fmt: skip
+    args = _args(
+        tmp_path,
+        warehouse,
+        "backfill",
+        "--source",
+        source,
+        "--workers",
+        "2",
+        "--no-process",
+        "--output",
+        "json",
+    )
     return args, warehouse, expected
 
 

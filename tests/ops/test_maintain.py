@@ -25,8 +25,9 @@ from wikistream.ops.maintain import maintain
 from wikistream.pipeline.process import Processor
 from wikistream.settings import MaintenanceSettings, Settings
 
-AGGRESSIVE = MaintenanceSettings(snapshot_retention_h=1e-6, keep_last_snapshots=1,
-                                 orphan_age_h=0, min_small_files=2)  # fmt: skip
+AGGRESSIVE = MaintenanceSettings(
+    snapshot_retention_h=1e-6, keep_last_snapshots=1, orphan_age_h=0, min_small_files=2
+)
 
 
 def _sorted(table: pa.Table) -> list[dict[str, object]]:
@@ -35,8 +36,10 @@ def _sorted(table: pa.Table) -> list[dict[str, object]]:
 
 def _all_layers(settings: Settings) -> dict[str, int]:
     catalog = Lakehouse(settings)
-    return {name: catalog.table(name).scan().to_arrow().num_rows
-            for name in ("bronze.events", "silver.events", "gold.hourly_stats")}  # fmt: skip
+    return {
+        name: catalog.table(name).scan().to_arrow().num_rows
+        for name in ("bronze.events", "silver.events", "gold.hourly_stats")
+    }
 
 
 @pytest.mark.integration
@@ -49,8 +52,9 @@ def test_compaction_of_1000_small_commits_keeps_every_row_and_cuts_files_10x(
     events = recent_events(3000)
     for day in (0, 1):  # two partitions
         for e in events[day * 1500 : (day + 1) * 1500]:
-            e["meta"]["dt"] = (datetime.fromisoformat(e["meta"]["dt"]) - timedelta(days=day)
-                               ).isoformat()  # fmt: skip
+            e["meta"]["dt"] = (
+                datetime.fromisoformat(e["meta"]["dt"]) - timedelta(days=day)
+            ).isoformat()
     from tests.support.events import bronze_rows
 
     rows = bronze_rows(events)
@@ -124,18 +128,41 @@ def test_maintenance_while_a_writer_runs_loses_and_duplicates_nothing(tmp_path: 
     settings = make_settings(warehouse)
     env = {**os.environ, "WIKISTREAM_COMMIT__MAX_SECONDS": "0.2"}
     writer = subprocess.Popen(
-        [sys.executable, "-m", "wikistream", "--warehouse", str(warehouse), "run", "--source",
-         "synthetic:3000", "--max-events", "30000", "--no-process", "--output", "json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "wikistream",
+            "--warehouse",
+            str(warehouse),
+            "run",
+            "--source",
+            "synthetic:3000",
+            "--max-events",
+            "30000",
+            "--no-process",
+            "--output",
+            "json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     rounds = 0
     while writer.poll() is None and time.monotonic() < deadline:
         catalog = Lakehouse(settings)
         if catalog.exists("bronze.events"):
-            maintain(catalog, MaintenanceSettings(min_small_files=2, snapshot_retention_h=1e-6,
-                                                  keep_last_snapshots=3, orphan_age_h=0.01),
-                     ["bronze.events"])  # fmt: skip
+            maintain(
+                catalog,
+                MaintenanceSettings(
+                    min_small_files=2,
+                    snapshot_retention_h=1e-6,
+                    keep_last_snapshots=3,
+                    orphan_age_h=0.01,
+                ),
+                ["bronze.events"],
+            )
             rounds += 1
     stdout, stderr = writer.communicate(timeout=60)
     assert writer.returncode == 0, stderr

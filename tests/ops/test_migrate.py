@@ -31,8 +31,13 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wikistream", *args], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "wikistream", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_a_local_warehouse_moves_to_s3_with_every_row_and_position(
@@ -50,8 +55,17 @@ def test_a_local_warehouse_moves_to_s3_with_every_row_and_position(
     assert filled.returncode == 0, filled.stderr
     target: Setup = make_setup("rest", tmp_path, seaweed, None)
     config = target.config(tmp_path, filters={"domains": ["*"]})
-    moved = _cli("--warehouse", str(local), "migrate", "--to", str(config), "--yes",
-                 "--output", "json", env=target.env)  # fmt: skip
+    moved = _cli(
+        "--warehouse",
+        str(local),
+        "migrate",
+        "--to",
+        str(config),
+        "--yes",
+        "--output",
+        "json",
+        env=target.env,
+    )
     assert moved.returncode == 0, moved.stderr
     report = json.loads(moved.stdout)
     assert report["verified"] and report["documents"] >= 2
@@ -77,8 +91,16 @@ def test_a_local_warehouse_moves_to_s3_with_every_row_and_position(
     manifest = Lakehouse.reader(remote).table("ops.runs").scan().to_arrow()
     assert manifest.column("manifest")[0].as_py().startswith(remote.warehouse_uri)
     path.write_bytes(b"\n".join(lines[:3000]) + b"\n")  # the stream went on meanwhile
-    resumed = _cli("--config", str(config), "run", "--source", f"file:{path}", "--output",
-                   "json", env=target.env)  # fmt: skip
+    resumed = _cli(
+        "--config",
+        str(config),
+        "run",
+        "--source",
+        f"file:{path}",
+        "--output",
+        "json",
+        env=target.env,
+    )
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     # it starts where the local warehouse stopped, and reads only what came after

@@ -26,8 +26,9 @@ def _cli(warehouse: Path, *args: str) -> dict[str, object]:
     config = warehouse.parent / "wikistream.toml"
     if not config.exists():
         config.write_text(ALL_WIKIS)
-    result = wikistream("--config", str(config), "--warehouse", str(warehouse), *args,
-                        "--output", "json")  # fmt: skip
+    result = wikistream(
+        "--config", str(config), "--warehouse", str(warehouse), *args, "--output", "json"
+    )
     assert result.returncode == 0, result.stderr
     data: dict[str, object] = json.loads(result.stdout)
     return data
@@ -57,8 +58,16 @@ def test_bronze_replay_from_a_file_brings_lost_events_back_once(
     _lose(settings, "bronze.events", original[100:400])
     assert len(_ids(settings)) == len(original) - 300
 
-    args = ("replay", "--layer", "bronze", "--from", "earliest", "--source", f"file:{path}",
-            "--no-process")  # fmt: skip
+    args = (
+        "replay",
+        "--layer",
+        "bronze",
+        "--from",
+        "earliest",
+        "--source",
+        f"file:{path}",
+        "--no-process",
+    )
     first = _cli(warehouse, *args)
     assert first["accepted"] == 300 and first["source"] == f"replay:file:{path.resolve()}"
     assert sorted(_ids(settings)) == original  # each once, none lost
@@ -70,8 +79,17 @@ def test_bronze_replay_from_a_file_brings_lost_events_back_once(
 
     # From a position (a byte offset the file source produced): only what follows is read.
     middle = sum(len(line) + 1 for line in samples[:1500])
-    partial = _cli(warehouse, "replay", "--layer", "bronze", "--from", str(middle),
-                   "--source", f"file:{path}", "--no-process")  # fmt: skip
+    partial = _cli(
+        warehouse,
+        "replay",
+        "--layer",
+        "bronze",
+        "--from",
+        str(middle),
+        "--source",
+        f"file:{path}",
+        "--no-process",
+    )
     assert partial["events_read"] == 1501 and partial["accepted"] == 0
 
 
@@ -88,12 +106,26 @@ def test_bronze_replay_from_a_time_over_sse_uses_since(
         # An outage nobody noticed: the events of a minute are gone.
         gap_start = bronze.column("event_ts")[400].as_py()
         gap_end = bronze.column("event_ts")[800].as_py()
-        lost = bronze.filter(pc.and_(pc.greater_equal(bronze.column("event_ts"), gap_start),
-                                     pc.less(bronze.column("event_ts"), gap_end)))  # fmt: skip
+        lost = bronze.filter(
+            pc.and_(
+                pc.greater_equal(bronze.column("event_ts"), gap_start),
+                pc.less(bronze.column("event_ts"), gap_end),
+            )
+        )
         _lose(settings, "bronze.events", lost.column("event_id").to_pylist())
 
-        args = ("replay", "--layer", "bronze", "--from", gap_start.isoformat(), "--until",
-                gap_end.isoformat(), "--source", f"sse:{server.url}", "--no-process")  # fmt: skip
+        args = (
+            "replay",
+            "--layer",
+            "bronze",
+            "--from",
+            gap_start.isoformat(),
+            "--until",
+            gap_end.isoformat(),
+            "--source",
+            f"sse:{server.url}",
+            "--no-process",
+        )
         first = _cli(warehouse, *args)
         assert first["accepted"] == lost.num_rows and first["stopped_by"] == "until"
         assert server.observed.requests[-1]["since"] == gap_start.isoformat()
@@ -111,10 +143,13 @@ def _sse(url: str, settings: Settings) -> FileSource:
 
 
 def _two_days(settings: Settings) -> None:
-    batch = [event(f"2026-11-{day}T{hour:02d}:{minute:02d}:00Z", user=f"U{minute % 5}",
-                   domain=domain)
-             for day in (20, 21) for hour in (9, 10) for minute in range(0, 60, 3)
-             for domain in ("en.wikipedia.org", "xx.wikipedia.org")]  # fmt: skip
+    batch = [
+        event(f"2026-11-{day}T{hour:02d}:{minute:02d}:00Z", user=f"U{minute % 5}", domain=domain)
+        for day in (20, 21)
+        for hour in (9, 10)
+        for minute in range(0, 60, 3)
+        for domain in ("en.wikipedia.org", "xx.wikipedia.org")
+    ]
     write_bronze(settings, batch, "file:/data/two-days.jsonl")
 
 
@@ -125,9 +160,11 @@ def _silver(settings: Settings) -> list[dict[str, object]]:
 
 def _gold(settings: Settings) -> dict[str, list[dict[str, object]]]:
     out = {}
-    for name, keys in (("gold.hourly_stats", ["event_hour", "domain"]),
-                       ("gold.risk_scores", ["window_start", "user"]),
-                       ("gold.daily_summary", ["event_date"])):  # fmt: skip
+    for name, keys in (
+        ("gold.hourly_stats", ["event_hour", "domain"]),
+        ("gold.risk_scores", ["window_start", "user"]),
+        ("gold.daily_summary", ["event_date"]),
+    ):
         rows = read_table(settings, name)
         rows = rows.drop_columns([c for c in rows.column_names if c.endswith("_at")])
         out[name] = rows.sort_by([(k, "ascending") for k in keys]).to_pylist()
@@ -148,8 +185,9 @@ def test_silver_replay_recomputes_the_days_and_gold_follows(tmp_path: Path) -> N
     assert first["rows_written"]["silver.events"] == 80  # type: ignore[index]
     silver = _silver(settings)
     assert len(silver) == 160 and len({r["event_id"] for r in silver}) == 160
-    by_day = {(str(r["event_ts"])[:10], r["region"]) for r in silver
-              if r["domain"] == "xx.wikipedia.org"}  # fmt: skip
+    by_day = {
+        (str(r["event_ts"])[:10], r["region"]) for r in silver if r["domain"] == "xx.wikipedia.org"
+    }
     assert by_day == {("2026-11-20", "other"), ("2026-11-21", "oceania")}
     gold = _gold(settings)
     hourly = gold["gold.hourly_stats"]
@@ -165,8 +203,13 @@ def test_gold_replay_from_a_time_or_a_snapshot_restores_windows(tmp_path: Path) 
     _two_days(settings)
     run_cycle(settings)
     expected = _gold(settings)
-    damaged = [h for h in pc.unique(read_table(settings, "gold.hourly_stats")
-                                    .column("event_hour")).to_pylist() if h.day == 21]  # fmt: skip
+    damaged = [
+        h
+        for h in pc.unique(
+            read_table(settings, "gold.hourly_stats").column("event_hour")
+        ).to_pylist()
+        if h.day == 21
+    ]
     _lose_windows(settings, damaged)
     assert _gold(settings) != expected
 
@@ -204,11 +247,29 @@ def test_silver_and_gold_replays_need_the_processing_run_stopped(tmp_path: Path)
     (tmp_path / "wikistream.toml").write_text(ALL_WIKIS)
     config = str(tmp_path / "wikistream.toml")
     for layer in ("gold", "silver"):
-        result = wikistream("--config", config, "--warehouse", str(warehouse),
-                            "replay", "--layer", layer, "--from", "earliest")  # fmt: skip
+        result = wikistream(
+            "--config",
+            config,
+            "--warehouse",
+            str(warehouse),
+            "replay",
+            "--layer",
+            layer,
+            "--from",
+            "earliest",
+        )
         assert result.returncode == 2 and "host:4242:abcd1234" in result.stderr, result.stderr
         assert "stop that `wikistream run`" in result.stderr
     lease.release()
-    freed = wikistream("--config", config, "--warehouse", str(warehouse),
-                       "replay", "--layer", "gold", "--from", "earliest")  # fmt: skip
+    freed = wikistream(
+        "--config",
+        config,
+        "--warehouse",
+        str(warehouse),
+        "replay",
+        "--layer",
+        "gold",
+        "--from",
+        "earliest",
+    )
     assert freed.returncode == 0, freed.stderr

@@ -26,8 +26,9 @@ ALL_WIKIS = '[filters]\ndomains = ["*"]\n'
 def _rows(settings: Settings, table: str) -> list[dict[str, object]]:
     """The rows, without the columns that say when they were (re)computed."""
     rows = read_table(settings, table)
-    rows = rows.drop_columns([c for c in rows.column_names
-                              if c.endswith("_at") or c == "processing_lag_s"])  # fmt: skip
+    rows = rows.drop_columns(
+        [c for c in rows.column_names if c.endswith("_at") or c == "processing_lag_s"]
+    )
     return rows.sort_by("event_id").to_pylist()
 
 
@@ -38,8 +39,19 @@ def _exact(settings: Settings, table: str) -> list[dict[str, object]]:
 def _rollback(tmp_path: Path, warehouse: Path, table: str, to: str) -> dict[str, object]:
     config = tmp_path / "wikistream.toml"
     config.write_text(ALL_WIKIS)
-    result = wikistream("--config", str(config), "--warehouse", str(warehouse), "rollback",
-                        table, "--to", to, "--yes", "--output", "json")  # fmt: skip
+    result = wikistream(
+        "--config",
+        str(config),
+        "--warehouse",
+        str(warehouse),
+        "rollback",
+        table,
+        "--to",
+        to,
+        "--yes",
+        "--output",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     data: dict[str, object] = json.loads(result.stdout)
     return data
@@ -74,8 +86,11 @@ def test_rollback_of_bronze_restores_its_rows_and_rebuilds_the_layers_above(
     bronze = Lakehouse(settings).table("bronze.events")
     first = bronze.current_snapshot()
     assert first is not None
-    then = {"bronze": _exact(settings, "bronze.events"), "silver": _rows(settings, "silver.events"),
-            "position": stored_position(bronze, f"file:{path.resolve()}")}  # fmt: skip
+    then = {
+        "bronze": _exact(settings, "bronze.events"),
+        "silver": _rows(settings, "silver.events"),
+        "position": stored_position(bronze, f"file:{path.resolve()}"),
+    }
     time.sleep(0.05)
     moment = datetime.now(UTC)
     time.sleep(0.05)
@@ -156,8 +171,15 @@ def test_a_rollback_never_lands_on_the_first_half_of_an_older_replacement(tmp_pa
     table.overwrite(rows, snapshot_properties={COMMIT_KEY: "old-style"})  # two snapshots
     table.refresh()
     delete_half, completed = (s.snapshot_id for s in lineage(table)[1::-1])
-    refused = wikistream("--warehouse", str(tmp_path / "wh"), "rollback", "gold.hourly_stats",
-                         "--to", str(delete_half), "--yes")  # fmt: skip
+    refused = wikistream(
+        "--warehouse",
+        str(tmp_path / "wh"),
+        "rollback",
+        "gold.hourly_stats",
+        "--to",
+        str(delete_half),
+        "--yes",
+    )
     assert refused.returncode == 2 and f"roll back to {completed}" in refused.stderr
     when = datetime.fromtimestamp(table.snapshot_by_id(delete_half).timestamp_ms / 1000, UTC)
     assert resolve(table, when.isoformat()) == completed

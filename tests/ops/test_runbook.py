@@ -113,10 +113,12 @@ class Site:
             args.append("--yes")  # the runbook says it asks first
         env = {**os.environ, **self.env}
         if not here.until_stopped:
-            return subprocess.run([*full, *args], capture_output=True, text=True, env=env,
-                                  timeout=300, check=False)  # fmt: skip
-        process = subprocess.Popen([*full, *args], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+            return subprocess.run(
+                [*full, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+            )
+        process = subprocess.Popen(
+            [*full, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         time.sleep(8)  # long enough to read, commit, serve
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=120)
@@ -205,8 +207,10 @@ def _plan(command: str) -> Here:
     for pattern, here in PLAN:
         if re.search(pattern, command):
             return here
-    raise AssertionError(f"the runbook documents `{command}`, which this test cannot run yet: "
-                         "add it to PLAN (tests/ops/test_runbook.py)")  # fmt: skip
+    raise AssertionError(
+        f"the runbook documents `{command}`, which this test cannot run yet: "
+        "add it to PLAN (tests/ops/test_runbook.py)"
+    )
 
 
 def test_the_runbook_lists_commands_this_test_knows() -> None:

@@ -28,11 +28,19 @@ pytestmark = pytest.mark.integration
 def _event(**fields: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
         "$schema": "/mediawiki/recentchange/1.0.1",
-        "meta": {"dt": "2026-11-30T10:00:00Z", "stream": "mediawiki.recentchange",
-                 "domain": "en.wikipedia.org"},
-        "type": "edit", "namespace": 0, "title": "Boundary", "user": "Edge", "bot": False,
-        "length": {"old": 10, "new": 20}, "revision": {"old": 1, "new": 2},
-    }  # fmt: skip
+        "meta": {
+            "dt": "2026-11-30T10:00:00Z",
+            "stream": "mediawiki.recentchange",
+            "domain": "en.wikipedia.org",
+        },
+        "type": "edit",
+        "namespace": 0,
+        "title": "Boundary",
+        "user": "Edge",
+        "bot": False,
+        "length": {"old": 10, "new": 20},
+        "revision": {"old": 1, "new": 2},
+    }
     for key, value in fields.items():
         if key == "meta":
             event["meta"] = {**event["meta"], **value}
@@ -97,10 +105,23 @@ def test_boundary_events_never_stop_a_real_run(tmp_path: Path) -> None:
         "WIKISTREAM_SOURCE__CHUNK_EVENTS": "100",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "wikistream", "--warehouse", str(warehouse), "run",
-         "--source", f"file:{path}", "--output", "json"],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "wikistream",
+            "--warehouse",
+            str(warehouse),
+            "run",
+            "--source",
+            f"file:{path}",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["events_read"] == len(lines)

@@ -40,8 +40,16 @@ def _config(tmp_path: Path) -> Path:
 
 
 def _run(config: Path, *args: str) -> subprocess.Popen[bytes]:
-    return spawn(config.parent / "runs.log", "--config", str(config), "--log-level", "info",
-                 "run", "--no-process", *args)  # fmt: skip
+    return spawn(
+        config.parent / "runs.log",
+        "--config",
+        str(config),
+        "--log-level",
+        "info",
+        "run",
+        "--no-process",
+        *args,
+    )
 
 
 def _log(config: Path, whole: bool = False) -> str:
@@ -118,8 +126,13 @@ def test_sigkill_during_sse_ingest_loses_and_duplicates_nothing(tmp_path: Path) 
     rng = random.Random(42)
     generator = SyntheticGenerator(seed=12, start="2026-01-01T00:00:00Z")
     lines = [generator.record(i) for i in range(3000)]
-    script = Script(drop_every=97, resend_on_reconnect=4, garbage_every=250,
-                    event_delay_s=0.003, hold_open_at_end_s=600)  # fmt: skip
+    script = Script(
+        drop_every=97,
+        resend_on_reconnect=4,
+        garbage_every=250,
+        event_delay_s=0.003,
+        hold_open_at_end_s=600,
+    )
     config = _config(tmp_path)
     with EventStreamsServer(lines, script) as server:
         rows_after_kill = _kill_repeatedly(config, ["--source", f"sse:{server.url}"], rng)

@@ -71,8 +71,9 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
     assert hourly["de.wikipedia.org"]["events"] == 1
 
     windows = _table(settings, "gold.metrics_10min", ["scope", "entity", "window_start"])
-    global_rows = [(r["window_start"].minute, r["events"]) for r in windows
-                   if r["scope"] == "global"]  # fmt: skip
+    global_rows = [
+        (r["window_start"].minute, r["events"]) for r in windows if r["scope"] == "global"
+    ]
     assert global_rows == [(0, 6), (30, 1)]
     alice = [r for r in windows if r["scope"] == "user" and r["entity"] == "Alice"]
     assert [(r["window_start"].minute, r["edits"]) for r in alice] == [(0, 2), (30, 1)]
@@ -80,8 +81,11 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
     risk = {r["user"]: r for r in _table(settings, "gold.risk_scores", ["user"])}
     assert "PyBot" not in risk  # flagged bots are not scored
     assert risk["Alice"]["risk_score"] == pytest.approx(17.4)
-    assert (risk["Alice"]["velocity_score"], risk["Alice"]["deletion_score"],
-            risk["Alice"]["cross_domain_score"]) == (2.4, 10.0, 5.0)  # fmt: skip
+    assert (
+        risk["Alice"]["velocity_score"],
+        risk["Alice"]["deletion_score"],
+        risk["Alice"]["cross_domain_score"],
+    ) == (2.4, 10.0, 5.0)
     assert risk["Alice"]["reasons"] == "3 edits in the hour; 1 large deletions; active on 2 wikis"
     ip = risk["192.0.2.7"]
     assert (ip["anonymity_score"], ip["reverted_by_others"], ip["reverted_score"]) == (
@@ -155,11 +159,13 @@ def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothi
         processor_many.run()
     assert _all_layers(many) == expected
 
-    snapshots = {t.identifier: len(Lakehouse(once).table(t.identifier).snapshots())
-                 for t in GOLD_TABLES}  # fmt: skip
+    snapshots = {
+        t.identifier: len(Lakehouse(once).table(t.identifier).snapshots()) for t in GOLD_TABLES
+    }
     assert processor.run().rows == {}  # nothing new: no commit at all
-    assert {t.identifier: len(Lakehouse(once).table(t.identifier).snapshots())
-            for t in GOLD_TABLES} == snapshots  # fmt: skip
+    assert {
+        t.identifier: len(Lakehouse(once).table(t.identifier).snapshots()) for t in GOLD_TABLES
+    } == snapshots
     processor.run(lookback_hours=48)  # recomputing every window changes nothing
     assert _all_layers(once) == expected
     processor.run(full_refresh=True)  # gold from the silver rows the cycle holds in memory

@@ -22,16 +22,25 @@ pytestmark = pytest.mark.integration
 def _process(warehouse: Path) -> subprocess.Popen[bytes]:
     config = warehouse.parent / f"{warehouse.name}.toml"
     config.write_text('[filters]\ndomains = ["*"]\n')
-    return spawn(warehouse.parent / "process.log", "--config", str(config), "--warehouse",
-                 str(warehouse), "--log-level", "warning", "process")  # fmt: skip
+    return spawn(
+        warehouse.parent / "process.log",
+        "--config",
+        str(config),
+        "--warehouse",
+        str(warehouse),
+        "--log-level",
+        "warning",
+        "process",
+    )
 
 
 def _first_commit(warehouse: Path, process: subprocess.Popen[bytes]) -> bool:
     """Wait until `process` commits its first new metadata file (or ends): True if it did."""
 
     def metadata() -> set[Path]:
-        return set(warehouse.glob("silver/*/metadata/*.metadata.json")) | \
-            set(warehouse.glob("gold/*/metadata/*.metadata.json"))  # fmt: skip
+        return set(warehouse.glob("silver/*/metadata/*.metadata.json")) | set(
+            warehouse.glob("gold/*/metadata/*.metadata.json")
+        )
 
     before = metadata()
     deadline = time.monotonic() + 120

@@ -38,10 +38,25 @@ def test_soak_500_events_per_second_with_maintenance_and_a_concurrent_reader(
         "WIKISTREAM_MAINTENANCE__ORPHAN_AGE_H": "0.005",
     }
     run = subprocess.Popen(
-        [sys.executable, "-m", "wikistream", "--warehouse", str(warehouse), "run", "--source",
-         "synthetic:500", "--max-seconds", str(RUN_SECONDS), "--output", "json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "wikistream",
+            "--warehouse",
+            str(warehouse),
+            "run",
+            "--source",
+            "synthetic:500",
+            "--max-seconds",
+            str(RUN_SECONDS),
+            "--output",
+            "json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     memory: list[int] = []
     queries, failures = 0, []
     done = threading.Event()

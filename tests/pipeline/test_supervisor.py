@@ -45,11 +45,18 @@ def webhook() -> Iterator[WebhookSink]:
 def _settings(folder: Path, webhook: WebhookSink, **supervisor: float) -> Settings:
     return make_settings(
         folder / "wh",
-        supervisor={"backoff_initial_s": 0.05, "backoff_max_s": 0.2, "alert_after_restarts": 2,
-                    "heartbeat_s": 0.2, **supervisor},
-        alerts={"routes": {"critical": ["webhook"], "warning": ["webhook"]},
-                "webhook": {"url": webhook.url}},
-    )  # fmt: skip
+        supervisor={
+            "backoff_initial_s": 0.05,
+            "backoff_max_s": 0.2,
+            "alert_after_restarts": 2,
+            "heartbeat_s": 0.2,
+            **supervisor,
+        },
+        alerts={
+            "routes": {"critical": ["webhook"], "warning": ["webhook"]},
+            "webhook": {"url": webhook.url},
+        },
+    )
 
 
 class CrashingSource(FileSource):
@@ -104,8 +111,7 @@ def test_a_stalled_stream_is_reconnected(tmp_path: Path, webhook: WebhookSink) -
         def until_done() -> Source:
             return open_source(f"sse:{server.url}", settings)
 
-        summary = supervise_ingest(supervisor, until_done, stop, max_events=300,
-                                   max_seconds=60)  # fmt: skip
+        summary = supervise_ingest(supervisor, until_done, stop, max_events=300, max_seconds=60)
         supervisor.close()
         assert supervisor.alerts is not None
         supervisor.alerts.close()
@@ -165,8 +171,9 @@ def test_ingest_failing_again_and_again_on_one_record_is_alerted_and_isolated(
     behind it, for a failure nothing recognises as being about the data. No real fault of
     that kind is known (it would be classified), so one is injected under PyIceberg."""
     settings = _settings(tmp_path, webhook, poison_after=3, alert_after_restarts=10)
-    settings = settings.model_copy(update={"commit": settings.commit.model_copy(
-        update={"max_events": 100})})  # fmt: skip
+    settings = settings.model_copy(
+        update={"commit": settings.commit.model_copy(update={"max_events": 100})}
+    )
     lines = sample_lines()[:500]
     marker = b"POISON-7f3a"
     poisoned_line = lines[250].replace(b'"comment": "', b'"comment": "' + marker, 1)
@@ -258,8 +265,9 @@ def test_a_terminal_error_stops_the_processing_loop_instead_of_retrying_forever(
     _silver_ahead_of_a_rolled_back_bronze(tmp_path, settings)
     supervisor = Supervisor(settings)
     ended: list[Exception] = []
-    loop = ProcessLoop(Processor(Lakehouse(settings), settings), 0.05, supervisor,
-                       on_terminal=ended.append).start()  # fmt: skip
+    loop = ProcessLoop(
+        Processor(Lakehouse(settings), settings), 0.05, supervisor, on_terminal=ended.append
+    ).start()
     deadline = time.monotonic() + 30
     while loop.error is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -280,11 +288,21 @@ def test_run_stops_with_the_advice_when_processing_cannot_continue(
     path = _silver_ahead_of_a_rolled_back_bronze(tmp_path, settings)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "wikistream", "--warehouse", str(settings.warehouse), "run",
-         "--source", f"file:{path}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "wikistream",
+            "--warehouse",
+            str(settings.warehouse),
+            "run",
+            "--source",
+            f"file:{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "WIKISTREAM_PROCESS__INTERVAL_S": "0.2"},
-    )  # fmt: skip
+    )
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "wikistream process --full-refresh" in errors[0]

@@ -73,13 +73,19 @@ def test_uniqueness_counts_duplicates() -> None:
 
 
 def test_validity_flags_each_bad_row_and_ignores_nulls_and_rows_outside_where() -> None:
-    batch = pa.table({
-        "user": ["1.2.3.4", "Alice", "2001:db8::1", "bad-ip", None, "~2026-123"],
-        "user_kind": ["ip", "registered", "ip", "ip", "ip", "temporary"],
-    })  # fmt: skip
-    check = _check(type="validity", column="user", where="user_kind = 'ip'",
-                   regex=r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+)$",
-                   max_failed_ratio=0.2)  # fmt: skip
+    batch = pa.table(
+        {
+            "user": ["1.2.3.4", "Alice", "2001:db8::1", "bad-ip", None, "~2026-123"],
+            "user_kind": ["ip", "registered", "ip", "ip", "ip", "temporary"],
+        }
+    )
+    check = _check(
+        type="validity",
+        column="user",
+        where="user_kind = 'ip'",
+        regex=r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+)$",
+        max_failed_ratio=0.2,
+    )
     outcome, result = _one(batch, check)
     assert outcome.row_failures["c"].to_pylist() == [False, False, False, True, False, False]
     assert (result.verdict, result.rows_failed) == ("pass", 1)  # 1/6 <= 0.2
@@ -88,29 +94,42 @@ def test_validity_flags_each_bad_row_and_ignores_nulls_and_rows_outside_where() 
 
 
 def test_validity_allowed_values_and_ranges() -> None:
-    batch = pa.table({"region": ["europe", "atlantis", "asia", None],
-                      "score": [0.0, 101.0, 50.0, -1.0]})  # fmt: skip
-    outcome, result = _one(batch, _check(type="validity", column="region",
-                                         allowed=["europe", "asia"]))  # fmt: skip
+    batch = pa.table(
+        {"region": ["europe", "atlantis", "asia", None], "score": [0.0, 101.0, 50.0, -1.0]}
+    )
+    outcome, result = _one(
+        batch, _check(type="validity", column="region", allowed=["europe", "asia"])
+    )
     assert outcome.row_failures["c"].to_pylist() == [False, True, False, False]
     outcome, _ = _one(batch, _check(type="validity", column="score", min=0, max=100))
     assert outcome.row_failures["c"].to_pylist() == [False, True, False, True]
 
 
 def test_consistency_is_a_sql_condition_per_row() -> None:
-    batch = pa.table({"length_old": [100, 100, None], "length_new": [150, 150, 20],
-                      "length_delta": [50, 49, 20]})  # fmt: skip
-    check = _check(type="consistency", expr="length_old IS NULL OR length_new IS NULL OR "
-                                            "length_delta = length_new - length_old")  # fmt: skip
+    batch = pa.table(
+        {"length_old": [100, 100, None], "length_new": [150, 150, 20], "length_delta": [50, 49, 20]}
+    )
+    check = _check(
+        type="consistency",
+        expr="length_old IS NULL OR length_new IS NULL OR length_delta = length_new - length_old",
+    )
     outcome, result = _one(batch, check)
     assert outcome.row_failures["c"].to_pylist() == [False, True, False]
     assert outcome.failed_checks(outcome.failed_rows()).to_pylist() == [["c"]]
 
 
 def test_timeliness_judges_live_sources_only() -> None:
-    batch = pa.table({"processing_lag_s": [5.0, 7200.0, 7200.0, 9000.0],
-                      "source": ["sse:https://x", "sse:https://x", "file:/data/a.jsonl",
-                                 "synthetic:seed=1@2026-01-01T00:00:00Z"]})  # fmt: skip
+    batch = pa.table(
+        {
+            "processing_lag_s": [5.0, 7200.0, 7200.0, 9000.0],
+            "source": [
+                "sse:https://x",
+                "sse:https://x",
+                "file:/data/a.jsonl",
+                "synthetic:seed=1@2026-01-01T00:00:00Z",
+            ],
+        }
+    )
     check = _check(
         type="timeliness",
         max_age_s=3600,
@@ -157,8 +176,9 @@ def test_a_check_on_a_missing_column_fails_loudly_rather_than_passing() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.integers(-5, 105)), min_size=1, max_size=60),
-       st.floats(0, 1))  # fmt: skip
+@given(
+    st.lists(st.one_of(st.none(), st.integers(-5, 105)), min_size=1, max_size=60), st.floats(0, 1)
+)
 def test_row_level_failures_are_exactly_the_rows_out_of_range(
     values: list[int | None], max_failed: float
 ) -> None:
@@ -174,8 +194,14 @@ def test_row_level_failures_are_exactly_the_rows_out_of_range(
 
 def test_the_shipped_checks_load_and_cover_every_layer() -> None:
     checks = load_checks()
-    assert {c.type for c in checks.silver} >= {"completeness", "validity", "uniqueness",
-                                               "timeliness", "consistency", "drift"}  # fmt: skip
+    assert {c.type for c in checks.silver} >= {
+        "completeness",
+        "validity",
+        "uniqueness",
+        "timeliness",
+        "consistency",
+        "drift",
+    }
     assert any(c.type == "volume" for c in checks.bronze)
     assert any(c.type == "reconcile" for c in checks.gold)
 

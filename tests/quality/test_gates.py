@@ -37,17 +37,24 @@ def sinks(tmp_path: Path) -> Iterator[tuple[WebhookSink, SmtpSink]]:
     smtp.close()
 
 
-def _settings(folder: Path, sinks: tuple[WebhookSink, SmtpSink] | None = None,
-              **overrides: Any) -> Settings:  # fmt: skip
+def _settings(
+    folder: Path, sinks: tuple[WebhookSink, SmtpSink] | None = None, **overrides: Any
+) -> Settings:
     if sinks is not None:
         webhook, smtp = sinks
         overrides["alerts"] = {
             "routes": {"critical": ["log", "webhook", "email"], "warning": ["log", "webhook"]},
             "webhook": {"url": webhook.url},
-            "email": {"host": "127.0.0.1", "port": smtp.port, "username": SmtpSink.USER,
-                      "password": SmtpSink.PASSWORD, "sender": "ws@example.org",
-                      "recipients": ["oncall@example.org"], "ca_file": smtp.ca},
-        }  # fmt: skip
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "username": SmtpSink.USER,
+                "password": SmtpSink.PASSWORD,
+                "sender": "ws@example.org",
+                "recipients": ["oncall@example.org"],
+                "ca_file": smtp.ca,
+            },
+        }
     return make_settings(folder / "wh", **overrides)
 
 
@@ -229,8 +236,9 @@ def test_a_clean_stream_passes_every_gate_over_many_cycles(tmp_path: Path) -> No
     processor = Processor(Lakehouse(settings), settings)
     for batch in range(16):  # 16 cycles of 3,500 events (70 s of event time each)
         with path.open("ab") as out:
-            out.writelines(generator.record(i) + b"\n"
-                           for i in range(batch * 3500, (batch + 1) * 3500))  # fmt: skip
+            out.writelines(
+                generator.record(i) + b"\n" for i in range(batch * 3500, (batch + 1) * 3500)
+            )
         run_ingest(settings, FileSource(path, chunk_events=4096))
         report = processor.run()
         assert report.held == {}, report.held
@@ -241,8 +249,9 @@ def test_a_clean_stream_passes_every_gate_over_many_cycles(tmp_path: Path) -> No
     judged = results.filter(pc.equal(results.column("verdict"), "pass"))
     checks = set(judged.column("check_name").to_pylist())
     assert {"bot_share_drift", "volume_per_minute", "hourly_matches_silver"} <= checks
-    assert pa.compute.sum(read_table(settings, "gold.hourly_stats").column("events")).as_py() \
-        == _rows(settings, "silver.events")  # fmt: skip
+    assert pa.compute.sum(
+        read_table(settings, "gold.hourly_stats").column("events")
+    ).as_py() == _rows(settings, "silver.events")
 
 
 def test_an_alert_no_channel_delivered_is_not_marked_sent_and_goes_out_again(
@@ -253,9 +262,14 @@ def test_an_alert_no_channel_delivered_is_not_marked_sent_and_goes_out_again(
     critical alert was never seen by anyone."""
     webhook = WebhookSink(fail_first=4)  # two cycles' worth of failures, then it recovers
     try:
-        settings = _settings(tmp_path, None, alerts={
-            "routes": {"critical": ["webhook"], "warning": ["webhook"]},
-            "webhook": {"url": webhook.url}})  # fmt: skip
+        settings = _settings(
+            tmp_path,
+            None,
+            alerts={
+                "routes": {"critical": ["webhook"], "warning": ["webhook"]},
+                "webhook": {"url": webhook.url},
+            },
+        )
         batch = recent_events(70) + recent_events(30)
         for e in batch[70:]:
             e.pop("user")  # holds the batch (user_complete, error): a critical alert

@@ -22,8 +22,10 @@ def test_bronze_replay_moves_what_decodes_now_and_keeps_the_rest(tmp_path: Path)
     settings = make_settings(tmp_path / "wh")
     valid = [msgspec.json.encode(e) for e in recent_events(5)]
     garbage = [b"{not json", b"[]"]
-    dead = [(f"q{i}", Rejection(i, "invalid_type", "old decoder bug"), str(i), raw)
-            for i, raw in enumerate(valid + garbage + valid[:1])]  # fmt: skip
+    dead = [
+        (f"q{i}", Rejection(i, "invalid_type", "old decoder bug"), str(i), raw)
+        for i, raw in enumerate(valid + garbage + valid[:1])
+    ]
     table = Lakehouse(settings).table(BRONZE_QUARANTINE)
     commits.append(table, quarantine_to_arrow(dead, "sse:https://x", datetime.now(UTC)), {})
 

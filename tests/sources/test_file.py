@@ -55,10 +55,14 @@ def test_gzip_is_detected_and_resumable(tmp_path: Path) -> None:
 
 
 def test_sse_capture_is_replayed_frame_by_frame(tmp_path: Path) -> None:
-    capture = ":ok\n\n" + "".join(
-        f"event: message\nid: [{{\"offset\": {i}}}]\ndata: {r.decode()}\n\n"
-        for i, r in enumerate(RECORDS)
-    ) + "event: error\ndata: stream closed\n\n"  # fmt: skip
+    capture = (
+        ":ok\n\n"
+        + "".join(
+            f'event: message\nid: [{{"offset": {i}}}]\ndata: {r.decode()}\n\n'
+            for i, r in enumerate(RECORDS)
+        )
+        + "event: error\ndata: stream closed\n\n"
+    )
     path = tmp_path / "capture.sse"
     path.write_text(capture)
     source = FileSource(path, chunk_events=7)

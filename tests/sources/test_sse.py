@@ -17,16 +17,20 @@ from wikistream.sources.lines import HEAD_BYTES
 from wikistream.sources.sse import SseOptions, SseSource
 from wikistream.sources.synthetic import SyntheticGenerator
 
-EVENTS = [json.dumps({"meta": {"dt": "2026-01-01T00:00:00Z", "id": f"e{i}"}}).encode()
-          for i in range(60)]  # fmt: skip
+EVENTS = [
+    json.dumps({"meta": {"dt": "2026-01-01T00:00:00Z", "id": f"e{i}"}}).encode() for i in range(60)
+]
 UA = "wikistream-tests/1.0 (https://example.org/contact)"
 
 
 def _options(**overrides: object) -> SseOptions:
     values: dict[str, object] = {
-        "user_agent": UA, "backoff_initial_s": 0.02, "backoff_max_s": 0.1,
-        "read_timeout_s": 2.0, "connect_timeout_s": 2.0,
-    }  # fmt: skip
+        "user_agent": UA,
+        "backoff_initial_s": 0.02,
+        "backoff_max_s": 0.1,
+        "read_timeout_s": 2.0,
+        "connect_timeout_s": 2.0,
+    }
     values.update(overrides)
     return SseOptions(**values)  # type: ignore[arg-type]
 
@@ -113,8 +117,9 @@ def test_an_unreachable_stream_fails_after_the_initial_attempts() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens once the socket is closed
-    source = SseSource(f"http://127.0.0.1:{port}/v2/stream/recentchange",
-                       _options(initial_connect_attempts=3))  # fmt: skip
+    source = SseSource(
+        f"http://127.0.0.1:{port}/v2/stream/recentchange", _options(initial_connect_attempts=3)
+    )
     with pytest.raises(SourceUnavailable, match="cannot reach"):
         _take(source, 1)
 

@@ -27,7 +27,7 @@ def test_frames_comments_and_multiline_data() -> None:
             ":heartbeat",
             "data:no-space",
             "",
-        ],  # fmt: skip
+        ],
         parser,
     )
     assert frames == [

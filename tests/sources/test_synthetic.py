@@ -40,8 +40,11 @@ def test_the_stream_covers_what_the_real_one_has() -> None:
     assert any(u and u.count(".") == 3 and u.replace(".", "").isdigit() for u in users)
     assert any(u is None for u in users)  # redacted
     assert any(e.bot for e in batch.events)
-    shapes = {type(msgspec.json.decode(bytes(e.log_params))).__name__
-              for e in batch.events if e.type == "log"}  # fmt: skip
+    shapes = {
+        type(msgspec.json.decode(bytes(e.log_params))).__name__
+        for e in batch.events
+        if e.type == "log"
+    }
     assert shapes == {"list", "dict", "str"}
     assert batch.dropped["canary"] > 0 and batch.dropped["domain_filtered"] > 0
     reasons = Counter(r.reason for r in batch.rejections)

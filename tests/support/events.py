@@ -35,11 +35,19 @@ def event(
     """An event at `at` (ISO time); `old`/`new` are the page lengths."""
     body: dict[str, Any] = {
         "$schema": "/mediawiki/recentchange/1.0.0",
-        "meta": {"dt": at, "id": id or f"id-{next(_ids)}", "domain": domain,
-                 "stream": "mediawiki.recentchange"},
-        "type": type, "namespace": 0, "title": "Page", "bot": bot, "comment": comment,
+        "meta": {
+            "dt": at,
+            "id": id or f"id-{next(_ids)}",
+            "domain": domain,
+            "stream": "mediawiki.recentchange",
+        },
+        "type": type,
+        "namespace": 0,
+        "title": "Page",
+        "bot": bot,
+        "comment": comment,
         "wiki": domain.split(".")[0] + "wiki",
-    }  # fmt: skip
+    }
     if user is not None:
         body["user"] = user
     length = {k: v for k, v in (("old", old), ("new", new)) if v is not None}
@@ -59,8 +67,10 @@ def bronze_rows(events: list[dict[str, Any]]) -> pa.Table:
 def recent_events(count: int, age_s: float = 30, **kw: Any) -> list[dict[str, Any]]:
     """`count` events 10 ms apart, the first `age_s` seconds ago, by seven users."""
     start = datetime.now(UTC) - timedelta(seconds=age_s)
-    return [event((start + timedelta(milliseconds=10 * i)).isoformat(), f"User{i % 7}", **kw)
-            for i in range(count)]  # fmt: skip
+    return [
+        event((start + timedelta(milliseconds=10 * i)).isoformat(), f"User{i % 7}", **kw)
+        for i in range(count)
+    ]
 
 
 def write_bronze(settings: Settings, events: list[dict[str, Any]], source: str) -> None:

@@ -24,15 +24,39 @@ SCHEMA: dict[str, Any] = json.loads(
     (SCHEMAS / "mediawiki-recentchange-1.0.1.json").read_text(encoding="utf-8")
 )
 
-WIKIS = ["en.wikipedia.org", "de.wikipedia.org", "www.wikidata.org", "commons.wikimedia.org",
-         "ja.wikipedia.org", "ar.wikipedia.org", "canary"]  # fmt: skip
+WIKIS = [
+    "en.wikipedia.org",
+    "de.wikipedia.org",
+    "www.wikidata.org",
+    "commons.wikimedia.org",
+    "ja.wikipedia.org",
+    "ar.wikipedia.org",
+    "canary",
+]
 ALLOWED_DOMAINS = ["*.wikipedia.org", "www.wikidata.org", "commons.wikimedia.org"]
 EVENT_TYPES = ["edit", "new", "log", "categorize", "external"]
 
 # Integers where the stored column ends, and just past it.
-BOUNDARIES = [0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**53 - 1, -(2**53 - 1),
-              2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64, -62135596800, 253402300799,
-              253402300800, -62135596801]  # fmt: skip
+BOUNDARIES = [
+    0,
+    1,
+    -1,
+    2**31 - 1,
+    2**31,
+    -(2**31),
+    -(2**31) - 1,
+    2**53 - 1,
+    -(2**53 - 1),
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    2**64,
+    -62135596800,
+    253402300799,
+    253402300800,
+    -62135596801,
+]
 NO_BOUND = 2**70
 
 _json_leaf = (
@@ -65,18 +89,36 @@ def rfc3339(draw: st.DrawFn) -> str:
     and now and then a leap second (RFC 3339 allows one; no storable instant has it)."""
     year = draw(st.one_of(st.integers(0, 9999), st.sampled_from([0, 1, 1970, 2026, 9999])))
     month = draw(st.integers(1, 12))
-    days = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31,
-            30, 31, 31, 30, 31, 30, 31][month - 1]  # fmt: skip
+    days = [
+        31,
+        29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][month - 1]
     day = draw(st.one_of(st.integers(1, days), st.just(days)))
     hour, minute = draw(st.integers(0, 23)), draw(st.integers(0, 59))
     second = draw(st.one_of(st.integers(0, 59), st.integers(0, 59), st.just(60)))
     digits = draw(st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=12)))
     fraction = f".{digits}" if digits else ""
-    offset = draw(st.one_of(
-        st.sampled_from(["Z", "z"]),
-        st.builds(lambda s, h, m: f"{s}{h:02d}:{m:02d}", st.sampled_from("+-"),
-                  st.integers(0, 23), st.integers(0, 59)),
-    ))  # fmt: skip
+    offset = draw(
+        st.one_of(
+            st.sampled_from(["Z", "z"]),
+            st.builds(
+                lambda s, h, m: f"{s}{h:02d}:{m:02d}",
+                st.sampled_from("+-"),
+                st.integers(0, 23),
+                st.integers(0, 59),
+            ),
+        )
+    )
     t = draw(st.sampled_from("Tt"))
     return (
         f"{year:04d}-{month:02d}-{day:02d}{t}{hour:02d}:{minute:02d}:{second:02d}{fraction}{offset}"
@@ -93,8 +135,9 @@ def _integer(node: dict[str, Any]) -> st.SearchStrategy[Any]:
 def _domain() -> st.SearchStrategy[str]:
     mixed_case = st.builds(
         lambda d, flips: "".join(c.upper() if i in flips else c for i, c in enumerate(d)),
-        st.sampled_from(WIKIS), st.sets(st.integers(0, 25), max_size=4),
-    )  # fmt: skip
+        st.sampled_from(WIKIS),
+        st.sets(st.integers(0, 25), max_size=4),
+    )
     return st.one_of(st.sampled_from(WIKIS), mixed_case, st.text(min_size=1, max_size=30))
 
 
@@ -117,8 +160,11 @@ def _of_type(kind: str, node: dict[str, Any], name: str) -> st.SearchStrategy[An
         deep = st.builds(lambda d: json.loads("[" * d + "]" * d), st.sampled_from([5, 200]))
         return st.one_of(st.lists(JSON_VALUES, max_size=4), deep)
     if kind == "object":
-        return _object(node) if "properties" in node else \
-            st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=4)  # fmt: skip
+        return (
+            _object(node)
+            if "properties" in node
+            else st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=4)
+        )
     raise AssertionError(f"the schema has a type this generator does not know: {kind}")
 
 
@@ -144,8 +190,9 @@ def _object(node: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     if "dt" in properties:  # meta
         optional.update(_EVENTSTREAMS_META)
     listed = st.fixed_dictionaries(required, optional=optional)
-    unlisted = st.dictionaries(_UNLISTED.filter(lambda k: k not in properties), JSON_VALUES,
-                               max_size=2)  # fmt: skip
+    unlisted = st.dictionaries(
+        _UNLISTED.filter(lambda k: k not in properties), JSON_VALUES, max_size=2
+    )
     return st.builds(lambda a, b: {**b, **a}, listed, unlisted)
 
 
@@ -164,9 +211,17 @@ def encode(event: dict[str, Any], ascii_only: bool) -> bytes:
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|([+-])(\d{2}):(\d{2}))$"
 )
-_INT_COLUMNS = {("namespace",): 31, ("meta", "partition"): 31, ("id",): 63, ("log_id",): 63,
-                ("length", "old"): 63, ("length", "new"): 63, ("revision", "old"): 63,
-                ("revision", "new"): 63, ("meta", "offset"): 63}  # fmt: skip
+_INT_COLUMNS = {
+    ("namespace",): 31,
+    ("meta", "partition"): 31,
+    ("id",): 63,
+    ("log_id",): 63,
+    ("length", "old"): 63,
+    ("length", "new"): 63,
+    ("revision", "old"): 63,
+    ("revision", "new"): 63,
+    ("meta", "offset"): 63,
+}
 _MIN_TS, _MAX_TS = -62135596800, 253402300799
 
 
@@ -312,23 +367,36 @@ def bronze_values(event: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
     stamp = as_int(event.get("timestamp"))
     log_params = event.get("log_params")
     return {
-        "meta_id": meta.get("id"), "request_id": meta.get("request_id"),
+        "meta_id": meta.get("id"),
+        "request_id": meta.get("request_id"),
         "schema_uri": event.get("$schema") or meta.get("schema_uri"),
-        "stream": meta.get("stream"), "topic": meta.get("topic"),
-        "partition": meta.get("partition"), "offset": meta.get("offset"),
-        "domain": outcome.domain, "wiki": event.get("wiki"), "rc_id": as_int(event.get("id")),
-        "type": event.get("type"), "namespace": as_int(event.get("namespace")),
-        "title": event.get("title"), "comment": event.get("comment"), "user": event.get("user"),
-        "bot": event.get("bot"), "minor": event.get("minor"),
-        "patrolled": event.get("patrolled"), "server_url": event.get("server_url"),
-        "rc_timestamp": None if stamp is None else
-            datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=stamp),
-        "length_old": as_int(length.get("old")), "length_new": as_int(length.get("new")),
+        "stream": meta.get("stream"),
+        "topic": meta.get("topic"),
+        "partition": meta.get("partition"),
+        "offset": meta.get("offset"),
+        "domain": outcome.domain,
+        "wiki": event.get("wiki"),
+        "rc_id": as_int(event.get("id")),
+        "type": event.get("type"),
+        "namespace": as_int(event.get("namespace")),
+        "title": event.get("title"),
+        "comment": event.get("comment"),
+        "user": event.get("user"),
+        "bot": event.get("bot"),
+        "minor": event.get("minor"),
+        "patrolled": event.get("patrolled"),
+        "server_url": event.get("server_url"),
+        "rc_timestamp": None
+        if stamp is None
+        else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=stamp),
+        "length_old": as_int(length.get("old")),
+        "length_new": as_int(length.get("new")),
         "revision_old": as_int(revision.get("old")),
         "revision_new": as_int(revision.get("new")),
-        "log_id": as_int(event.get("log_id")), "log_type": event.get("log_type"),
+        "log_id": as_int(event.get("log_id")),
+        "log_type": event.get("log_type"),
         "log_action": event.get("log_action"),
         "log_params": log_params,
         "event_ts": outcome.event_ts,
         "event_date": outcome.event_ts.date() if outcome.event_ts else None,
-    }  # fmt: skip
+    }

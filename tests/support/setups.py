@@ -69,37 +69,71 @@ def make_setup(name: str, folder: Path, seaweed: SeaweedFS | None, moto: Moto | 
     if name == "postgres":
         assert seaweed is not None
         catalog = f"ws_{tag}"
-        setup = Setup(name, {
-            "warehouse": f"s3://wikistream/{tag}",
-            "catalog": {"name": catalog, "type": "sql", "uri": POSTGRES_URL,
-                        "properties": _s3(seaweed.s3), "secrets": s3_secrets},
-        }, env=aws_env(), secrets=[SECRET_KEY])  # fmt: skip
+        setup = Setup(
+            name,
+            {
+                "warehouse": f"s3://wikistream/{tag}",
+                "catalog": {
+                    "name": catalog,
+                    "type": "sql",
+                    "uri": POSTGRES_URL,
+                    "properties": _s3(seaweed.s3),
+                    "secrets": s3_secrets,
+                },
+            },
+            env=aws_env(),
+            secrets=[SECRET_KEY],
+        )
         setup.cleanup.append(lambda: drop_postgres_catalog(catalog))
         return setup
     if name == "rest":  # no keys in the file: the standard AWS chain (here: environment)
         assert seaweed is not None
         bucket = seaweed.table_bucket(f"tb-{tag}")
-        return Setup(name, {
-            "warehouse": f"s3://wikistream/{tag}",
-            "catalog": {"type": "rest", "uri": seaweed.rest,
-                        "properties": {**_s3(seaweed.s3), "warehouse": bucket,
-                                       "rest.sigv4-enabled": "true",
-                                       "rest.signing-name": "s3tables",
-                                       "rest.signing-region": "us-east-1"}},
-        }, env=aws_env(), secrets=[SECRET_KEY])  # fmt: skip
+        return Setup(
+            name,
+            {
+                "warehouse": f"s3://wikistream/{tag}",
+                "catalog": {
+                    "type": "rest",
+                    "uri": seaweed.rest,
+                    "properties": {
+                        **_s3(seaweed.s3),
+                        "warehouse": bucket,
+                        "rest.sigv4-enabled": "true",
+                        "rest.signing-name": "s3tables",
+                        "rest.signing-region": "us-east-1",
+                    },
+                },
+            },
+            env=aws_env(),
+            secrets=[SECRET_KEY],
+        )
     if name == "glue":
         assert moto is not None
         moto.reset()
         bucket = f"wikistream-{tag}"
         moto.client("s3").create_bucket(Bucket=bucket)
-        return Setup(name, {
-            "warehouse": f"s3://{bucket}/wh",
-            "catalog": {"type": "glue",
-                        "properties": {**_s3(moto.url), "glue.endpoint": moto.url,
-                                       "glue.region": "us-east-1"},
-                        "secrets": {**s3_secrets, "glue.access-key-id": ACCESS_KEY,
-                                    "glue.secret-access-key": SECRET_KEY}},
-        }, env=aws_env(), secrets=[SECRET_KEY])  # fmt: skip
+        return Setup(
+            name,
+            {
+                "warehouse": f"s3://{bucket}/wh",
+                "catalog": {
+                    "type": "glue",
+                    "properties": {
+                        **_s3(moto.url),
+                        "glue.endpoint": moto.url,
+                        "glue.region": "us-east-1",
+                    },
+                    "secrets": {
+                        **s3_secrets,
+                        "glue.access-key-id": ACCESS_KEY,
+                        "glue.secret-access-key": SECRET_KEY,
+                    },
+                },
+            },
+            env=aws_env(),
+            secrets=[SECRET_KEY],
+        )
     raise AssertionError(name)
 
 
@@ -119,8 +153,11 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 def _toml(values: dict[str, Any], prefix: str = "") -> str:
     """A small TOML writer for nested tables of strings, numbers and lists."""
-    scalars = [f"{json.dumps(k) if '.' in k or '-' in k else k} = {json.dumps(v)}"
-               for k, v in values.items() if not isinstance(v, dict)]  # fmt: skip
+    scalars = [
+        f"{json.dumps(k) if '.' in k or '-' in k else k} = {json.dumps(v)}"
+        for k, v in values.items()
+        if not isinstance(v, dict)
+    ]
     text = (f"[{prefix}]\n" if prefix and scalars else "") + "".join(
         f"{line}\n" for line in scalars
     )

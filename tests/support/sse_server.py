@@ -107,15 +107,17 @@ class EventStreamsServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 observed = server.observed
                 query = parse_qs(urlparse(self.path).query)
                 with observed.lock:
-                    observed.requests.append({
-                        "last_event_id": self.headers.get("Last-Event-ID"),
-                        "user_agent": self.headers.get("User-Agent"),
-                        "since": query.get("since", [None])[0],
-                    })  # fmt: skip
+                    observed.requests.append(
+                        {
+                            "last_event_id": self.headers.get("Last-Event-ID"),
+                            "user_agent": self.headers.get("User-Agent"),
+                            "since": query.get("since", [None])[0],
+                        }
+                    )
                     observed.active += 1
                     observed.max_active = max(observed.max_active, observed.active)
                 try:
@@ -163,8 +165,10 @@ class EventStreamsServer:
                     if script.flood_after == offset:
                         self._flood(offset, script.flood_bytes)
                     if script.garbage_every and offset % script.garbage_every == 0:
-                        self._write(f"event: message\nid: {event_id_line(offset)}\n"
-                                    "data: {this is not json\n\n")  # fmt: skip
+                        self._write(
+                            f"event: message\nid: {event_id_line(offset)}\n"
+                            "data: {this is not json\n\n"
+                        )
                     if script.drop_every and sent >= script.drop_every:
                         return  # the connection closes mid-stream
                 deadline = time.monotonic() + script.hold_open_at_end_s

@@ -25,8 +25,12 @@ class Warehouse:
 
     def cli(self, *args: str) -> str:
         """Run a `wikistream` command on this warehouse; its stdout."""
-        done = subprocess.run([sys.executable, "-m", "wikistream", "--config", str(self.config),
-                               *args], capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "wikistream", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode in (0, 4), done.stderr[-2000:]
         return done.stdout
 
@@ -34,8 +38,13 @@ class Warehouse:
 def make_warehouse(folder: Path, events: int, **web: str) -> Warehouse:
     """A warehouse filled by `wikistream demo` (bronze, silver, gold, gates)."""
     config = folder / "wikistream.toml"
-    lines = [f'warehouse = "{folder / "wh"}"', "[web]", "cache_s = 0.5", "refresh_s = 1",
-             *(f"{k} = {v}" for k, v in web.items())]  # fmt: skip
+    lines = [
+        f'warehouse = "{folder / "wh"}"',
+        "[web]",
+        "cache_s = 0.5",
+        "refresh_s = 1",
+        *(f"{k} = {v}" for k, v in web.items()),
+    ]
     config.write_text("\n".join(lines) + "\n")
     warehouse = Warehouse(config, load_settings(config))
     if events:
@@ -55,8 +64,9 @@ class Served:
     def __init__(self, warehouse: Warehouse, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = spawn(log, "--config", str(warehouse.config), "serve",
-                             "--port", str(self.port))  # fmt: skip
+        self.process = spawn(
+            log, "--config", str(warehouse.config), "serve", "--port", str(self.port)
+        )
         self.log = log
         deadline = time.monotonic() + 60
         while not self._answers():

@@ -27,8 +27,9 @@ def client(demo: Warehouse) -> TestClient:
 
 
 def sql(warehouse: Warehouse, statement: str) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = run_query(Lakehouse.reader(warehouse.settings),
-                                              statement).to_pylist()  # fmt: skip
+    rows: list[dict[str, object]] = run_query(
+        Lakehouse.reader(warehouse.settings), statement
+    ).to_pylist()
     return rows
 
 
@@ -48,18 +49,25 @@ def test_top_wikis_and_editor_mix_equal_sql_over_gold_and_silver(
 ) -> None:
     first = stamp(last_hour_start(client))
     wikis = client.get("/api/wikis", params={"limit": 10}).json()
-    expected = sql(demo, f"SELECT entity, sum(events) AS events, sum(edits) AS edits "
-                         f"FROM gold.metrics_10min WHERE scope = 'entity' AND window_start >= "
-                         f"TIMESTAMP '{first}' GROUP BY entity ORDER BY events DESC, entity "
-                         f"LIMIT 10")  # fmt: skip
+    expected = sql(
+        demo,
+        f"SELECT entity, sum(events) AS events, sum(edits) AS edits "
+        f"FROM gold.metrics_10min WHERE scope = 'entity' AND window_start >= "
+        f"TIMESTAMP '{first}' GROUP BY entity ORDER BY events DESC, entity "
+        f"LIMIT 10",
+    )
     assert len(wikis) == 10
-    assert [(w["domain"], w["events"], w["edits"]) for w in wikis] == \
-        [(e["entity"], e["events"], e["edits"]) for e in expected]  # fmt: skip
+    assert [(w["domain"], w["events"], w["edits"]) for w in wikis] == [
+        (e["entity"], e["events"], e["edits"]) for e in expected
+    ]
     # The mix comes from gold's 10-minute windows; silver's rows must say the same.
     mix = client.get("/api/mix").json()
-    [silver] = sql(demo, f"SELECT count(*) AS n, avg(CASE WHEN is_bot THEN 1.0 ELSE 0.0 END) "
-                         f"AS bot, avg(CASE WHEN is_anonymous THEN 1.0 ELSE 0.0 END) AS anon "
-                         f"FROM silver.events WHERE event_ts >= TIMESTAMP '{first}'")  # fmt: skip
+    [silver] = sql(
+        demo,
+        f"SELECT count(*) AS n, avg(CASE WHEN is_bot THEN 1.0 ELSE 0.0 END) "
+        f"AS bot, avg(CASE WHEN is_anonymous THEN 1.0 ELSE 0.0 END) AS anon "
+        f"FROM silver.events WHERE event_ts >= TIMESTAMP '{first}'",
+    )
     assert mix["events"] == silver["n"] > 1000
     assert mix["bot"] == pytest.approx(silver["bot"], abs=1e-4)
     assert mix["anonymous"] == pytest.approx(silver["anon"], abs=1e-4)
@@ -72,12 +80,22 @@ def test_activity_counts_every_edit_of_silver_once(client: TestClient, demo: War
     assert 6 <= len(activity["times"]) == len(activity["total"]) <= 36
     assert activity["times"] == sorted(activity["times"])
     assert {b - a for a, b in zip(activity["times"], activity["times"][1:], strict=False)} <= {600}
-    assert list(activity["wikis"]) == [w["domain"] for w in sorted(
-        client.get("/api/wikis", params={"limit": 200}).json(),
-        key=lambda w: (-w["edits"], w["domain"]))][:3]  # fmt: skip
+    assert (
+        list(activity["wikis"])
+        == [
+            w["domain"]
+            for w in sorted(
+                client.get("/api/wikis", params={"limit": 200}).json(),
+                key=lambda w: (-w["edits"], w["domain"]),
+            )
+        ][:3]
+    )
     first = stamp(datetime.fromtimestamp(activity["times"][0], UTC))
-    [edits] = sql(demo, f"SELECT count(*) AS n FROM silver.events WHERE type = 'edit' AND "
-                        f"event_ts >= TIMESTAMP '{first}'")  # fmt: skip
+    [edits] = sql(
+        demo,
+        f"SELECT count(*) AS n FROM silver.events WHERE type = 'edit' AND "
+        f"event_ts >= TIMESTAMP '{first}'",
+    )
     assert round(sum(activity["total"]) * 10) == edits["n"] > 1000
 
 
@@ -85,16 +103,23 @@ def test_risk_leaderboard_and_drill_down_equal_sql(client: TestClient, demo: War
     risk = client.get("/api/risk", params={"limit": 5}).json()
     until = datetime.fromisoformat(client.get("/api/overview").json()["data_until"])
     first = stamp(until.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
-    expected = sql(demo, f"SELECT \"user\", max(risk_score) AS score FROM gold.risk_scores "
-                         f"WHERE window_start >= TIMESTAMP '{first}' "
-                         f"GROUP BY \"user\" ORDER BY score DESC, \"user\" LIMIT 5")  # fmt: skip
-    assert [(r["user"], r["risk_score"]) for r in risk] == \
-        [(e["user"], e["score"]) for e in expected]  # fmt: skip
+    expected = sql(
+        demo,
+        f'SELECT "user", max(risk_score) AS score FROM gold.risk_scores '
+        f"WHERE window_start >= TIMESTAMP '{first}' "
+        f'GROUP BY "user" ORDER BY score DESC, "user" LIMIT 5',
+    )
+    assert [(r["user"], r["risk_score"]) for r in risk] == [
+        (e["user"], e["score"]) for e in expected
+    ]
     assert all(r["reasons"] and r["risk_level"] for r in risk)
     user = risk[0]["user"]
     edits = client.get("/api/users/edits", params={"user": user, "limit": 200}).json()
-    rows = sql(demo, f"SELECT event_ts, title FROM silver.events WHERE \"user\" = '{user}' "
-                     f"ORDER BY event_ts DESC")  # fmt: skip
+    rows = sql(
+        demo,
+        f"SELECT event_ts, title FROM silver.events WHERE \"user\" = '{user}' "
+        f"ORDER BY event_ts DESC",
+    )
     assert [e["title"] for e in edits] == [r["title"] for r in rows] and edits
     assert {"domain", "length_delta", "comment", "is_revert", "revert_method"} <= set(edits[0])
 
@@ -124,8 +149,9 @@ def test_status_is_the_cli_document_and_healthz_follows_its_exit_code(
     moving = {"seconds_since_commit", "freshness_lag_s"}  # seconds: differ by the time between
     strip = [{k: v for k, v in t.items() if k not in moving} for t in printed["tables"]]
     assert [{k: v for k, v in t.items() if k not in moving} for t in served["tables"]] == strip
-    assert {k: v for k, v in served.items() if k not in ("tables", "run")} == \
-        {k: v for k, v in printed.items() if k not in ("tables", "run")}  # fmt: skip
+    assert {k: v for k, v in served.items() if k not in ("tables", "run")} == {
+        k: v for k, v in printed.items() if k not in ("tables", "run")
+    }
     assert client.get("/healthz").status_code == 200
     empty = make_warehouse(tmp_path, 0)  # no tables: status exits 4, healthz says 503
     answer = TestClient(create_app(empty.settings), base_url=LOCAL).get("/healthz")
@@ -142,8 +168,11 @@ def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
         assert headers["referrer-policy"] == "no-referrer"
     assert "'unsafe-inline'" not in CSP and "script-src 'self'" in CSP
     page = client.get("/").text
-    assert "<script>" not in page and " style=" not in page and "http" not in page.replace(
-        'content="width=device-width', "")  # no inline code, no other origin  # fmt: skip
+    assert (
+        "<script>" not in page
+        and " style=" not in page
+        and "http" not in page.replace('content="width=device-width', "")
+    )  # no inline code, no other origin
 
 
 @pytest.mark.parametrize(("method", "path", "status"), [
@@ -189,8 +218,11 @@ def test_injection_attempts_are_just_user_names_nobody_has(
 
 
 def test_oversized_bodies_are_refused(client: TestClient) -> None:
-    answer = client.post("/api/gates/r1/release", content=b"x" * 100_000,
-                         headers={"content-type": "application/json"})  # fmt: skip
+    answer = client.post(
+        "/api/gates/r1/release",
+        content=b"x" * 100_000,
+        headers={"content-type": "application/json"},
+    )
     assert answer.status_code == 413
 
 
@@ -202,8 +234,9 @@ def test_releasing_a_batch_needs_the_admin_token(tmp_path: Path) -> None:
     assert client.post("/api/gates/r1/release").status_code == 401
     wrong = client.post("/api/gates/r1/release", headers={"authorization": "Bearer nope"})
     assert wrong.status_code == 401 and "s3cret" not in wrong.text
-    right = client.post("/api/gates/r1/release",
-                        headers={"authorization": "Bearer s3cret-admin-token"})  # fmt: skip
+    right = client.post(
+        "/api/gates/r1/release", headers={"authorization": "Bearer s3cret-admin-token"}
+    )
     assert right.status_code == 409 and "no gate run 'r1'" in right.json()["detail"]
 
 
@@ -231,8 +264,9 @@ def test_other_hosts_are_refused_head_works_and_refused_tokens_are_logged(
     assert answer.status_code == 400 and "warehouse" not in answer.text
     for host in ("http://127.0.0.1:8765", "http://localhost", "http://[::1]:8765"):
         assert TestClient(app, base_url=host).get("/healthz").status_code in (200, 503)
-    configured = demo.settings.model_copy(update={"web": demo.settings.web.model_copy(
-        update={"allowed_hosts": ["dash.example.org"]})})  # fmt: skip
+    configured = demo.settings.model_copy(
+        update={"web": demo.settings.web.model_copy(update={"allowed_hosts": ["dash.example.org"]})}
+    )
     named = TestClient(create_app(configured, "0.0.0.0"), base_url="http://dash.example.org")
     assert named.get("/healthz").status_code in (200, 503)
     local = TestClient(app, base_url=LOCAL)
@@ -240,10 +274,11 @@ def test_other_hosts_are_refused_head_works_and_refused_tokens_are_logged(
         got, head = local.get(path), local.head(path)
         assert head.status_code == got.status_code and head.content == b"", path
         assert head.headers.get("content-type") == got.headers.get("content-type")
-    token = "s3cret-admin-token-of-the-operator"  # noqa: S105 - the test's own token
+    token = "s3cret-admin-token-of-the-operator"
     secret = SecretStr(token)
-    guarded = demo.settings.model_copy(update={"web": demo.settings.web.model_copy(
-        update={"admin_token": secret})})  # fmt: skip
+    guarded = demo.settings.model_copy(
+        update={"web": demo.settings.web.model_copy(update={"admin_token": secret})}
+    )
     admin = TestClient(create_app(guarded), base_url=LOCAL)
     with caplog.at_level(logging.WARNING):
         wrong = admin.post("/api/gates/r1/release", headers={"authorization": "Bearer guess"})

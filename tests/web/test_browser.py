@@ -48,8 +48,7 @@ class Page:
 
     def _only_loopback(self, route: object) -> None:
         url = route.request.url  # type: ignore[attr-defined]
-        if urlparse(url).hostname not in ("127.0.0.1", "localhost") and \
-                not url.startswith("data:"):  # fmt: skip
+        if urlparse(url).hostname not in ("127.0.0.1", "localhost") and not url.startswith("data:"):
             self.outside.append(url)
             route.abort()  # type: ignore[attr-defined]
         else:
@@ -77,8 +76,9 @@ def test_the_page_is_offline_live_and_equal_to_sql(
         assert page.outside == [] and page.errors == []
         # Top wikis: what the page shows is what SQL says over the same warehouse.
         shown = [(row[0], number(row[1])) for row in page.cells("#top-wikis")]
-        first = page.page.evaluate("new Date(Date.parse(document.getElementById('data-until')"
-                                   ".textContent)).getTime()")  # fmt: skip
+        first = page.page.evaluate(
+            "new Date(Date.parse(document.getElementById('data-until').textContent)).getTime()"
+        )
         assert shown and first
         top = json.loads(
             warehouse.cli(
@@ -91,8 +91,9 @@ def test_the_page_is_offline_live_and_equal_to_sql(
             )
         )
         assert shown == [(row["entity"], row["events"]) for row in top]
-        [bronze] = json.loads(warehouse.cli("query", "--output", "json",
-                                            "SELECT count(*) AS n FROM bronze.events"))  # fmt: skip
+        [bronze] = json.loads(
+            warehouse.cli("query", "--output", "json", "SELECT count(*) AS n FROM bronze.events")
+        )
         rows_shown = {row[0]: row[1] for row in page.cells("#tables")}
         assert number(rows_shown["bronze.events"]) == bronze["n"]
 
@@ -100,21 +101,30 @@ def test_the_page_is_offline_live_and_equal_to_sql(
         user = page.page.locator("#risk tbody tr button").first.inner_text()
         page.page.locator("#risk tbody tr button").first.click()
         page.page.wait_for_selector("#user-edits tbody tr")
-        [edits] = json.loads(warehouse.cli("query", "--output", "json",
-            f"SELECT count(*) AS n FROM silver.events WHERE \"user\" = '{user}'"))  # fmt: skip
+        [edits] = json.loads(
+            warehouse.cli(
+                "query",
+                "--output",
+                "json",
+                f"SELECT count(*) AS n FROM silver.events WHERE \"user\" = '{user}'",
+            )
+        )
         assert page.page.locator("#drill-user").inner_text() == user
         assert page.page.locator("#user-edits tbody tr").count() == min(50, edits["n"]) > 0
 
         # New events while the page is open appear without a reload.
         warehouse.cli("demo", "--events", "2000")
-        [after] = json.loads(warehouse.cli("query", "--output", "json",
-                                           "SELECT count(*) AS n FROM bronze.events"))  # fmt: skip
+        [after] = json.loads(
+            warehouse.cli("query", "--output", "json", "SELECT count(*) AS n FROM bronze.events")
+        )
         assert after["n"] > bronze["n"]
         page.page.wait_for_function(
             "n => [...document.querySelectorAll('#tables tbody tr')].some(r => "
             "r.dataset.table === 'bronze.events' && "
-            "Number(r.cells[1].textContent.replace(/\\D/g, '')) === n)", arg=after["n"],
-            timeout=30_000)  # fmt: skip
+            "Number(r.cells[1].textContent.replace(/\\D/g, '')) === n)",
+            arg=after["n"],
+            timeout=30_000,
+        )
         assert page.outside == [] and page.errors == []
     finally:
         page.close()
@@ -133,8 +143,14 @@ def test_screenshots_light_and_dark(
     server = serve(demo)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for scheme in ("light", "dark"):
-        page = Page(browser, f"{server.url}/", viewport=viewport, color_scheme=scheme,
-                    is_mobile=name == "phone", device_scale_factor=1)  # fmt: skip
+        page = Page(
+            browser,
+            f"{server.url}/",
+            viewport=viewport,
+            color_scheme=scheme,
+            is_mobile=name == "phone",
+            device_scale_factor=1,
+        )
         try:
             wide = page.page.evaluate("document.documentElement.scrollWidth")
             assert wide <= viewport["width"] + 1, "the page scrolls sideways"

@@ -38,17 +38,29 @@ def tool(name: str) -> str:
 
 def test_promtool_checks_and_unit_tests_the_alert_rules() -> None:
     for args in (["check", "rules", "rules.yml"], ["test", "rules", "rules_test.yml"]):
-        done = subprocess.run([tool("promtool"), *args], cwd=RULES, capture_output=True,
-                              text=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [tool("promtool"), *args], cwd=RULES, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 7 rules found" in subprocess.run(
-        [tool("promtool"), "check", "rules", "rules.yml"], cwd=RULES, capture_output=True,
-        text=True, timeout=60).stdout  # fmt: skip
+    assert (
+        "SUCCESS: 7 rules found"
+        in subprocess.run(
+            [tool("promtool"), "check", "rules", "rules.yml"],
+            cwd=RULES,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
 
 
 def test_the_grafana_dashboard_is_what_the_sdk_builds() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "deploy" / "grafana" / "build.py"),
-                           "--check"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "grafana" / "build.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -66,10 +78,15 @@ class Prometheus:
         log = folder / "prometheus.log"
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                [tool("prometheus"), f"--config.file={config}",
-                 f"--storage.tsdb.path={folder}/tsdb",
-                 f"--web.listen-address={self.url.removeprefix('http://')}"],
-                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                [
+                    tool("prometheus"),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={folder}/tsdb",
+                    f"--web.listen-address={self.url.removeprefix('http://')}",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         _wait_for(f"{self.url}/-/ready", self.process, log, 60)
 
     def get(self, path: str, **params: str) -> Any:
@@ -100,8 +117,19 @@ def pipeline(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     config = warehouse.config
     config.write_text(config.read_text() + "[process]\ninterval_s = 1\n")
     port = free_port()
-    process = spawn(tmp_path / "run.log", "--config", str(config), "run", "--serve", "--port",
-                    str(port), "--source", "synthetic:400", "--max-seconds", "90")  # fmt: skip
+    process = spawn(
+        tmp_path / "run.log",
+        "--config",
+        str(config),
+        "run",
+        "--serve",
+        "--port",
+        str(port),
+        "--source",
+        "synthetic:400",
+        "--max-seconds",
+        "90",
+    )
     try:
         _wait_for(f"http://127.0.0.1:{port}/metrics", process, tmp_path / "run.log", 60)
         yield port, config
@@ -123,15 +151,22 @@ def test_prometheus_scrapes_the_run_and_every_dashboard_query_works(
         assert prometheus.value("wikistream_run_running") == 1
         assert prometheus.value("wikistream_healthy") == 1
         # The gauge is the table's row count at a scrape: never above what bronze holds now.
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tables") as answer:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tables") as answer:
             now = {t["table"]: t["rows"] for t in json.load(answer)}
         assert 0 < rows <= now["bronze.events"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as answer:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as answer:
             exposed = answer.read().decode()
         families = set(re.findall(r"^# TYPE (\w+) (\w+)", exposed, re.M))
-        names = {n for n, _ in families} | {f"{n}_total" for n, t in families if t == "counter"} \
-            | {f"{n}_{s}" for n, t in families if t == "histogram"
-               for s in ("bucket", "sum", "count")}  # fmt: skip
+        names = (
+            {n for n, _ in families}
+            | {f"{n}_total" for n, t in families if t == "counter"}
+            | {
+                f"{n}_{s}"
+                for n, t in families
+                if t == "histogram"
+                for s in ("bucket", "sum", "count")
+            }
+        )
         used = set()
         for panel in json.loads(DASHBOARD.read_text())["panels"]:
             for target in panel.get("targets", []):
@@ -156,15 +191,29 @@ def test_a_replay_of_old_events_keeps_freshness_and_its_alert_quiet(
     warehouse = make_warehouse(tmp_path, 3000)  # events of the last minutes (demo: now)
     samples = tmp_path / "2018.jsonl"
     samples.write_bytes(b"\n".join(sample_lines()[:2000]) + b"\n")
-    warehouse.cli("replay", "--layer", "bronze", "--source", f"file:{samples}", "--from",
-                  "earliest", "--until", "2019-01-01T00:00:00Z")  # fmt: skip
+    warehouse.cli(
+        "replay",
+        "--layer",
+        "bronze",
+        "--source",
+        f"file:{samples}",
+        "--from",
+        "earliest",
+        "--until",
+        "2019-01-01T00:00:00Z",
+    )
     warehouse.cli("process")
     status = json.loads(warehouse.cli("status", "--output", "json"))
     lags = {t["table"]: t["freshness_lag_s"] for t in status["tables"]}
     assert lags["bronze.events"] < 900 and lags["silver.events"] < 900, lags
     command = [sys.executable, "-m", "wikistream", "--config", str(warehouse.config)]
-    check = subprocess.run([*command, "status", "--max-lag", "900"], capture_output=True,
-                           text=True, timeout=120, check=False)  # fmt: skip
+    check = subprocess.run(
+        [*command, "status", "--max-lag", "900"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     server = serve(warehouse)
     prometheus = Prometheus(tmp_path, f"127.0.0.1:{server.port}")

@@ -60,8 +60,12 @@ class WebhookChannel:
         self._settings = settings
 
     def send(self, alert: Alert) -> None:
-        body = {"text": alert.as_text(), "severity": alert.severity, "key": alert.key,
-                "fields": alert.fields}  # fmt: skip
+        body = {
+            "text": alert.as_text(),
+            "severity": alert.severity,
+            "key": alert.key,
+            "fields": alert.fields,
+        }
         response = httpx.post(
             self._settings.url.get_secret_value(),
             json=body,
@@ -100,7 +104,7 @@ class SnsChannel:
 
     def __init__(self, settings: SnsSettings) -> None:
         try:
-            import boto3  # noqa: PLC0415 - optional dependency
+            import boto3  # optional dependency
         except ImportError:
             raise ConfigError("SNS alerts need boto3: pip install 'wikistream[aws]'") from None
         self._topic = settings.topic_arn

@@ -130,19 +130,30 @@ class AlertRouter:
                     delivery.failed_on.append(name)
             with _RECENT_LOCK:
                 if delivery.delivered_to or delivery.failed_on:
-                    _RECENT.append({"at": datetime.now(UTC).isoformat(), "key": alert.key,
-                                    "severity": alert.severity, "title": alert.title,
-                                    "delivered_to": list(delivery.delivered_to),
-                                    "failed_on": list(delivery.failed_on)})  # fmt: skip
+                    _RECENT.append(
+                        {
+                            "at": datetime.now(UTC).isoformat(),
+                            "key": alert.key,
+                            "severity": alert.severity,
+                            "title": alert.title,
+                            "delivered_to": list(delivery.delivered_to),
+                            "failed_on": list(delivery.failed_on),
+                        }
+                    )
             with self._lock:
                 self._pending.discard(alert.key)
                 if delivery.delivered:
                     self._last_sent[alert.key] = time.time()
             if not delivery.delivered and delivery.failed_on:
-                log.error("alert NOT delivered: every channel failed; it is sent again the "
-                          "next time it is raised",
-                          extra={"alert": alert.key, "severity": alert.severity,
-                                 "channels": delivery.failed_on})  # fmt: skip
+                log.error(
+                    "alert NOT delivered: every channel failed; it is sent again the "
+                    "next time it is raised",
+                    extra={
+                        "alert": alert.key,
+                        "severity": alert.severity,
+                        "channels": delivery.failed_on,
+                    },
+                )
         finally:
             delivery.finish()
 
@@ -173,11 +184,17 @@ def test_channels(settings: AlertSettings) -> dict[str, dict[str, Any]]:
     """Send one test alert through every configured channel (routed or not), now and in
     this thread; per channel: the severities routed to it and the error, if any (the error
     type only unless it is safe to show: a URL can carry a token)."""
-    configured = ["log", *(name for name in CHANNELS if name != "log"
-                           and getattr(settings, name, None) is not None)]  # fmt: skip
-    alert = Alert(severity="warning", title="wikistream test alert",
-                  text="A test sent by `wikistream alerts test`: this channel works.",
-                  key="test/alerts", fields={"test": True})  # fmt: skip
+    configured = [
+        "log",
+        *(name for name in CHANNELS if name != "log" and getattr(settings, name, None) is not None),
+    ]
+    alert = Alert(
+        severity="warning",
+        title="wikistream test alert",
+        text="A test sent by `wikistream alerts test`: this channel works.",
+        key="test/alerts",
+        fields={"test": True},
+    )
     results: dict[str, dict[str, Any]] = {}
     for name in configured:
         routed = sorted(s for s, names in settings.routes.items() if name in names)
@@ -185,7 +202,8 @@ def test_channels(settings: AlertSettings) -> dict[str, dict[str, Any]]:
             CHANNELS[name](settings).send(alert)
             error = None
         except Exception as exc:  # reported per channel; the others are still tried
-            error = str(exc) if isinstance(exc, DeliveryFailed | ConfigError) else \
-                type(exc).__name__  # fmt: skip
+            error = (
+                str(exc) if isinstance(exc, DeliveryFailed | ConfigError) else type(exc).__name__
+            )
         results[name] = {"delivered": error is None, "error": error, "routed": routed}
     return results

@@ -28,9 +28,15 @@ def test_alert(obj: Context, output: str) -> None:
     if output == "json":
         emit_json(results)
     else:
-        rows = [[name, "delivered" if r["delivered"] else "FAILED",
-                 ", ".join(r["routed"]) or "not routed", r["error"] or ""]
-                for name, r in results.items()]  # fmt: skip
+        rows = [
+            [
+                name,
+                "delivered" if r["delivered"] else "FAILED",
+                ", ".join(r["routed"]) or "not routed",
+                r["error"] or "",
+            ]
+            for name, r in results.items()
+        ]
         click.echo(format_grid(["channel", "test alert", "routes", "error"], rows))
     if not all(r["delivered"] for r in results.values()):
         sys.exit(EXIT_ERROR)

@@ -48,7 +48,7 @@ class Context:
 def writable(settings: Settings) -> Lakehouse:
     """The lakehouse of a command that writes: its tables created or upgraded first (the
     one place that does; idempotent, and a no-op for tables that are current)."""
-    from wikistream.lakehouse.store import Lakehouse  # noqa: PLC0415 - PyIceberg: when needed
+    from wikistream.lakehouse.store import Lakehouse  # PyIceberg: when needed
 
     lakehouse = Lakehouse(settings)
     lakehouse.init()
@@ -58,7 +58,7 @@ def writable(settings: Settings) -> Lakehouse:
 def readable(settings: Settings) -> Lakehouse:
     """The lakehouse of a command that only reads; no warehouse there is an error (exit 3)
     that says where it looked, not an empty answer."""
-    from wikistream.lakehouse.store import Lakehouse  # noqa: PLC0415 - PyIceberg: when needed
+    from wikistream.lakehouse.store import Lakehouse  # PyIceberg: when needed
 
     lakehouse = Lakehouse.reader(settings)
     if not lakehouse.initialized():
@@ -122,9 +122,12 @@ class _Group(click.Group):
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][1]) if name in COMMANDS else
-                (name, self.commands[name].get_short_help_str())
-                for name in self.list_commands(ctx)]  # fmt: skip
+        rows = [
+            (name, COMMANDS[name][1])
+            if name in COMMANDS
+            else (name, self.commands[name].get_short_help_str())
+            for name in self.list_commands(ctx)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -159,10 +162,19 @@ class _Group(click.Group):
     "--warehouse", metavar="PATH|URI",
     help="Warehouse: a folder, or s3://bucket/prefix on object storage [default: ./warehouse].",
 )  # fmt: skip
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
-@click.option("--log-format", default="text", show_default=True,
-              type=click.Choice(["text", "json"]), help="json: one object per line.")  # fmt: skip
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one object per line.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 @click.pass_context
 def cli(

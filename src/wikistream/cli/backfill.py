@@ -23,25 +23,48 @@ _EXIT_INTERRUPTED = 130
 
 
 @cli.command()
-@click.option("--source", "specs", multiple=True, required=True, metavar="SPEC",
-              help="file:PATH (globs allowed, e.g. 'file:dumps/*.jsonl.gz') or sse:URL / live; "
-                   "repeatable.")  # fmt: skip
-@click.option("--since", metavar="TIME",
-              help="Keep events from this ISO-8601 time (required for streams).")  # fmt: skip
-@click.option("--until", metavar="TIME",
-              help="Keep events before this time [streams: now].")  # fmt: skip
-@click.option("--run-id", metavar="NAME",
-              help="Name the run [default: derived from sources, since and until, so running "
-                   "the same backfill again resumes it].")  # fmt: skip
-@click.option("--slice-hours", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Streams: one item per this many hours.")  # fmt: skip
-@click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
-              help="Load this many items at once, each in its own process (one per core); "
-                   "an NDJSON file of at least 1 MiB per worker is cut into this many "
-                   "parts. Another --workers is another run (bronze still drops what it "
-                   "holds).")  # fmt: skip
-@click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
-              help="Bring silver and gold up to date afterwards.")  # fmt: skip
+@click.option(
+    "--source",
+    "specs",
+    multiple=True,
+    required=True,
+    metavar="SPEC",
+    help="file:PATH (globs allowed, e.g. 'file:dumps/*.jsonl.gz') or sse:URL / live; repeatable.",
+)
+@click.option(
+    "--since", metavar="TIME", help="Keep events from this ISO-8601 time (required for streams)."
+)
+@click.option("--until", metavar="TIME", help="Keep events before this time [streams: now].")
+@click.option(
+    "--run-id",
+    metavar="NAME",
+    help="Name the run [default: derived from sources, since and until, so running "
+    "the same backfill again resumes it].",
+)
+@click.option(
+    "--slice-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Streams: one item per this many hours.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Load this many items at once, each in its own process (one per core); "
+    "an NDJSON file of at least 1 MiB per worker is cut into this many "
+    "parts. Another --workers is another run (bronze still drops what it "
+    "holds).",
+)
+@click.option(
+    "--process/--no-process",
+    "keep_layers",
+    default=True,
+    show_default=True,
+    help="Bring silver and gold up to date afterwards.",
+)
 @OUTPUT_OPTION
 @click.pass_obj
 def backfill(
@@ -75,8 +98,11 @@ def backfill(
     manifest = plan(settings, list(specs), start, end, run_id, slice_hours, workers)
     todo = [item for item in manifest.items if item.state != DONE]
     if output == "text":
-        click.echo(f"backfill {manifest.run_id}: {len(manifest.items)} items, "
-                   f"{len(manifest.items) - len(todo)} already done", err=True)  # fmt: skip
+        click.echo(
+            f"backfill {manifest.run_id}: {len(manifest.items)} items, "
+            f"{len(manifest.items) - len(todo)} already done",
+            err=True,
+        )
     stop = StopToken()
     lakehouse = writable(settings)
     with ExitStack() as stack:
@@ -116,8 +142,9 @@ class _Progress:
         self._sizes = {item.key: item.planned_records or 0 for item in items}
         self._by_records = all(self._sizes.values())
         length = sum(self._sizes.values()) if self._by_records else len(items)
-        self._bar = click.progressbar(length=length, label="backfill", file=sys.stderr,
-                                      show_eta=True, show_pos=True)  # fmt: skip
+        self._bar = click.progressbar(
+            length=length, label="backfill", file=sys.stderr, show_eta=True, show_pos=True
+        )
         self._shown = dict.fromkeys(self._sizes, 0)
 
     def __enter__(self) -> _Progress:
@@ -142,11 +169,23 @@ def _report(manifest: Manifest, warehouse: Any, output: str) -> None:
         emit_json(manifest.as_dict())
         return
     header = ["item", "state", "read", "rows", "duplicates", "quarantined", "error"]
-    grid = [[item.key, item.state, f"{item.read:,}", f"{item.rows:,}", f"{item.duplicates:,}",
-             f"{item.quarantined:,}", item.error or ""] for item in manifest.items]  # fmt: skip
+    grid = [
+        [
+            item.key,
+            item.state,
+            f"{item.read:,}",
+            f"{item.rows:,}",
+            f"{item.duplicates:,}",
+            f"{item.quarantined:,}",
+            item.error or "",
+        ]
+        for item in manifest.items
+    ]
     click.echo(format_grid(header, grid))
-    click.echo(f"\nrun {manifest.run_id}: {manifest.state}, {manifest.count(DONE)}/"
-               f"{len(manifest.items)} items done, {manifest.rows:,} rows written")  # fmt: skip
+    click.echo(
+        f"\nrun {manifest.run_id}: {manifest.state}, {manifest.count(DONE)}/"
+        f"{len(manifest.items)} items done, {manifest.rows:,} rows written"
+    )
     click.echo(f"manifest: {warehouse}/runs/{manifest.run_id}/manifest.json (and ops.runs)")
     if manifest.state != COMPLETED:
         click.echo("run the same command again to resume", err=True)

@@ -34,17 +34,31 @@ if TYPE_CHECKING:
 @cli.command()
 @click.option("--source", "spec", metavar="SPEC", help=f"{SPEC_HELP} [default: live]")
 @click.option("--max-events", type=click.IntRange(min=1), help="Stop after reading N events.")
-@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True),
-              help="Stop after S seconds.")  # fmt: skip
+@click.option(
+    "--max-seconds", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds."
+)
 @click.option("--since", help="First start only: ISO-8601 time or ms epoch to start from.")
-@click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
-              help="Keep silver and gold current while ingesting.")  # fmt: skip
-@click.option("--idle-exit", type=click.FloatRange(min=0, min_open=True), metavar="S",
-              help="Exit 0 after S seconds without a new record (a new assignment of Kafka "
-                   "partitions restarts the clock).")  # fmt: skip
-@click.option("--serve", "serve_web", is_flag=True,
-              help="Also serve the dashboard, the API and /metrics (with this run's "
-                   "counters) while running; see `wikistream serve`.")  # fmt: skip
+@click.option(
+    "--process/--no-process",
+    "keep_layers",
+    default=True,
+    show_default=True,
+    help="Keep silver and gold current while ingesting.",
+)
+@click.option(
+    "--idle-exit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Exit 0 after S seconds without a new record (a new assignment of Kafka "
+    "partitions restarts the clock).",
+)
+@click.option(
+    "--serve",
+    "serve_web",
+    is_flag=True,
+    help="Also serve the dashboard, the API and /metrics (with this run's "
+    "counters) while running; see `wikistream serve`.",
+)
 @HOST_OPTION
 @PORT_OPTION
 @OUTPUT_OPTION
@@ -81,8 +95,14 @@ def run(
         click.echo(f"dashboard at {server.url}", err=True)
         server.start()
     try:
-        summary = _ingest(settings, lambda: open_source(settings.source.spec, settings),
-                          max_events, max_seconds, keep_layers, idle_exit)  # fmt: skip
+        summary = _ingest(
+            settings,
+            lambda: open_source(settings.source.spec, settings),
+            max_events,
+            max_seconds,
+            keep_layers,
+            idle_exit,
+        )
     finally:
         if server is not None:
             server.stop()
@@ -90,10 +110,18 @@ def run(
 
 
 @cli.command()
-@click.option("--events", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="How many synthetic events to generate in this run.")  # fmt: skip
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
-              help="Events per second (default: as fast as possible).")  # fmt: skip
+@click.option(
+    "--events",
+    type=click.IntRange(min=1),
+    default=20_000,
+    show_default=True,
+    help="How many synthetic events to generate in this run.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Events per second (default: as fast as possible).",
+)
 @OUTPUT_OPTION
 @click.pass_obj
 def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
@@ -107,15 +135,18 @@ def demo(obj: Context, events: int, rate: float | None, output: str) -> None:
     s = settings.synthetic
 
     def source() -> Source:
-        return SyntheticSource(rate=rate, seed=s.seed, start=s.start,
-                               chunk_events=settings.source.chunk_events)  # fmt: skip
+        return SyntheticSource(
+            rate=rate, seed=s.seed, start=s.start, chunk_events=settings.source.chunk_events
+        )
 
     summary = _ingest(settings, source, events, None, True)
     report_run(summary, settings, output, title=f"demo: {events:,} synthetic events")
     if output == "text":
         web = settings.web
-        click.echo(f"       {_command_name()} serve   # the dashboard: open "
-                   f"http://{web.host}:{web.port}/  (make serve)")  # fmt: skip
+        click.echo(
+            f"       {_command_name()} serve   # the dashboard: open "
+            f"http://{web.host}:{web.port}/  (make serve)"
+        )
 
 
 def _ingest(
@@ -138,8 +169,9 @@ def _ingest(
         from wikistream.pipeline.process import Processor
 
         processor = Processor(lakehouse, settings)
-    alerts = processor.gates.alerts if processor and processor.gates else \
-        AlertRouter(settings.alerts)  # fmt: skip
+    alerts = (
+        processor.gates.alerts if processor and processor.gates else AlertRouter(settings.alerts)
+    )
     supervisor = Supervisor(settings, alerts).start()
     metrics.RUNNING.set(1)
     if processor is not None:
@@ -149,16 +181,25 @@ def _ingest(
         lease = lakehouse.lease(PROCESS_LEASE, processor.writer_id, settings.process.lease_ttl_s)
         processor.fence = lease.fence  # commits only while holding it, with time to spare
         loop = ProcessLoop(
-            processor, settings.process.interval_s, supervisor,
+            processor,
+            settings.process.interval_s,
+            supervisor,
             maintain=lambda: maintain(lakehouse, settings.maintenance),
             maintain_every_s=settings.maintenance.interval_s,
             on_terminal=lambda _: stop.stop("processing failed"),  # ingest stops; error raised
             lease=lease,
-        ).start()  # fmt: skip
+        ).start()
     with graceful_signals(stop):
         try:
-            summary = supervise_ingest(supervisor, source, stop, max_events, max_seconds,
-                                       on_progress=progress, idle_exit_s=idle_exit_s)  # fmt: skip
+            summary = supervise_ingest(
+                supervisor,
+                source,
+                stop,
+                max_events,
+                max_seconds,
+                on_progress=progress,
+                idle_exit_s=idle_exit_s,
+            )
         finally:
             if progress is not None:
                 click.echo("\r\033[K", nl=False, err=True)
@@ -173,10 +214,13 @@ def _ingest(
     components = {n: c.as_dict() for n, c in supervisor.components.items()}
     summary.extra["components"] = components
     if loop is not None:
-        summary.extra["layers"] = {"cycles": loop.cycles, "failed_cycles": loop.failures,
-                                   "last_cycle_rows": final.rows,
-                                   "quarantined_by_checks": loop.quarantined,
-                                   "held_by_gates": loop.held}  # fmt: skip
+        summary.extra["layers"] = {
+            "cycles": loop.cycles,
+            "failed_cycles": loop.failures,
+            "last_cycle_rows": final.rows,
+            "quarantined_by_checks": loop.quarantined,
+            "held_by_gates": loop.held,
+        }
     return summary
 
 
@@ -191,8 +235,9 @@ def progress_line(stats: BronzeStats, seconds: float) -> None:
 
 
 def _restart_rows(summary: RunSummary) -> list[tuple[str, str]]:
-    restarted = {n: c["restarts"] for n, c in summary.extra.get("components", {}).items()
-                 if c["restarts"]}  # fmt: skip
+    restarted = {
+        n: c["restarts"] for n, c in summary.extra.get("components", {}).items() if c["restarts"]
+    }
     if not restarted:
         return []
     return [("restarts", ", ".join(f"{n} {r}" for n, r in restarted.items()))]
@@ -206,14 +251,29 @@ def _layer_rows(summary: RunSummary) -> list[tuple[str, str]]:
     layers = summary.extra.get("layers")
     if not layers:
         return []
-    rows = [("silver/gold", f"{layers['cycles']} cycles ({layers['failed_cycles']} failed), "
-                            "kept current while ingesting")]  # fmt: skip
+    rows = [
+        (
+            "silver/gold",
+            f"{layers['cycles']} cycles ({layers['failed_cycles']} failed), "
+            "kept current while ingesting",
+        )
+    ]
     if layers["quarantined_by_checks"]:
-        rows.append(("silver quarantine", f"{layers['quarantined_by_checks']:,} rows failed "
-                                          "row checks (wikistream quarantine list)"))  # fmt: skip
+        rows.append(
+            (
+                "silver quarantine",
+                f"{layers['quarantined_by_checks']:,} rows failed "
+                "row checks (wikistream quarantine list)",
+            )
+        )
     for table, run_id in layers["held_by_gates"].items():
-        rows.append(("HELD", f"{table}: a quality gate holds the batch back; see "
-                             f"wikistream dq report (run {run_id})"))  # fmt: skip
+        rows.append(
+            (
+                "HELD",
+                f"{table}: a quality gate holds the batch back; see "
+                f"wikistream dq report (run {run_id})",
+            )
+        )
     return rows
 
 
@@ -224,8 +284,10 @@ def _shown(position: str | dict[str, str] | None) -> str | None:
 
 def report_run(summary: RunSummary, settings: Settings, output: str, title: str) -> None:
     warehouse = settings.warehouse_shown
-    data = summary.as_dict() | {"warehouse": str(warehouse),
-                                "catalog": Lakehouse.reader(settings).describe()}  # fmt: skip
+    data = summary.as_dict() | {
+        "warehouse": str(warehouse),
+        "catalog": Lakehouse.reader(settings).describe(),
+    }
     if output == "json":
         emit_json(data)
         return
@@ -283,10 +345,15 @@ def _command_name() -> str:
 
 
 @cli.command()
-@click.option("--layer", type=click.Choice(["silver", "gold", "all"]), default="all",
-              show_default=True)  # fmt: skip
-@click.option("--lookback", type=click.FloatRange(min=0, min_open=True), metavar="HOURS",
-              help="Also recompute gold windows of the last HOURS hours.")  # fmt: skip
+@click.option(
+    "--layer", type=click.Choice(["silver", "gold", "all"]), default="all", show_default=True
+)
+@click.option(
+    "--lookback",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="HOURS",
+    help="Also recompute gold windows of the last HOURS hours.",
+)
 @click.option("--full-refresh", is_flag=True, help="Rebuild the layer(s) from the one below.")
 @OUTPUT_OPTION
 @click.pass_obj
@@ -308,9 +375,12 @@ def process(
 
 def print_cycle(report: CycleReport, output: str, about: dict[str, Any]) -> None:
     """What a silver/gold cycle wrote (text or JSON); exit 4 if a gate held a batch."""
-    data = about | {"rows_written": report.rows, "quarantined": report.quarantined,
-                    "seconds": {k: round(v, 3) for k, v in report.seconds.items()},
-                    "held": report.held}  # fmt: skip
+    data = about | {
+        "rows_written": report.rows,
+        "quarantined": report.quarantined,
+        "seconds": {k: round(v, 3) for k, v in report.seconds.items()},
+        "held": report.held,
+    }
     if output == "json":
         emit_json(data)
     else:
@@ -321,7 +391,9 @@ def print_cycle(report: CycleReport, output: str, about: dict[str, Any]) -> None
         for table, rows in report.quarantined.items():
             click.echo(f"  {table:<20} {rows:>9,} rows failed row checks")
         for table, run_id in report.held.items():
-            click.echo(f"  {table:<20} HELD by its quality gate (run {run_id}): "
-                       "wikistream dq report", err=True)  # fmt: skip
+            click.echo(
+                f"  {table:<20} HELD by its quality gate (run {run_id}): wikistream dq report",
+                err=True,
+            )
     if report.held:
         sys.exit(EXIT_UNHEALTHY)

@@ -16,8 +16,12 @@ from wikistream.ops.status import status_document
 
 @cli.command()
 @OUTPUT_OPTION
-@click.option("--max-lag", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Also unhealthy when bronze's newest event is older than this.")  # fmt: skip
+@click.option(
+    "--max-lag",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Also unhealthy when bronze's newest event is older than this.",
+)
 @click.pass_obj
 def status(obj: Context, output: str, max_lag: float | None) -> None:
     """Tables, files, snapshots, positions, freshness, running components, gate verdicts.
@@ -52,17 +56,22 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
         for row in kafka:
             lag = "-" if row["lag"] is None else f"{row['lag']:,}"
             end = "-" if row["end_offset"] is None else row["end_offset"]
-            click.echo(f"kafka     {row['topic']}[{row['partition']}]  stored "
-                       f"{row['stored_offset']}  end {end}  lag {lag}  "
-                       f"by {row['writer'] or '-'}")  # fmt: skip
+            click.echo(
+                f"kafka     {row['topic']}[{row['partition']}]  stored "
+                f"{row['stored_offset']}  end {end}  lag {lag}  "
+                f"by {row['writer'] or '-'}"
+            )
         for gate in report["gates"]:
             failed = ", ".join(gate["failed"]) or "-"
-            click.echo(f"gate      {gate['table']}  {gate['gate']}  {gate['run_at']}  "
-                       f"failed: {failed}")  # fmt: skip
+            click.echo(
+                f"gate      {gate['table']}  {gate['gate']}  {gate['run_at']}  failed: {failed}"
+            )
         for name, component in report["components"].items():
-            click.echo(f"component {name}  {component['state']}  last success "
-                       f"{component.get('last_success') or '-'}  restarts "
-                       f"{component.get('restarts', 0)}")  # fmt: skip
+            click.echo(
+                f"component {name}  {component['state']}  last success "
+                f"{component.get('last_success') or '-'}  restarts "
+                f"{component.get('restarts', 0)}"
+            )
         for problem in report["problems"]:
             click.echo(f"UNHEALTHY: {problem}", err=True)
     if report["problems"]:
@@ -83,13 +92,25 @@ def _ago(seconds: float | None) -> str:
 
 @cli.command()
 @click.argument("sql", required=False)
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the query from a .sql file (e.g. queries/busiest_wikis.sql).")  # fmt: skip
-@click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="json: an array of row objects.")  # fmt: skip
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the query from a .sql file (e.g. queries/busiest_wikis.sql).",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="json: an array of row objects.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Return at most N rows.")
-@click.option("--as-of", metavar="SNAPSHOT|TIME",
-              help="Time travel: tables as of an ISO-8601 time or a snapshot id.")  # fmt: skip
+@click.option(
+    "--as-of",
+    metavar="SNAPSHOT|TIME",
+    help="Time travel: tables as of an ISO-8601 time or a snapshot id.",
+)
 @click.pass_obj
 def query(
     obj: Context,
@@ -131,8 +152,15 @@ def tables(obj: Context, output: str) -> None:
     if output == "json":
         emit_json(listed)
         return
-    rows = [[t["table"], f"{t['rows']:,}" if t["exists"] else "(missing)",
-             t["last_commit_at"] or "-", t["about"]] for t in listed]  # fmt: skip
+    rows = [
+        [
+            t["table"],
+            f"{t['rows']:,}" if t["exists"] else "(missing)",
+            t["last_commit_at"] or "-",
+            t["about"],
+        ]
+        for t in listed
+    ]
     click.echo(format_grid(["table", "rows", "last commit", "about"], rows, max_width=90))
 
 
@@ -152,9 +180,13 @@ def describe(obj: Context, table: str, output: str) -> None:
         emit_json(found)
         return
     click.echo(f"{found['table']}: {found['about']}")
-    click.echo(f"partitioned by {', '.join(found['partitioned_by']) or '-'}; "
-               f"{found['rows']:,} rows; snapshot {found['snapshot_id'] or '-'} "
-               f"({found['committed_at'] or 'no data yet'})\n")  # fmt: skip
-    rows = [[c["name"], c["type"], "yes" if c["required"] else "", c["meaning"]]
-            for c in found["columns"]]  # fmt: skip
+    click.echo(
+        f"partitioned by {', '.join(found['partitioned_by']) or '-'}; "
+        f"{found['rows']:,} rows; snapshot {found['snapshot_id'] or '-'} "
+        f"({found['committed_at'] or 'no data yet'})\n"
+    )
+    rows = [
+        [c["name"], c["type"], "yes" if c["required"] else "", c["meaning"]]
+        for c in found["columns"]
+    ]
     click.echo(format_grid(["column", "type", "required", "meaning"], rows, max_width=90))

@@ -74,8 +74,9 @@ def configure_logging(level: str, fmt: str) -> None:
     # urllib3 logs each of a request's own retries; WikiStream logs the outcome once.
     logging.getLogger("urllib3").setLevel(max(root.level, logging.ERROR))
     sys.excepthook = _log_uncaught
-    threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value,
-                                                      args.exc_traceback)  # fmt: skip
+    threading.excepthook = lambda args: _log_uncaught(
+        args.exc_type, args.exc_value, args.exc_traceback
+    )
 
 
 def _log_uncaught(kind: Any, value: Any, traceback: Any) -> None:

@@ -38,8 +38,9 @@ def init(obj: Context, output: str) -> None:
     lakehouse = Lakehouse(settings)
     done = lakehouse.init()
     if output == "json":
-        emit_json({"catalog": lakehouse.describe(), "warehouse": settings.warehouse_shown,
-                   "tables": done})  # fmt: skip
+        emit_json(
+            {"catalog": lakehouse.describe(), "warehouse": settings.warehouse_shown, "tables": done}
+        )
         return
     click.echo(f"catalog: {lakehouse.describe()}")
     click.echo(format_grid(["table", "state"], [[t, state] for t, state in done.items()]))
@@ -90,8 +91,13 @@ def _position(summary: dict[str, str]) -> str:
 
 @cli.command()
 @_TABLE
-@click.option("--to", "ref", required=True, metavar="SNAPSHOT|TIME",
-              help="A snapshot id (see `wikistream history`) or an ISO-8601 time.")  # fmt: skip
+@click.option(
+    "--to",
+    "ref",
+    required=True,
+    metavar="SNAPSHOT|TIME",
+    help="A snapshot id (see `wikistream history`) or an ISO-8601 time.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @OUTPUT_OPTION
 @click.pass_obj
@@ -108,26 +114,40 @@ def rollback(obj: Context, table: str, ref: str, yes: bool, output: str) -> None
 
     settings = obj.settings()
     if not yes:
-        click.confirm(f"Roll {_known(table)} back to {ref} and rebuild the layers above?",
-                      abort=True)  # fmt: skip
+        click.confirm(
+            f"Roll {_known(table)} back to {ref} and rebuild the layers above?", abort=True
+        )
     report = rollback_table(writable(settings), settings, _known(table), ref)
     if output == "json":
         emit_json(report.as_dict())
         return
-    click.echo(f"{table}: snapshot {report.from_snapshot} -> {report.to_snapshot}, rows "
-               f"{report.rows_before:,} -> {report.rows_after:,}")  # fmt: skip
+    click.echo(
+        f"{table}: snapshot {report.from_snapshot} -> {report.to_snapshot}, rows "
+        f"{report.rows_before:,} -> {report.rows_after:,}"
+    )
     for name, rows in report.rebuilt.items():
         click.echo(f"  rebuilt {name:<20} {rows:>9,} rows")
 
 
 @cli.command()
-@click.option("--table", "tables", multiple=True, metavar="TABLE",
-              help="Only this table (repeatable); default: every table.")  # fmt: skip
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    metavar="TABLE",
+    help="Only this table (repeatable); default: every table.",
+)
 @click.option("--target-file-mb", type=click.IntRange(min=1), help="Compacted file size.")
-@click.option("--retention-hours", type=click.FloatRange(min=0, min_open=True),
-              help="Expire snapshots older than this.")  # fmt: skip
-@click.option("--orphan-age-hours", type=click.FloatRange(min=0),
-              help="Delete unreferenced files older than this.")  # fmt: skip
+@click.option(
+    "--retention-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Expire snapshots older than this.",
+)
+@click.option(
+    "--orphan-age-hours",
+    type=click.FloatRange(min=0),
+    help="Delete unreferenced files older than this.",
+)
 @OUTPUT_OPTION
 @click.pass_obj
 def maintain(
@@ -147,30 +167,57 @@ def maintain(
     """
     from wikistream.ops.maintain import maintain as maintain_tables
 
-    given = {"target_file_mb": target_file_mb, "snapshot_retention_h": retention_hours,
-             "orphan_age_h": orphan_age_hours}  # fmt: skip
+    given = {
+        "target_file_mb": target_file_mb,
+        "snapshot_retention_h": retention_hours,
+        "orphan_age_h": orphan_age_hours,
+    }
     overrides = {k: v for k, v in given.items() if v is not None}
     settings = obj.settings(maintenance=overrides) if overrides else obj.settings()
     for table in tables:
         _known(table)
     progress = None if output == "json" else (lambda t: click.echo(f"maintaining {t} …", err=True))
-    reports = maintain_tables(writable(settings), settings.maintenance, tables or None,
-                              on_table=progress)  # fmt: skip
+    reports = maintain_tables(
+        writable(settings), settings.maintenance, tables or None, on_table=progress
+    )
     if output == "json":
         emit_json([r.as_dict() for r in reports])
         return
-    header = ["table", "files before", "files after", "rows rewritten", "snapshots expired",
-              "kept", "orphans removed", "s"]  # fmt: skip
-    rows = [[r.table, r.compaction.files_before or "-", r.compaction.files_after or "-",
-             f"{r.compaction.rows:,}", r.expiry.expired, r.expiry.kept,
-             f"{len(r.orphans.removed)} ({r.orphans.bytes_removed:,} B)", r.seconds]
-            for r in reports]  # fmt: skip
+    header = [
+        "table",
+        "files before",
+        "files after",
+        "rows rewritten",
+        "snapshots expired",
+        "kept",
+        "orphans removed",
+        "s",
+    ]
+    rows = [
+        [
+            r.table,
+            r.compaction.files_before or "-",
+            r.compaction.files_after or "-",
+            f"{r.compaction.rows:,}",
+            r.expiry.expired,
+            r.expiry.kept,
+            f"{len(r.orphans.removed)} ({r.orphans.bytes_removed:,} B)",
+            r.seconds,
+        ]
+        for r in reports
+    ]
     click.echo(format_grid(header, rows))
 
 
 @cli.command()
-@click.option("--to", "target_config", required=True, type=click.Path(path_type=Path),
-              metavar="CONFIG", help="Settings (TOML) of the warehouse to move into.")  # fmt: skip
+@click.option(
+    "--to",
+    "target_config",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="CONFIG",
+    help="Settings (TOML) of the warehouse to move into.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @OUTPUT_OPTION
 @click.pass_obj
@@ -186,19 +233,28 @@ def migrate(obj: Context, target_config: Path, yes: bool, output: str) -> None:
     shadowed = environment_overrides(target_config)
     if shadowed:
         names = ", ".join(f"{variable} (over {setting})" for variable, setting in shadowed)
-        raise ConfigError(f"the environment overrides the target's settings in {target_config}:"
-                          f" {names}; unset it: the target must be what its file says")  # fmt: skip
+        raise ConfigError(
+            f"the environment overrides the target's settings in {target_config}:"
+            f" {names}; unset it: the target must be what its file says"
+        )
     source_settings = obj.settings()
     source = Lakehouse.reader(source_settings)
     target_settings = load_settings(target_config)
-    if target_settings.warehouse_uri == source_settings.warehouse_uri and \
-            source.describe() == Lakehouse.reader(target_settings).describe():  # fmt: skip
-        raise ConfigError(f"{target_config} names this same warehouse "
-                          f"({source_settings.warehouse_shown}); nothing to move")  # fmt: skip
+    if (
+        target_settings.warehouse_uri == source_settings.warehouse_uri
+        and source.describe() == Lakehouse.reader(target_settings).describe()
+    ):
+        raise ConfigError(
+            f"{target_config} names this same warehouse "
+            f"({source_settings.warehouse_shown}); nothing to move"
+        )
     target = Lakehouse(target_settings)
     if not yes:
-        click.confirm(f"Copy {source.describe()} into {target.describe()} "
-                      f"({target_settings.warehouse_shown})?", abort=True)  # fmt: skip
+        click.confirm(
+            f"Copy {source.describe()} into {target.describe()} "
+            f"({target_settings.warehouse_shown})?",
+            abort=True,
+        )
     steps = None if output == "json" else (lambda text: click.echo(f"{text} …", err=True))
     report = move(source, target, steps)
     if output == "json":
@@ -209,5 +265,7 @@ def migrate(obj: Context, target_config: Path, yes: bool, output: str) -> None:
         click.echo(f"  copied  {table:<20} {rows:>11,} rows, {positions} source positions")
     for table, rows in report.rebuilt.items():
         click.echo(f"  rebuilt {table:<20} {rows:>11,} rows")
-    click.echo(f"  {report.documents} documents copied; verified: "
-               f"{'every row and position' if report.verified else 'NO (see above)'}")  # fmt: skip
+    click.echo(
+        f"  {report.documents} documents copied; verified: "
+        f"{'every row and position' if report.verified else 'NO (see above)'}"
+    )

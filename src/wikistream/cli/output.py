@@ -49,8 +49,9 @@ def emit_table(table: pa.Table, fmt: str) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(table.column_names)
-        writer.writerows([_default(v) if v is not None else "" for v in row.values()]
-                         for row in rows)  # fmt: skip
+        writer.writerows(
+            [_default(v) if v is not None else "" for v in row.values()] for row in rows
+        )
         click.echo(buffer.getvalue(), nl=False)
     else:
         click.echo(format_grid(table.column_names, [list(r.values()) for r in rows]))

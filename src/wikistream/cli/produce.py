@@ -17,14 +17,24 @@ from wikistream.sources.registry import SPEC_HELP, open_source
 
 @cli.command()
 @click.option("--source", "spec", metavar="SPEC", help=f"{SPEC_HELP} [default: live]")
-@click.option("--to", "target", metavar="kafka://HOST:PORT[,HOST:PORT…]/TOPIC", required=True,
-              help="The topic to produce to; dead letters go to TOPIC.dlq, the source "
-                   "position to TOPIC.positions.")  # fmt: skip
-@click.option("--partitions", type=click.IntRange(min=1), metavar="N",
-              help="Create the topic with N partitions if it does not exist.")  # fmt: skip
+@click.option(
+    "--to",
+    "target",
+    metavar="kafka://HOST:PORT[,HOST:PORT…]/TOPIC",
+    required=True,
+    help="The topic to produce to; dead letters go to TOPIC.dlq, the source "
+    "position to TOPIC.positions.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Create the topic with N partitions if it does not exist.",
+)
 @click.option("--max-events", type=click.IntRange(min=1), help="Stop after reading N records.")
-@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True),
-              help="Stop after S seconds.")  # fmt: skip
+@click.option(
+    "--max-seconds", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds."
+)
 @click.option("--since", help="First start only: ISO-8601 time or ms epoch to start from.")
 @OUTPUT_OPTION
 @click.pass_obj
@@ -48,8 +58,8 @@ def produce(
     deliver what was read and exit 0. Bronze workers read the topic with
     `wikistream run --source kafka://HOST:PORT/TOPIC?group=NAME`.
     """
-    from wikistream.kafka.spec import KafkaSpec  # noqa: PLC0415 - the kafka extra, on demand
-    from wikistream.sinks.kafka import KafkaSink  # noqa: PLC0415
+    from wikistream.kafka.spec import KafkaSpec  # the kafka extra, on demand
+    from wikistream.sinks.kafka import KafkaSink
 
     overrides: dict[str, Any] = {}
     if spec or since:
@@ -68,8 +78,9 @@ def produce(
 
     stop = StopToken()
     with graceful_signals(stop):
-        summary = supervise_produce(settings, source, sink, stop, max_events=max_events,
-                                    max_seconds=max_seconds)  # fmt: skip
+        summary = supervise_produce(
+            settings, source, sink, stop, max_events=max_events, max_seconds=max_seconds
+        )
     _report(summary, output)
 
 

@@ -30,8 +30,12 @@ def dq() -> None:
 
 @dq.command()
 @click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), help="Only this layer.")
-@click.option("--since", default="24h", show_default=True,
-              help="ISO-8601 time, or a duration like 30m, 6h, 7d.")  # fmt: skip
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    help="ISO-8601 time, or a duration like 30m, 6h, 7d.",
+)
 @OUTPUT_OPTION
 @click.pass_obj
 def report(obj: Context, layer: str | None, since: str, output: str) -> None:
@@ -44,26 +48,44 @@ def report(obj: Context, layer: str | None, since: str, output: str) -> None:
         return
     click.echo(f"{summary['runs']:,} gate runs since {summary['since']}")
     header = ["layer", "table", "check", "level", "runs", "pass rate", "rows failed", "last"]
-    rows = [[c["layer"], c["table"], c["check"], c["level"], c["runs"],
-             "-" if c["pass_rate"] is None else f"{c['pass_rate']:.1%}",
-             f"{c['rows_failed']:,}", c["last_verdict"]] for c in summary["checks"]]  # fmt: skip
+    rows = [
+        [
+            c["layer"],
+            c["table"],
+            c["check"],
+            c["level"],
+            c["runs"],
+            "-" if c["pass_rate"] is None else f"{c['pass_rate']:.1%}",
+            f"{c['rows_failed']:,}",
+            c["last_verdict"],
+        ]
+        for c in summary["checks"]
+    ]
     click.echo(format_grid(header, rows))
     if summary["recent_failures"]:
         click.echo("\nrecent failures:")
         for f in summary["recent_failures"][:10]:
-            click.echo(f"  {f['run_at']}  {f['run_id']}  {f['table_name']}.{f['check_name']} "
-                       f"({f['level']}): {f['metric_value']} vs {f['threshold']}  "
-                       f"-> {f['gate']}")  # fmt: skip
+            click.echo(
+                f"  {f['run_at']}  {f['run_id']}  {f['table_name']}.{f['check_name']} "
+                f"({f['level']}): {f['metric_value']} vs {f['threshold']}  "
+                f"-> {f['gate']}"
+            )
     for held in summary["held"]:
         run_id = held["run_id"]
-        click.echo(f"\nHELD: {held['table']} batch of run {run_id}: fix and let the next "
-                   f"cycle re-check it, or: wikistream dq release {run_id}")  # fmt: skip
+        click.echo(
+            f"\nHELD: {held['table']} batch of run {run_id}: fix and let the next "
+            f"cycle re-check it, or: wikistream dq release {run_id}"
+        )
 
 
 @dq.command("run")
 @click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), required=True)
-@click.option("--all", "whole", is_flag=True,
-              help="Judge every row of the layer's table, not only the batch waiting.")  # fmt: skip
+@click.option(
+    "--all",
+    "whole",
+    is_flag=True,
+    help="Judge every row of the layer's table, not only the batch waiting.",
+)
 @OUTPUT_OPTION
 @click.pass_obj
 def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
@@ -83,12 +105,24 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
     else:
         for run in runs:
             click.echo(f"{run.table} (run {run.run_id}):")
-            rows = [[r.check.name, r.check.level, r.verdict,
-                     _number(r.metric_value),
-                     r.threshold, f"{r.rows_failed:,}/{r.rows_checked:,}", r.detail]
-                    for r in run.results]  # fmt: skip
-            click.echo(format_grid(["check", "level", "verdict", "value", "expected",
-                                    "rows failed", "detail"], rows))  # fmt: skip
+            rows = [
+                [
+                    r.check.name,
+                    r.check.level,
+                    r.verdict,
+                    _number(r.metric_value),
+                    r.threshold,
+                    f"{r.rows_failed:,}/{r.rows_checked:,}",
+                    r.detail,
+                ]
+                for r in run.results
+            ]
+            click.echo(
+                format_grid(
+                    ["check", "level", "verdict", "value", "expected", "rows failed", "detail"],
+                    rows,
+                )
+            )
     if failing:
         sys.exit(EXIT_UNHEALTHY)
 
@@ -109,12 +143,14 @@ def quarantine() -> None:
 
 
 @quarantine.command("list")
-@click.option("--layer", type=click.Choice(["bronze", "silver"]), default="silver",
-              show_default=True)  # fmt: skip
+@click.option(
+    "--layer", type=click.Choice(["bronze", "silver"]), default="silver", show_default=True
+)
 @click.option("--check", help="silver: only rows that failed this check.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--output", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)  # fmt: skip
+@click.option(
+    "--output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
 @click.pass_obj
 def list_rows(obj: Context, layer: str, check: str | None, limit: int, output: str) -> None:
     """Show quarantined rows, newest first, with the reason."""
@@ -123,8 +159,17 @@ def list_rows(obj: Context, layer: str, check: str | None, limit: int, output: s
         _known_check(settings, layer, check)
     lakehouse = readable(settings)
     if layer == "silver":
-        columns = ("quarantined_at", "event_id", "event_ts", "domain", "user", "region",
-                   "quarantine_reason", "failed_checks", "run_id")  # fmt: skip
+        columns = (
+            "quarantined_at",
+            "event_id",
+            "event_ts",
+            "domain",
+            "user",
+            "region",
+            "quarantine_reason",
+            "failed_checks",
+            "run_id",
+        )
         rows = rows_of(lakehouse, SILVER_QUARANTINE, "event_id", None, columns)
         if check:
             keep = [check in names for names in rows.column("failed_checks").to_pylist()]
@@ -139,8 +184,9 @@ def list_rows(obj: Context, layer: str, check: str | None, limit: int, output: s
 
 
 @quarantine.command()
-@click.option("--layer", type=click.Choice(["bronze", "silver"]), default="silver",
-              show_default=True)  # fmt: skip
+@click.option(
+    "--layer", type=click.Choice(["bronze", "silver"]), default="silver", show_default=True
+)
 @click.option("--check", help="silver: only rows that failed this check.")
 @click.option("--dry-run", is_flag=True, help="Say what would move; change nothing.")
 @OUTPUT_OPTION
@@ -168,15 +214,22 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
             outcome = replay_silver(lakehouse, settings, gates, check, dry_run, processor.fence)
     else:
         outcome = replay_bronze(lakehouse, settings, dry_run)
-    data = {"layer": layer, "selected": outcome.selected, "promoted": outcome.promoted,
-            "still_failing": outcome.still_failing, "dry_run": dry_run}  # fmt: skip
+    data = {
+        "layer": layer,
+        "selected": outcome.selected,
+        "promoted": outcome.promoted,
+        "still_failing": outcome.still_failing,
+        "dry_run": dry_run,
+    }
     if output == "json":
         emit_json(data)
         return
     verb = "would move" if dry_run else "moved"
-    click.echo(f"{layer}.quarantine: {outcome.selected:,} rows selected, {verb} "
-               f"{outcome.promoted:,} to {layer}.events, {outcome.still_failing:,} still "
-               "failing (left in quarantine)")  # fmt: skip
+    click.echo(
+        f"{layer}.quarantine: {outcome.selected:,} rows selected, {verb} "
+        f"{outcome.promoted:,} to {layer}.events, {outcome.still_failing:,} still "
+        "failing (left in quarantine)"
+    )
 
 
 def _known_check(settings: Settings, layer: str, check: str) -> None:

@@ -16,16 +16,35 @@ from wikistream.times import instant
 
 
 @cli.command()
-@click.option("--layer", type=click.Choice(["bronze", "silver", "gold"]), required=True,
-              help="The layer to replay into.")  # fmt: skip
-@click.option("--from", "origin", required=True, metavar="earliest|POSITION|SNAPSHOT|TIME",
-              help="Where to start (see above).")  # fmt: skip
-@click.option("--source", "spec", metavar="SPEC",
-              help=f"bronze: the source to re-read ({SPEC_HELP}) [default: live]")  # fmt: skip
-@click.option("--until", metavar="TIME",
-              help="bronze: keep events before this event time [default: now].")  # fmt: skip
-@click.option("--process/--no-process", "keep_layers", default=True, show_default=True,
-              help="bronze: bring silver and gold up to date afterwards.")  # fmt: skip
+@click.option(
+    "--layer",
+    type=click.Choice(["bronze", "silver", "gold"]),
+    required=True,
+    help="The layer to replay into.",
+)
+@click.option(
+    "--from",
+    "origin",
+    required=True,
+    metavar="earliest|POSITION|SNAPSHOT|TIME",
+    help="Where to start (see above).",
+)
+@click.option(
+    "--source",
+    "spec",
+    metavar="SPEC",
+    help=f"bronze: the source to re-read ({SPEC_HELP}) [default: live]",
+)
+@click.option(
+    "--until", metavar="TIME", help="bronze: keep events before this event time [default: now]."
+)
+@click.option(
+    "--process/--no-process",
+    "keep_layers",
+    default=True,
+    show_default=True,
+    help="bronze: bring silver and gold up to date afterwards.",
+)
 @OUTPUT_OPTION
 @click.pass_obj
 def replay(
@@ -75,8 +94,7 @@ def replay(
     progress = progress_line if sys.stderr.isatty() and output == "text" else None
     end = instant(until, "--until") if until else None
     with graceful_signals(stop):
-        summary = replay_bronze(settings, spec or settings.source.spec, start, end, stop,
-                                progress)  # fmt: skip
+        summary = replay_bronze(settings, spec or settings.source.spec, start, end, stop, progress)
     if progress is not None:
         click.echo("\r\033[K", nl=False, err=True)
     if keep_layers and active_run(settings) is None:

@@ -18,8 +18,11 @@ HOST_OPTION = click.option(
     help="Address to listen on [default: web.host, 127.0.0.1]. 0.0.0.0 exposes the "
          "dashboard to the network: put it behind TLS and access control.",
 )  # fmt: skip
-PORT_OPTION = click.option("--port", type=click.IntRange(0, 65535),
-                           help="Port [default: web.port, 8765; 0: any free port].")  # fmt: skip
+PORT_OPTION = click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port [default: web.port, 8765; 0: any free port].",
+)
 
 
 @cli.command()
@@ -34,17 +37,20 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
     use `wikistream run --serve`.
     """
     server = web_server(obj.settings(), host, port)
-    click.echo(f"serving {obj.settings().warehouse_shown} at {server.url}  (Ctrl-C to stop)",
-               err=True)  # fmt: skip
+    click.echo(
+        f"serving {obj.settings().warehouse_shown} at {server.url}  (Ctrl-C to stop)", err=True
+    )
     server.run()
 
 
 def web_server(settings: Settings, host: str | None, port: int | None) -> WebServer:
     """The server, bound: a port in use or a missing `web` extra fails here, with advice."""
     try:
-        from wikistream.web.server import WebServer  # noqa: PLC0415 - the web extra
+        from wikistream.web.server import WebServer  # the web extra
     except ImportError as exc:
-        raise ConfigError(f"the dashboard needs the web extra ({exc.name} is missing): "
-                          "pip install 'wikistream[web]'") from None  # fmt: skip
+        raise ConfigError(
+            f"the dashboard needs the web extra ({exc.name} is missing): "
+            "pip install 'wikistream[web]'"
+        ) from None
     web = settings.web
     return WebServer(settings, host or web.host, web.port if port is None else port)

@@ -54,7 +54,7 @@ def events_to_arrow(batch: DecodedBatch, source: str, ingested_at: datetime) -> 
         "request_id": col([m.request_id for m in metas], pa.string()),
         "schema_uri": col(
             [e.schema or m.schema_uri for e, m in zip(events, metas, strict=True)], pa.string()
-        ),  # fmt: skip
+        ),
         "stream": col([m.stream for m in metas], pa.string()),
         "topic": col([m.topic for m in metas], pa.string()),
         "partition": col([m.partition for m in metas], pa.int32()),
@@ -198,9 +198,14 @@ def unwritable_to_quarantine(
     """
     raws = [text.encode() for text in events.column("raw").to_pylist()]
     rows = [
-        (quarantine_id(identity, f"event:{event_id}", raw), Rejection(i, UNWRITABLE, detail),
-         position, raw)
-        for i, (event_id, raw) in enumerate(zip(events.column("event_id").to_pylist(), raws,
-                                                strict=True))
-    ]  # fmt: skip
+        (
+            quarantine_id(identity, f"event:{event_id}", raw),
+            Rejection(i, UNWRITABLE, detail),
+            position,
+            raw,
+        )
+        for i, (event_id, raw) in enumerate(
+            zip(events.column("event_id").to_pylist(), raws, strict=True)
+        )
+    ]
     return quarantine_to_arrow(rows, source, datetime.now(UTC))

@@ -220,11 +220,13 @@ def _event_times(out: DecodedBatch) -> None:
     stamps, problems = times.parse_times([e.meta.dt for e in out.events])
     out.event_ts = stamps
     bad = {
-        p.index: Rejection(out.indices[p.index],
-                           OUT_OF_RANGE if p.problem == times.OUT_OF_RANGE else INVALID_TIMESTAMP,
-                           p.describe("meta.dt"))
+        p.index: Rejection(
+            out.indices[p.index],
+            OUT_OF_RANGE if p.problem == times.OUT_OF_RANGE else INVALID_TIMESTAMP,
+            p.describe("meta.dt"),
+        )
         for p in problems
-    }  # fmt: skip
+    }
     _reject(out, bad)
 
 

@@ -21,9 +21,18 @@ UnixSeconds = Annotated[int, msgspec.Meta(ge=MIN_UNIX_S, le=MAX_UNIX_S)]
 
 # Where the schema has integers: the lenient second pass turns 1.0 into 1 there (JSON
 # Schema counts a number with a zero fraction as an integer).
-INTEGER_FIELDS = (("id",), ("namespace",), ("timestamp",), ("log_id",), ("length", "old"),
-                  ("length", "new"), ("revision", "old"), ("revision", "new"),
-                  ("meta", "partition"), ("meta", "offset"))  # fmt: skip
+INTEGER_FIELDS = (
+    ("id",),
+    ("namespace",),
+    ("timestamp",),
+    ("log_id",),
+    ("length", "old"),
+    ("length", "new"),
+    ("revision", "old"),
+    ("revision", "new"),
+    ("meta", "partition"),
+    ("meta", "offset"),
+)
 
 
 class Meta(msgspec.Struct, frozen=True, gc=False):

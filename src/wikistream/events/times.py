@@ -24,8 +24,10 @@ RFC3339 = (
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_US = int((datetime(1, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds()) * 1_000_000
-MAX_US = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds()) * \
-    1_000_000 + 999_999  # fmt: skip
+MAX_US = (
+    int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds()) * 1_000_000
+    + 999_999
+)
 MIN_UNIX_S, MAX_UNIX_S = MIN_US // 1_000_000, MAX_US // 1_000_000
 
 NOT_RFC3339, NO_INSTANT, OUT_OF_RANGE = "not_rfc3339", "no_instant", "out_of_range"

@@ -21,7 +21,7 @@ client_log = logging.getLogger("wikistream.kafka.client")
 def kafka_module() -> ModuleType:
     """`confluent_kafka`, or a ConfigError naming the extra to install."""
     try:
-        import confluent_kafka  # noqa: PLC0415 - optional dependency
+        import confluent_kafka  # optional dependency
     except ImportError:
         raise ConfigError("Kafka needs confluent-kafka: pip install 'wikistream[kafka]'") from None
     return confluent_kafka
@@ -45,7 +45,7 @@ def msk_token_callback(region: str) -> Callable[[str], tuple[str, float]]:
     """librdkafka's OAUTHBEARER callback: a SigV4-signed MSK IAM token from the AWS
     credential chain (role, profile or environment), refreshed before it expires."""
     try:
-        from aws_msk_iam_sasl_signer import MSKAuthTokenProvider  # noqa: PLC0415
+        from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
     except ImportError:
         raise ConfigError(
             "kafka.msk_iam needs aws-msk-iam-sasl-signer-python: pip install 'wikistream[msk]'"

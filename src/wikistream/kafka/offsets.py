@@ -20,11 +20,18 @@ _WAIT_S = 5.0
 def end_offsets(settings: KafkaSettings, bootstrap: str, topic: str) -> dict[int, int]:
     """The next offset to be written, per partition of `topic` ({} if it cannot be read)."""
     kafka = kafka_module()
-    consumer = kafka.Consumer(client_config(
-        settings, bootstrap,
-        **{"group.id": "wikistream-status", "enable.auto.commit": False,
-           "enable.partition.eof": True, "max.partition.fetch.bytes": 1024},
-    ))  # fmt: skip
+    consumer = kafka.Consumer(
+        client_config(
+            settings,
+            bootstrap,
+            **{
+                "group.id": "wikistream-status",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "max.partition.fetch.bytes": 1024,
+            },
+        )
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=_WAIT_S)
         found = metadata.topics.get(topic)
@@ -50,6 +57,7 @@ def end_offsets(settings: KafkaSettings, bootstrap: str, topic: str) -> dict[int
 
 
 def _listed_end(consumer: Any, kafka: Any, topic: str, partition: int) -> int:
-    _, high = consumer.get_watermark_offsets(kafka.TopicPartition(topic, partition),
-                                             timeout=_WAIT_S)  # fmt: skip
+    _, high = consumer.get_watermark_offsets(
+        kafka.TopicPartition(topic, partition), timeout=_WAIT_S
+    )
     return int(high)

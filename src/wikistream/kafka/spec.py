@@ -34,15 +34,18 @@ class KafkaSpec:
         parts = urlsplit(spec)
         hosts = parts.netloc or (settings.bootstrap_servers or "")
         if not hosts:
-            raise ConfigError(f"{spec!r} names no broker; use {SPEC_HELP} or set "
-                              "kafka.bootstrap_servers")  # fmt: skip
+            raise ConfigError(
+                f"{spec!r} names no broker; use {SPEC_HELP} or set kafka.bootstrap_servers"
+            )
         bad = [h for h in hosts.split(",") if not _HOST_PORT.fullmatch(h.strip())]
         if bad:
             raise ConfigError(f"broker addresses are HOST:PORT, got {', '.join(bad)!r}")
         topic = parts.path.strip("/")
         if not _TOPIC.fullmatch(topic) or topic in (".", ".."):
-            raise ConfigError(f"{spec!r} needs a topic name of letters, digits, '.', '_', "
-                              f"'-' after the hosts: {SPEC_HELP}")  # fmt: skip
+            raise ConfigError(
+                f"{spec!r} needs a topic name of letters, digits, '.', '_', "
+                f"'-' after the hosts: {SPEC_HELP}"
+            )
         query = parse_qs(parts.query, keep_blank_values=True)
         unknown = sorted(set(query) - {"group"})
         if unknown:

@@ -263,8 +263,12 @@ def _commit(
         except Exception as exc:
             if not is_transient(exc) or attempt == retries:
                 raise
-            _back_off(name, attempt, "catalog or storage did not answer; retrying",
-                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            _back_off(
+                name,
+                attempt,
+                "catalog or storage did not answer; retrying",
+                error=f"{type(exc).__name__}: {exc}",
+            )
             continue
         snapshot = table.current_snapshot()
         assert snapshot is not None  # noqa: S101 - we just committed one
@@ -285,8 +289,9 @@ def _with_token(table: Table, token: str, base: int | None) -> int | None:
 
 def _back_off(table: str, attempt: int, message: str, **extra: str) -> None:
     delay = min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
-    log.warning(message, extra={"table": table, "attempt": attempt + 1,
-                                "wait_s": round(delay, 3), **extra})  # fmt: skip
+    log.warning(
+        message, extra={"table": table, "attempt": attempt + 1, "wait_s": round(delay, 3), **extra}
+    )
     time.sleep(delay)
 
 

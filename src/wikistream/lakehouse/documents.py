@@ -38,8 +38,11 @@ class Documents:
     def read_lines(self, relative: str) -> list[Any]:
         """The values of a JSON Lines file (none if there is no file)."""
         data = self._storage.read(self.location(relative))
-        return [] if data is None else [msgspec.json.decode(line) for line in data.splitlines()
-                                        if line]  # fmt: skip
+        return (
+            []
+            if data is None
+            else [msgspec.json.decode(line) for line in data.splitlines() if line]
+        )
 
     def read(self, relative: str) -> Any | None:
         """The document, or None if there is none."""

@@ -107,11 +107,13 @@ def list_tables(lakehouse: Lakehouse) -> list[dict[str, Any]]:
     for identifier, definition in TABLES.items():
         table = lakehouse.find(identifier)
         current = None if table is None else table.current_snapshot()
-        rows.append({
-            "table": identifier,
-            "about": definition.doc,
-            "rows": int(summary_value(current, "total-records") or 0) if current else 0,
-            "last_commit_at": snapshot_time(current).isoformat() if current else None,
-            "exists": table is not None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "table": identifier,
+                "about": definition.doc,
+                "rows": int(summary_value(current, "total-records") or 0) if current else 0,
+                "last_commit_at": snapshot_time(current).isoformat() if current else None,
+                "exists": table is not None,
+            }
+        )
     return rows

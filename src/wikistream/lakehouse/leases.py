@@ -95,17 +95,22 @@ class Lease:
             expires = now + self.ttl_s
             self._table.append(
                 pa.table({"lease": pa.array([], pa.string())}),
-                snapshot_properties={NAME_KEY: self.name, HOLDER_KEY: self.holder,
-                                     EXPIRES_KEY: f"{expires:.3f}"},
-            )  # fmt: skip
+                snapshot_properties={
+                    NAME_KEY: self.name,
+                    HOLDER_KEY: self.holder,
+                    EXPIRES_KEY: f"{expires:.3f}",
+                },
+            )
         except CommitFailedException:
             return False  # another process committed first: it may hold the lease now
         except Exception as exc:
             if not is_transient(exc):
                 raise
             error = f"{type(exc).__name__}: {exc}"
-            log.warning("lease not renewed: the catalog did not answer",
-                        extra={"lease": self.name, "error": error})  # fmt: skip
+            log.warning(
+                "lease not renewed: the catalog did not answer",
+                extra={"lease": self.name, "error": error},
+            )
             return False
         self._held_until = expires
         if not was_held:
@@ -125,9 +130,8 @@ class Lease:
         try:
             self._table.append(
                 pa.table({"lease": pa.array([], pa.string())}),
-                snapshot_properties={NAME_KEY: self.name, HOLDER_KEY: "",
-                                     EXPIRES_KEY: "0"},
-            )  # fmt: skip
+                snapshot_properties={NAME_KEY: self.name, HOLDER_KEY: "", EXPIRES_KEY: "0"},
+            )
             log.log(
                 self.announce, "lease released", extra={"lease": self.name, "holder": self.holder}
             )

@@ -65,8 +65,10 @@ def positions_in(snapshot: Snapshot) -> Positions:
 
 def position_properties(positions: Positions) -> dict[str, str]:
     """Snapshot summary properties that store `positions`."""
-    return {POSITION_KEY if label == "" else PARTITION_PREFIX + label: position
-            for label, position in positions.items()}  # fmt: skip
+    return {
+        POSITION_KEY if label == "" else PARTITION_PREFIX + label: position
+        for label, position in positions.items()
+    }
 
 
 def stored_position(table: Table, source: str) -> str | None:

@@ -125,7 +125,7 @@ def _names_used(connection: duckdb.DuckDBPyConnection, query: str) -> set[str]:
     return names
 
 
-class sandbox:  # noqa: N801 - used as a context manager, like open()
+class sandbox:  # used as a context manager, like open()
     """An in-memory DuckDB connection over `pinned` tables, locked down (module docstring)."""
 
     def __init__(self, pinned: list[Pinned]) -> None:

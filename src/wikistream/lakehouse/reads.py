@@ -133,12 +133,14 @@ def added_by_source(table: Table, column: str, source: str, since_ms: int | None
 def _added_rows(table: Table, snapshots: list[Snapshot], columns: tuple[str, ...]) -> pa.Table:
     """`columns` of the rows `snapshots` added (their own new files only)."""
     ids = {s.snapshot_id for s in snapshots}
-    manifests = list({
-        manifest.manifest_path: manifest
-        for snapshot in snapshots
-        for manifest in snapshot.manifests(table.io)
-        if manifest.content == ManifestContent.DATA and manifest.added_snapshot_id in ids
-    }.values())  # fmt: skip
+    manifests = list(
+        {
+            manifest.manifest_path: manifest
+            for snapshot in snapshots
+            for manifest in snapshot.manifests(table.io)
+            if manifest.content == ManifestContent.DATA and manifest.added_snapshot_id in ids
+        }.values()
+    )
     tasks = ManifestGroupPlanner(table.metadata, table.io).plan_files(
         manifests=manifests,
         manifest_entry_filter=lambda entry: (
@@ -188,11 +190,12 @@ def appended_since(
         return table.scan(snapshot_id=end, selected_fields=fields).to_arrow(), end
     parts = [
         table.incremental_append_scan(
-            from_snapshot_id_exclusive=start, to_snapshot_id_inclusive=stop,
+            from_snapshot_id_exclusive=start,
+            to_snapshot_id_inclusive=stop,
             selected_fields=fields,
         ).to_arrow()
         for start, stop in _segments(chain, snapshot_id, end)
-    ]  # fmt: skip
+    ]
     if not parts:
         return empty, end
     return pa.concat_tables(parts), end
@@ -258,8 +261,9 @@ def rows_where(
         names = schema.names if tuple(columns) == ("*",) else list(columns)
         return pa.schema([schema.field(n) for n in names]).empty_table()
     conditions = [] if values is None else [_predicate(In, column, as_literals(values))]
-    conditions += [_predicate(In, name, as_literals(list(allowed)))
-                   for name, allowed in (where or {}).items()]  # fmt: skip
+    conditions += [
+        _predicate(In, name, as_literals(list(allowed))) for name, allowed in (where or {}).items()
+    ]
     if not conditions:
         return table.scan(selected_fields=tuple(columns)).to_arrow()
     condition = conditions[0] if len(conditions) == 1 else And(*conditions)

@@ -51,8 +51,11 @@ def carry_positions(table: Table, cutoff: datetime, keep_last: int) -> list[str]
         if all(h.timestamp_ms >= limit or h.snapshot_id in kept for h in old):
             continue
         empty = table.schema().as_arrow().empty_table()
-        properties = {SOURCE_KEY: source, MAINTENANCE_KEY: "position",
-                      **position_properties(positions)}  # fmt: skip
+        properties = {
+            SOURCE_KEY: source,
+            MAINTENANCE_KEY: "position",
+            **position_properties(positions),
+        }
         try:
             commits.append(table, empty, properties, guard=_unchanged(source, positions))
         except ConcurrentWriter:

@@ -30,16 +30,18 @@ def history(table: Table) -> list[dict[str, Any]]:
     for snapshot in sorted(table.metadata.snapshots, key=lambda s: -s.timestamp_ms):
         summary = dict(snapshot.summary.additional_properties) if snapshot.summary else {}
         operation = snapshot.summary.operation.value if snapshot.summary else None
-        rows.append({
-            "snapshot_id": snapshot.snapshot_id,
-            "parent_id": snapshot.parent_snapshot_id,
-            "committed_at": snapshot_time(snapshot).isoformat(),
-            "operation": operation,
-            "current": head is not None and snapshot.snapshot_id == head.snapshot_id,
-            "current_lineage": snapshot.snapshot_id in current,
-            "intermediate": snapshot.snapshot_id in halves,
-            "summary": summary,
-        })  # fmt: skip
+        rows.append(
+            {
+                "snapshot_id": snapshot.snapshot_id,
+                "parent_id": snapshot.parent_snapshot_id,
+                "committed_at": snapshot_time(snapshot).isoformat(),
+                "operation": operation,
+                "current": head is not None and snapshot.snapshot_id == head.snapshot_id,
+                "current_lineage": snapshot.snapshot_id in current,
+                "intermediate": snapshot.snapshot_id in halves,
+                "summary": summary,
+            }
+        )
     return rows
 
 

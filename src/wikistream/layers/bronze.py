@@ -319,10 +319,19 @@ class BronzeWriter:
         self.stats.dropped.update(chunk.dropped)
         _count_dropped(chunk.dropped)
         identity = self._replay_of or self._source
-        where = [f"{label}:{position}" if label else position or ""
-                 for label, position in zip(labels, positions, strict=True)]  # fmt: skip
-        dead = [(quarantine_id(identity, where[r.index], records[r.index]), r, where[r.index],
-                 records[r.index]) for r in chunk.rejections]  # fmt: skip
+        where = [
+            f"{label}:{position}" if label else position or ""
+            for label, position in zip(labels, positions, strict=True)
+        ]
+        dead = [
+            (
+                quarantine_id(identity, where[r.index], records[r.index]),
+                r,
+                where[r.index],
+                records[r.index],
+            )
+            for r in chunk.rejections
+        ]
         dead = list({d[0]: d for d in dead if d[0] not in self._recent_dead}.values())
         mask = self._first_sightings(chunk.ids)
         kept = sum(mask)
@@ -375,8 +384,10 @@ class BronzeWriter:
         metrics.EVENTS_QUARANTINED.inc(dead)
         stats.commits += 1
         stats.last_commit_at = prepared.at
-        log.debug("committed", extra={"rows": prepared.events.num_rows,
-                                      "position": as_text(prepared.positions)})  # fmt: skip
+        log.debug(
+            "committed",
+            extra={"rows": prepared.events.num_rows, "position": as_text(prepared.positions)},
+        )
 
     def _table_out(self, definition: TableDef) -> Table:
         """The committer thread's own table object (loaded on that thread, once)."""
@@ -397,8 +408,11 @@ class BronzeWriter:
         return mask
 
     def _summary(self, positions: Positions) -> dict[str, str]:
-        return {SOURCE_KEY: self._source, WRITER_KEY: self._writer_id,
-                **position_properties(positions)}  # fmt: skip
+        return {
+            SOURCE_KEY: self._source,
+            WRITER_KEY: self._writer_id,
+            **position_properties(positions),
+        }
 
     def _commit_quarantine(self, rows: pa.Table, positions: Positions, checked: int | None) -> int:
         """Append dead letters no writer committed since `checked`; return how many."""
@@ -446,8 +460,10 @@ class BronzeWriter:
                 return committed
 
     def _without_committed(self, rows: pa.Table, meanwhile: CommittedMeanwhile) -> pa.Table:
-        log.info("another writer committed some of these events meanwhile: dropped",
-                 extra={"events": meanwhile.count, "source": self._source})  # fmt: skip
+        log.info(
+            "another writer committed some of these events meanwhile: dropped",
+            extra={"events": meanwhile.count, "source": self._source},
+        )
         self.stats.duplicates += meanwhile.count
         _count_dropped({"duplicate": meanwhile.count})
         return rows.filter(pc.invert(meanwhile.known))
@@ -509,8 +525,9 @@ class BronzeWriter:
         detail = f"{type(error).__name__}: {error}"[:500]
         identity = self._replay_of or self._source
         where = as_text(positions)
-        dead = unwritable_to_quarantine(rows.take(pa.array(bad, pa.int64())), detail,
-                                        identity, self._source, where)  # fmt: skip
+        dead = unwritable_to_quarantine(
+            rows.take(pa.array(bad, pa.int64())), detail, identity, self._source, where
+        )
         known = [i not in self._recent_dead for i in dead.column("quarantine_id").to_pylist()]
         dead = dead.filter(pa.array(known, pa.bool_()))  # already there before a crash
         if dead.num_rows:
@@ -532,8 +549,9 @@ class BronzeWriter:
 
         def check(table: Table) -> None:
             stored = stored_source_positions(table, self._source, labels)
-            moved = sorted(label for label in labels
-                           if stored.get(label) != self.positions.get(label))  # fmt: skip
+            moved = sorted(
+                label for label in labels if stored.get(label) != self.positions.get(label)
+            )
             if not moved:
                 return
             if moved == [""]:
@@ -578,7 +596,7 @@ class BronzeWriter:
 _CLOCK_SLACK_MS = 60_000  # commit times come from the writers' clocks
 
 
-class CommittedMeanwhile(Exception):  # noqa: N818 - a signal to the writer, not an error
+class CommittedMeanwhile(Exception):  # a signal to the writer, not an error
     """Another writer committed some of a replay's events after they were checked."""
 
     def __init__(self, known: pa.Array, snapshot_id: int | None) -> None:

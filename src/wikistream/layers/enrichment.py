@@ -32,10 +32,25 @@ DEFAULT_REGIONS: dict[str, str] = {
     **dict.fromkeys(["qu", "gn", "ay", "ht", "nah"], "americas"),
     **dict.fromkeys(["mi", "sm", "to", "fj"], "oceania"),
 }  # fmt: skip
-GLOBAL_PROJECTS = frozenset({"www.wikidata.org", "commons.wikimedia.org", "meta.wikimedia.org",
-                             "www.mediawiki.org", "species.wikimedia.org"})  # fmt: skip
-_LANGUAGE_PROJECTS = ("wikipedia", "wiktionary", "wikibooks", "wikinews", "wikiquote",
-                      "wikisource", "wikiversity", "wikivoyage")  # fmt: skip
+GLOBAL_PROJECTS = frozenset(
+    {
+        "www.wikidata.org",
+        "commons.wikimedia.org",
+        "meta.wikimedia.org",
+        "www.mediawiki.org",
+        "species.wikimedia.org",
+    }
+)
+_LANGUAGE_PROJECTS = (
+    "wikipedia",
+    "wiktionary",
+    "wikibooks",
+    "wikinews",
+    "wikiquote",
+    "wikisource",
+    "wikiversity",
+    "wikivoyage",
+)
 
 
 @lru_cache(maxsize=4096)

@@ -42,8 +42,15 @@ _DISTINCT_USERS = 'count(DISTINCT "user")'
 
 
 # The silver columns each aggregate reads (projection keeps recomputing windows cheap).
-_MEASURES = ("type", "user", "length_delta", "is_bot", "is_anonymous", "is_large_deletion",
-             "is_revert")  # fmt: skip
+_MEASURES = (
+    "type",
+    "user",
+    "length_delta",
+    "is_bot",
+    "is_anonymous",
+    "is_large_deletion",
+    "is_revert",
+)
 HOURLY_INPUTS = ("domain", "event_hour", "is_large_addition", *_MEASURES)
 METRICS_INPUTS = ("domain", "event_ts", "event_hour", *_MEASURES)
 
@@ -115,8 +122,10 @@ def metrics_10min(silver: pa.Table) -> pa.Table:
                 w=windowed,
             ).to_arrow()
         )
-    return _shape(pa.concat_tables([_shape(p, GOLD_METRICS_10MIN.schema) for p in parts]),
-                  GOLD_METRICS_10MIN.schema)  # fmt: skip
+    return _shape(
+        pa.concat_tables([_shape(p, GOLD_METRICS_10MIN.schema) for p in parts]),
+        GOLD_METRICS_10MIN.schema,
+    )
 
 
 def daily_summary(
@@ -198,8 +207,11 @@ def _user_levels(risk: pa.Table, high_at: float, medium_at: float) -> dict[objec
         return {}
     worst = risk.group_by(["event_date", "user"]).aggregate([("risk_score", "max")])
     score = worst.column("risk_score_max")
-    level = pc.if_else(pc.greater_equal(score, high_at), "HIGH",
-                       pc.if_else(pc.greater_equal(score, medium_at), "MEDIUM", "LOW"))  # fmt: skip
+    level = pc.if_else(
+        pc.greater_equal(score, high_at),
+        "HIGH",
+        pc.if_else(pc.greater_equal(score, medium_at), "MEDIUM", "LOW"),
+    )
     counts = pa.table({"event_date": worst.column("event_date"), "level": level})
     counts = counts.group_by(["event_date", "level"]).aggregate([("level", "count")])
     levels: dict[object, dict[str, int]] = {}

@@ -68,8 +68,9 @@ def enrich_arrays(
     at_user = pc.index_in(user, value_set=users)
     name = names.take(at_user)
     is_bot = pc.fill_null(bot, False)
-    kind = pc.if_else(pc.and_(is_bot, pc.is_valid(name)), pa.scalar(enrichment.BOT),
-                      kinds.take(at_user))  # fmt: skip
+    kind = pc.if_else(
+        pc.and_(is_bot, pc.is_valid(name)), pa.scalar(enrichment.BOT), kinds.take(at_user)
+    )
     domains = pc.unique(domain)
     at_domain = pc.index_in(domain, value_set=domains)
     known = domains.to_pylist()
@@ -124,8 +125,9 @@ def _reverts(comment: pa.Array) -> tuple[pa.Array, pa.Array]:
     reverted: list[str | None] = [None] * n
     can_be = pc.fill_null(pc.match_substring_regex(comment, _REVERT_PREFIX), False)
     candidates = pc.indices_nonzero(can_be)
-    for index, text in zip(candidates.to_pylist(), comment.take(candidates).to_pylist(),
-                           strict=True):  # fmt: skip
+    for index, text in zip(
+        candidates.to_pylist(), comment.take(candidates).to_pylist(), strict=True
+    ):
         revert = enrichment.detect_revert(text)
         if revert is not None:
             methods[index], reverted[index] = revert.method, revert.reverted_user

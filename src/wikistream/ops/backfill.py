@@ -158,8 +158,9 @@ def run(
 
     todo = [item for item in manifest.items if item.state != DONE]
     if workers > 1 and len(todo) > 1:
-        load_in_parallel(settings, manifest, todo, workers, stop, _load_here,
-                         started, on_progress, finished)  # fmt: skip
+        load_in_parallel(
+            settings, manifest, todo, workers, stop, _load_here, started, on_progress, finished
+        )
     else:
         for item in todo:
             if stop.event.is_set() or unreachable:
@@ -225,8 +226,9 @@ def _load_item(
         start = str(item.first_byte)
     else:
         source, start = open_source(item.spec, settings, since=item.since), None
-    replay = Replay(start=start, window=window, kind=f"backfill:{manifest.run_id}:{tag}",
-                    resume=True)  # fmt: skip
+    replay = Replay(
+        start=start, window=window, kind=f"backfill:{manifest.run_id}:{tag}", resume=True
+    )
     progress = None if on_progress is None else (lambda stats, _s: on_progress(item, stats))
     return run_ingest(
         settings, source, stop=stop, on_progress=progress, replay=replay, attempt=attempt
@@ -272,17 +274,28 @@ def _file_items(path: Path, parts: int) -> list[Item]:
         raise ConfigError(f"no such file: {path}")
     resolved = path.resolve()
     digest, size, records = _fingerprint(resolved)
-    whole = Item(key=str(resolved), spec=f"file:{resolved}", checksum=digest, bytes=size,
-                 planned_records=records)  # fmt: skip
+    whole = Item(
+        key=str(resolved),
+        spec=f"file:{resolved}",
+        checksum=digest,
+        bytes=size,
+        planned_records=records,
+    )
     parts = min(parts, size // MIN_PART_BYTES)
     if parts < 2 or not _plain_ndjson(resolved):
         return [whole]
     cuts = _cuts(resolved, size, parts)
     return [
-        replace(whole, key=f"{resolved}@bytes={first}-{end}", first_byte=first, end_byte=end,
-                bytes=end - first, planned_records=_records_between(resolved, first, end))
+        replace(
+            whole,
+            key=f"{resolved}@bytes={first}-{end}",
+            first_byte=first,
+            end_byte=end,
+            bytes=end - first,
+            planned_records=_records_between(resolved, first, end),
+        )
         for first, end in itertools.pairwise(cuts)
-    ]  # fmt: skip
+    ]
 
 
 def _plain_ndjson(path: Path) -> bool:
@@ -389,8 +402,14 @@ def _slices(spec: str, since: datetime, until: datetime, hours: float) -> list[I
     start = since
     while start < until:
         end = min(start + step, until)
-        items.append(Item(key=f"{spec}@{start.isoformat()}", spec=spec, since=start.isoformat(),
-                          until=end.isoformat()))  # fmt: skip
+        items.append(
+            Item(
+                key=f"{spec}@{start.isoformat()}",
+                spec=spec,
+                since=start.isoformat(),
+                until=end.isoformat(),
+            )
+        )
         start = end
     return items
 

@@ -28,18 +28,24 @@ def health(
     gates = latest_gates(lakehouse, datetime.now(UTC) - timedelta(days=1))
     for gate in gates:
         if gate["gate"] == "held":
-            problems.append(f"{gate['table']}: a batch is held by its quality gate (run "
-                            f"{gate['run_id']}; see wikistream dq report)")  # fmt: skip
+            problems.append(
+                f"{gate['table']}: a batch is held by its quality gate (run "
+                f"{gate['run_id']}; see wikistream dq report)"
+            )
     state = Documents(settings).read(RUN_STATE) or {}
     components: dict[str, Any] = state.get("components", {})
     if state.get("running"):
         silent = _silent_s(state)
         if silent > _SILENT_AFTER_BEATS * float(state.get("heartbeat_s", 5)):
-            problems.append(f"wikistream run (pid {state.get('pid')}) stopped reporting "
-                            f"{silent:.0f} s ago without stopping cleanly")  # fmt: skip
+            problems.append(
+                f"wikistream run (pid {state.get('pid')}) stopped reporting "
+                f"{silent:.0f} s ago without stopping cleanly"
+            )
     for name, component in components.items():
-        if component["state"] == "failed" or component["consecutive_failures"] >= \
-                settings.supervisor.alert_after_restarts:  # fmt: skip
+        if (
+            component["state"] == "failed"
+            or component["consecutive_failures"] >= settings.supervisor.alert_after_restarts
+        ):
             problems.append(
                 f"component {name} is {component['state']} after "
                 f"{component['restarts']} restarts: {component['last_error']}"
@@ -87,9 +93,16 @@ def kafka_partitions(lakehouse: Lakehouse, settings: Settings) -> list[dict[str,
         for label in sorted(positions, key=lambda x: (len(x), x)):
             stored = int(positions[label])
             end = ends.get(int(label)) if label.isdigit() else None
-            rows.append({"topic": topic, "partition": label, "stored_offset": stored,
-                         "end_offset": end, "lag": None if end is None else max(0, end - stored),
-                         "writer": writers.get(label)})  # fmt: skip
+            rows.append(
+                {
+                    "topic": topic,
+                    "partition": label,
+                    "stored_offset": stored,
+                    "end_offset": end,
+                    "lag": None if end is None else max(0, end - stored),
+                    "writer": writers.get(label),
+                }
+            )
     return rows
 
 
@@ -100,7 +113,7 @@ def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     if not bootstrap:
         return {}
     try:
-        from wikistream.kafka.offsets import end_offsets  # noqa: PLC0415 - the kafka extra
+        from wikistream.kafka.offsets import end_offsets  # the kafka extra
 
         return end_offsets(settings.kafka, bootstrap, topic)
     except ConfigError:  # the kafka extra is not installed: stored offsets only

@@ -77,15 +77,27 @@ def maintain(
         report.carried_positions = carry_positions(table, cutoff, settings.keep_last_snapshots)
         carry_newest_event(table, cutoff, settings.keep_last_snapshots)
         protected = needed | position_holders(table)
-        report.expiry = expire(table, cutoff, settings.keep_last_snapshots, protected,
-                               settings.max_snapshots, needed_since)  # fmt: skip
+        report.expiry = expire(
+            table,
+            cutoff,
+            settings.keep_last_snapshots,
+            protected,
+            settings.max_snapshots,
+            needed_since,
+        )
         if settings.remove_orphans:
             report.orphans = remove_orphans(table, now - timedelta(hours=settings.orphan_age_h))
         report.seconds = round((datetime.now(UTC) - started).total_seconds(), 2)
-        log.info("maintained table", extra={
-            "table": name, "files_before": report.compaction.files_before,
-            "files_after": report.compaction.files_after, "expired": report.expiry.expired,
-            "orphans_removed": len(report.orphans.removed)})  # fmt: skip
+        log.info(
+            "maintained table",
+            extra={
+                "table": name,
+                "files_before": report.compaction.files_before,
+                "files_after": report.compaction.files_after,
+                "expired": report.expiry.expired,
+                "orphans_removed": len(report.orphans.removed),
+            },
+        )
         reports.append(report)
     return reports
 
@@ -100,8 +112,9 @@ def _consumer_positions(lakehouse: Lakehouse) -> dict[str, set[int]]:
             needed.setdefault(BRONZE_EVENTS.identifier, set()).add(int(position))
     for table_def in GOLD_TABLES:
         if lakehouse.exists(table_def.identifier):
-            position = stored_position(lakehouse.table(table_def.identifier),
-                                       SILVER_EVENTS.identifier)  # fmt: skip
+            position = stored_position(
+                lakehouse.table(table_def.identifier), SILVER_EVENTS.identifier
+            )
             if position:
                 needed.setdefault(SILVER_EVENTS.identifier, set()).add(int(position))
     return needed

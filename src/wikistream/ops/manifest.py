@@ -86,10 +86,18 @@ def audit_lines(documents: Documents, run_id: str) -> list[dict[str, Any]]:
 
 
 def audit_line(item: Item, event: str) -> dict[str, Any]:
-    return {"at": now().isoformat(), "event": event, "item": item.key, "state": item.state,
-            "read": item.read, "rows": item.rows, "quarantined": item.quarantined,
-            "duplicates": item.duplicates, "sha256": item.checksum,
-            "error": item.error}  # fmt: skip
+    return {
+        "at": now().isoformat(),
+        "event": event,
+        "item": item.key,
+        "state": item.state,
+        "read": item.read,
+        "rows": item.rows,
+        "quarantined": item.quarantined,
+        "duplicates": item.duplicates,
+        "sha256": item.checksum,
+        "error": item.error,
+    }
 
 
 def save(documents: Documents, manifest: Manifest, audit: list[dict[str, Any]]) -> None:
@@ -104,15 +112,21 @@ def record(
     """Write the manifest documents, then the run's row in ops.runs."""
     save(documents, manifest, audit)
     row = {
-        "run_id": manifest.run_id, "kind": "backfill", "state": manifest.state,
-        "sources": manifest.sources, "since": parse_time(manifest.since),
-        "until": parse_time(manifest.until), "items_planned": len(manifest.items),
-        "items_done": manifest.count(DONE), "items_failed": manifest.count(FAILED),
-        "rows_written": manifest.rows, "started_at": parse_time(manifest.created_at),
+        "run_id": manifest.run_id,
+        "kind": "backfill",
+        "state": manifest.state,
+        "sources": manifest.sources,
+        "since": parse_time(manifest.since),
+        "until": parse_time(manifest.until),
+        "items_planned": len(manifest.items),
+        "items_done": manifest.count(DONE),
+        "items_failed": manifest.count(FAILED),
+        "rows_written": manifest.rows,
+        "started_at": parse_time(manifest.created_at),
         "updated_at": parse_time(manifest.updated_at),
         "finished_at": parse_time(manifest.finished_at),
         "manifest": documents.location(manifest_path(manifest.run_id)),
-    }  # fmt: skip
+    }
     table = lakehouse.table(OPS_RUNS)
     rows = pa.Table.from_pylist([row], schema=OPS_RUNS.schema)
     commits.replace(table, rows, "run_id", [manifest.run_id], {})

@@ -61,8 +61,10 @@ def migrate(
         ConfigError: the target already holds events, or is the source itself.
     """
     step = on_step or (lambda _: None)
-    if source.settings.warehouse_uri == target.settings.warehouse_uri and \
-            source.describe() == target.describe():  # fmt: skip
+    if (
+        source.settings.warehouse_uri == target.settings.warehouse_uri
+        and source.describe() == target.describe()
+    ):
         raise ConfigError("the target is the source warehouse itself")
     target.init()
     if rows_of(target, BRONZE_EVENTS.identifier):
@@ -77,15 +79,18 @@ def migrate(
         if source.find(identifier) is None:
             continue
         step(f"copying {identifier}")
-        rewrite = _manifest_locations(old_base.location(""), new_base.location("")) \
-            if definition is OPS_RUNS else None  # fmt: skip
+        rewrite = (
+            _manifest_locations(old_base.location(""), new_base.location(""))
+            if definition is OPS_RUNS
+            else None
+        )
         copy_rows(source, target, identifier, rewrite)
         report.positions[identifier] = copy_positions(source, target, identifier)
         report.copied[identifier] = rows_of(target, identifier)
     step("copying documents (run manifests, quality reports)")
     report.documents = copy_documents(source, target, DOCUMENTS)
     step("rebuilding silver and gold from bronze")
-    from wikistream.pipeline.process import Processor  # noqa: PLC0415 - Daft, on demand
+    from wikistream.pipeline.process import Processor  # Daft, on demand
 
     with Processor(target, target.settings) as processor:
         report.rebuilt = processor.run("all", full_refresh=True).rows
@@ -108,10 +113,12 @@ def _verify(source: Lakehouse, target: Lakehouse, report: MigrationReport) -> bo
     """Every copied table has the source's rows and positions; silver has every event."""
     for identifier, rows in report.copied.items():
         if rows != rows_of(source, identifier):
-            raise ConfigError(f"{identifier}: {rows} rows copied, the source has "
-                              f"{rows_of(source, identifier)}")  # fmt: skip
+            raise ConfigError(
+                f"{identifier}: {rows} rows copied, the source has {rows_of(source, identifier)}"
+            )
         if stored_positions(target.table(identifier)) != report.positions[identifier]:
             raise ConfigError(f"{identifier}: the positions in the target differ")
-    silver = rows_of(target, SILVER_EVENTS.identifier) + \
-        rows_of(target, SILVER_QUARANTINE.identifier)  # fmt: skip
+    silver = rows_of(target, SILVER_EVENTS.identifier) + rows_of(
+        target, SILVER_QUARANTINE.identifier
+    )
     return silver == rows_of(target, BRONZE_EVENTS.identifier)

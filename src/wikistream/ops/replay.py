@@ -78,8 +78,13 @@ def replay_bronze(
     # a topic are read to their end, so no event inside the window is left out.
     stop_at = {"live": end + STREAM_GRACE, "sse": end + STREAM_GRACE, "synthetic": end}.get(kind)
     window = EventWindow(origin.time, end, stop_at)
-    return run_ingest(settings, source, stop=stop, on_progress=on_progress,
-                      replay=Replay(start=origin.position, window=window))  # fmt: skip
+    return run_ingest(
+        settings,
+        source,
+        stop=stop,
+        on_progress=on_progress,
+        replay=Replay(start=origin.position, window=window),
+    )
 
 
 def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> CycleReport:
@@ -99,8 +104,7 @@ def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> C
             days: list[date] = pc.unique(rows.column("event_date")).to_pylist()
         else:
             assert origin.time is not None  # noqa: S101 - parse() sets one of the two
-            found = values_between(bronze, "event_date", origin.time.date(), date.max,
-                                   "event_date")  # fmt: skip
+            found = values_between(bronze, "event_date", origin.time.date(), date.max, "event_date")
             days = pc.unique(found).to_pylist()
         report = processor.recompute_silver(sorted(days))
         if report.held:
@@ -112,7 +116,7 @@ def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> C
 def replay_gold(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> CycleReport:
     """Recompute gold from silver: everything (`earliest`), every window from a time on, or
     every window from the oldest event silver appended after a snapshot id."""
-    from wikistream.pipeline.process import CycleReport  # noqa: PLC0415 - Daft, on demand
+    from wikistream.pipeline.process import CycleReport  # Daft, on demand
 
     with _processor(lakehouse, settings, "replaying gold") as processor:
         if origin == Origin():
@@ -151,7 +155,7 @@ def _processor(
 ) -> AbstractContextManager[Processor]:
     """A processor holding the processing lease (refused while a `run` keeps the layers
     current)."""
-    from wikistream.pipeline.exclusive import exclusive_processor  # noqa: PLC0415 - Daft
+    from wikistream.pipeline.exclusive import exclusive_processor  # Daft
 
     return exclusive_processor(lakehouse, settings, action)
 

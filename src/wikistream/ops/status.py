@@ -17,6 +17,11 @@ def status_document(
     tables = lakehouse_status(lakehouse)
     report = health(lakehouse, settings, tables, max_lag)
     kafka = kafka_partitions(lakehouse, settings)
-    return {"catalog": lakehouse.describe(), "healthy": not report["problems"],
-            "warehouse": settings.warehouse_shown, "tables": tables,
-            **({"kafka": kafka} if kafka else {}), **report}  # fmt: skip
+    return {
+        "catalog": lakehouse.describe(),
+        "healthy": not report["problems"],
+        "warehouse": settings.warehouse_shown,
+        "tables": tables,
+        **({"kafka": kafka} if kafka else {}),
+        **report,
+    }

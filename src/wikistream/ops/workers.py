@@ -70,9 +70,11 @@ def load_in_parallel(
         while waiting and len(running) < workers and not stop.event.is_set():
             item = waiting.pop(0)
             on_start(item)
-            child: BaseProcess = context.Process(target=_child, name=f"backfill-{len(running)}",
-                                    args=(settings, manifest, item, load_item, reports,
-                                          os.getpid()))  # fmt: skip
+            child: BaseProcess = context.Process(
+                target=_child,
+                name=f"backfill-{len(running)}",
+                args=(settings, manifest, item, load_item, reports, os.getpid()),
+            )
             child.start()
             running[item.key] = (item, child)
         if stop.event.is_set() and not forwarded:
@@ -93,8 +95,9 @@ def load_in_parallel(
 def _silent_end(exitcode: int | None, stopping: bool) -> Outcome:
     if stopping and exitcode == -signal.SIGTERM:  # stopped before it could handle signals
         return Outcome(BronzeStats(), stopped_by="SIGTERM")
-    return Outcome(BronzeStats(), error=f"worker process exited with code {exitcode} "
-                                        "before reporting")  # fmt: skip
+    return Outcome(
+        BronzeStats(), error=f"worker process exited with code {exitcode} before reporting"
+    )
 
 
 def _next_report(reports: Any) -> tuple[str, str, Any] | None:

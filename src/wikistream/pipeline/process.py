@@ -157,16 +157,20 @@ class Processor:
         done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         batches: list[tuple[TableDef, pa.Table, int | None]] = []
         if layer == "bronze":
-            rows = rows_where(bronze, "event_date", None) if whole_tables else \
-                appended_since(bronze, done)[0]  # fmt: skip
+            rows = (
+                rows_where(bronze, "event_date", None)
+                if whole_tables
+                else appended_since(bronze, done)[0]
+            )
             batches.append((BRONZE_EVENTS, rows, None))
         elif layer == "silver":
             if whole_tables:
                 rows = rows_where(silver, "event_date", None)
             else:
                 pending = appended_since(bronze, done)[0]
-                rows = without_known(silver, to_silver(pending, self._settings.silver,
-                                                        datetime.now(UTC)))  # fmt: skip
+                rows = without_known(
+                    silver, to_silver(pending, self._settings.silver, datetime.now(UTC))
+                )
             batches.append((SILVER_EVENTS, rows, None))
         else:
             silver_rows = row_count(silver)
@@ -174,10 +178,16 @@ class Processor:
                 rows = rows_where(self._lakehouse.table(table_def), "event_date", None)
                 batches.append((table_def, rows, silver_rows))
         runs = [
-            gates.judge(layer, table_def.identifier, rows, (None, None),
-                        reference_rows=reference, on_demand=True)[0]
+            gates.judge(
+                layer,
+                table_def.identifier,
+                rows,
+                (None, None),
+                reference_rows=reference,
+                on_demand=True,
+            )[0]
             for table_def, rows, reference in batches
-        ]  # fmt: skip
+        ]
         gates.flush()
         return runs
 
@@ -228,8 +238,14 @@ class Processor:
         out = to_silver(rows, self._settings.silver, datetime.now(UTC))
         position = _as_position(done)
         try:
-            self._promote_silver(report, out, ((position, position), done, done), {},
-                                 ("event_date", list(dates)), started)  # fmt: skip
+            self._promote_silver(
+                report,
+                out,
+                ((position, position), done, done),
+                {},
+                ("event_date", list(dates)),
+                started,
+            )
         finally:
             if self.gates is not None:
                 self.gates.flush()
@@ -254,13 +270,17 @@ class Processor:
         silver = self._lakehouse.table(SILVER_EVENTS)
         # A rebuild re-reads old events on purpose: freshness is not theirs to judge.
         exclude = ("timeliness",) if rewrite is not None else ()
-        run, outcome = self._judge("silver", SILVER_EVENTS, out, batch_range, upto, released,
-                                   exclude=exclude)  # fmt: skip
+        run, outcome = self._judge(
+            "silver", SILVER_EVENTS, out, batch_range, upto, released, exclude=exclude
+        )
         if run is not None and run.gate == HELD:
             report.held[SILVER_EVENTS.identifier] = run.run_id
             return
-        summary = {SOURCE_KEY: BRONZE_EVENTS.identifier, POSITION_KEY: str(upto),
-                   WRITER_KEY: self.writer_id}  # fmt: skip
+        summary = {
+            SOURCE_KEY: BRONZE_EVENTS.identifier,
+            POSITION_KEY: str(upto),
+            WRITER_KEY: self.writer_id,
+        }
         if run is not None and outcome is not None and outcome.row_failures:
             out = self._quarantine(report, out, outcome, run.run_id, summary, rewrite)
         elif rewrite is not None:  # the rebuilt rows come with a rebuilt quarantine
@@ -323,8 +343,9 @@ class Processor:
         """The released batches that start at `done`, by the table whose gate held them."""
         if self.gates is None:
             return {}
-        ends = {t.identifier: self.gates.release_end(t.identifier, _as_position(done))
-                for t in tables}  # fmt: skip
+        ends = {
+            t.identifier: self.gates.release_end(t.identifier, _as_position(done)) for t in tables
+        }
         return {table: int(end) for table, end in ends.items() if end is not None}
 
     def _judge(
@@ -341,10 +362,15 @@ class Processor:
         if self.gates is None or batch.num_rows == 0:
             return None, None
         return self.gates.judge(
-            layer, table_def.identifier, batch, batch_range, snapshot_id=upto,
-            reference_rows=reference_rows, released=table_def.identifier in released,
+            layer,
+            table_def.identifier,
+            batch,
+            batch_range,
+            snapshot_id=upto,
+            reference_rows=reference_rows,
+            released=table_def.identifier in released,
             exclude=exclude,
-        )  # fmt: skip
+        )
 
     def _held(
         self,
@@ -371,10 +397,14 @@ class Processor:
         plans: list[tuple[TableDef, str, Callable[[pa.Table], list[Any]], Recompute]] = [
             (GOLD_HOURLY, "event_hour", _distinct("event_hour"), gold.hourly_stats),
             (GOLD_METRICS_10MIN, "window_start", _ten_minute_windows, gold.metrics_10min),
-            (GOLD_RISK, "window_start", _distinct("event_hour"),
-             lambda rows: risk_scores(rows, risk)),
+            (
+                GOLD_RISK,
+                "window_start",
+                _distinct("event_hour"),
+                lambda rows: risk_scores(rows, risk),
+            ),
             (GOLD_DAILY, "event_date", _distinct("event_date"), self._daily),
-        ]  # fmt: skip
+        ]
         increments: dict[tuple[int | None, int | None], tuple[pa.Table, int | None]] = {}
         for table_def, column, windows_of, recompute in plans:
             started = time.perf_counter()
@@ -400,19 +430,32 @@ class Processor:
                 continue  # its position stays: it catches up once they are released
             if table_def is GOLD_DAILY:  # built from the other gold tables, not from silver
                 hourly = self._lakehouse.table(GOLD_HOURLY)
-                source_rows = rows_where(hourly, column, windows) if start is None else \
-                    rows_from(hourly, column, start)  # fmt: skip
+                source_rows = (
+                    rows_where(hourly, column, windows)
+                    if start is None
+                    else rows_from(hourly, column, start)
+                )
             else:
                 source_rows = _silver_rows(reads, column, windows, table_def, start)
             out = recompute(source_rows)
             batch_range = (_as_position(done), _as_position(upto))
-            run, _ = self._judge("gold", table_def, out, batch_range, upto, released,
-                                 reference_rows=source_rows.num_rows)  # fmt: skip
+            run, _ = self._judge(
+                "gold",
+                table_def,
+                out,
+                batch_range,
+                upto,
+                released,
+                reference_rows=source_rows.num_rows,
+            )
             if run is not None and run.gate == HELD:
                 report.held[table_def.identifier] = run.run_id
                 continue
-            summary = {SOURCE_KEY: SILVER_EVENTS.identifier, POSITION_KEY: str(upto),
-                       WRITER_KEY: self.writer_id}  # fmt: skip
+            summary = {
+                SOURCE_KEY: SILVER_EVENTS.identifier,
+                POSITION_KEY: str(upto),
+                WRITER_KEY: self.writer_id,
+            }
             newest = newest_event_ts(silver, upto)
             if newest is not None:  # gold is as fresh as the silver it was computed from
                 summary[MAX_EVENT_TS_KEY] = newest
@@ -440,13 +483,18 @@ class Processor:
 
     def _daily(self, hourly: pa.Table) -> pa.Table:
         days = _distinct("event_date")(hourly)
-        metrics = rows_where(self._lakehouse.table(GOLD_METRICS_10MIN), "event_date", days,
-                             ("event_date", "scope", "entity"))  # fmt: skip
+        metrics = rows_where(
+            self._lakehouse.table(GOLD_METRICS_10MIN),
+            "event_date",
+            days,
+            ("event_date", "scope", "entity"),
+        )
         users = metrics.filter(pc.equal(metrics.column("scope"), "user"))
         risk_rows = rows_where(self._lakehouse.table(GOLD_RISK), "event_date", days)
         risk = self._settings.risk
-        return gold.daily_summary(hourly, users, risk_rows, risk.high_at, risk.medium_at,
-                                  self._settings.silver.regions)  # fmt: skip
+        return gold.daily_summary(
+            hourly, users, risk_rows, risk.high_at, risk.medium_at, self._settings.silver.regions
+        )
 
 
 Recompute = Callable[[pa.Table], pa.Table]

@@ -46,14 +46,19 @@ class ProduceSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "sink": self.sink,
-            "start_position": self.start_position, "end_position": self.end_position,
-            "stopped_by": self.stopped_by, "seconds": round(self.seconds, 3),
-            "events_read": self.read, "produced": self.produced,
-            "dead_letters": self.dead_letters, "filtered": dict(self.dropped),
+            "source": self.source,
+            "sink": self.sink,
+            "start_position": self.start_position,
+            "end_position": self.end_position,
+            "stopped_by": self.stopped_by,
+            "seconds": round(self.seconds, 3),
+            "events_read": self.read,
+            "produced": self.produced,
+            "dead_letters": self.dead_letters,
+            "filtered": dict(self.dropped),
             "checkpoints": self.checkpoints,
             "events_per_s": round(self.read / self.seconds, 1) if self.seconds else 0.0,
-        }  # fmt: skip
+        }
 
 
 def run_produce(
@@ -75,8 +80,10 @@ def run_produce(
     summary.source, summary.sink = source.name, sink.name
     summary.start_position = summary.end_position = start
     sender = _Sender(settings, source.name, sink, summary)
-    log.info("produce starting", extra={"source": source.name, "sink": sink.name,
-                                        "position": start or "start"})  # fmt: skip
+    log.info(
+        "produce starting",
+        extra={"source": source.name, "sink": sink.name, "position": start or "start"},
+    )
     reader = BackgroundReader(source, start, stop).start()
     began = last_checkpoint = time.monotonic()
     pending: str | None = None  # a position read past but not yet checkpointed
@@ -99,8 +106,10 @@ def run_produce(
                     summary.stopped_by = "max events"
                     break
                 pending = sender.send(item) or pending
-            if pending is not None and time.monotonic() - last_checkpoint >= \
-                    settings.commit.max_seconds:  # fmt: skip
+            if (
+                pending is not None
+                and time.monotonic() - last_checkpoint >= settings.commit.max_seconds
+            ):
                 _checkpoint(sink, source.name, pending, summary)
                 pending, last_checkpoint = None, time.monotonic()
         if stop.event.is_set():
@@ -135,15 +144,21 @@ class _Sender:
         summary.dropped.update(decoded.dropped)
         ts = decoded.event_ts
         micros = [] if ts is None else ts.cast(pa.int64()).to_pylist()
-        for n, (raw, domain, event) in enumerate(zip(decoded.raws, decoded.domains,
-                                                     decoded.events, strict=True)):  # fmt: skip
+        for n, (raw, domain, event) in enumerate(
+            zip(decoded.raws, decoded.domains, decoded.events, strict=True)
+        ):
             # The message time is the event time (what time lookups and retention see).
             millis = (micros[n] or 0) // 1000 if micros else 0
             sink.send(raw, event_key(domain, event.title), millis, decoded.ids[n])
         for rejection in decoded.rejections:
             where, raw = batch.positions[rejection.index] or "", batch.records[rejection.index]
-            sink.dead(raw, rejection.reason, rejection.detail, where,
-                      quarantine_id(self._source, where, raw))  # fmt: skip
+            sink.dead(
+                raw,
+                rejection.reason,
+                rejection.detail,
+                where,
+                quarantine_id(self._source, where, raw),
+            )
         summary.produced += len(decoded.raws)
         summary.dead_letters += len(decoded.rejections)
         return batch.position
@@ -178,14 +193,23 @@ def supervise_produce(
             break
         attempt = ProduceSummary("", "")
         try:
-            run_produce(settings, open_source(), open_sink(), max_events=left_events,
-                        max_seconds=left_s, stop=stop.child(), summary=attempt)  # fmt: skip
+            run_produce(
+                settings,
+                open_source(),
+                open_sink(),
+                max_events=left_events,
+                max_seconds=left_s,
+                stop=stop.child(),
+                summary=attempt,
+            )
         except TransientError as exc:
             if not attempts and not attempt.read and isinstance(exc, SourceUnavailable):
                 raise  # never got going: say so instead of waiting
             attempts.append(attempt)
-            log.warning("produce failed; starting again from the stored position",
-                        extra={"error": str(exc), "wait_s": round(delay, 1)})  # fmt: skip
+            log.warning(
+                "produce failed; starting again from the stored position",
+                extra={"error": str(exc), "wait_s": round(delay, 1)},
+            )
             stop.event.wait(delay)
             delay = min(delay * 2, settings.supervisor.backoff_max_s)
             continue

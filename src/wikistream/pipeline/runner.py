@@ -115,10 +115,13 @@ def run_ingest(
     stop = stop or StopToken()
     name = source.name if replay is None else f"{replay.kind}:{source.name}"
     writer = BronzeWriter(
-        Lakehouse(settings), settings, name,
+        Lakehouse(settings),
+        settings,
+        name,
         replay_of=None if replay is None else source.name,
-        window=None if replay is None else replay.window, isolate=isolate,
-    )  # fmt: skip
+        window=None if replay is None else replay.window,
+        isolate=isolate,
+    )
     group = source if replay is None and isinstance(source, PartitionedSource) else None
     if group is not None:
         group.bind(writer)

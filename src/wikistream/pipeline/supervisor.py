@@ -54,10 +54,13 @@ class Component:
     last_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "restarts": self.restarts,
-                "consecutive_failures": self.consecutive_failures,
-                "last_success": self.last_success.isoformat() if self.last_success else None,
-                "last_error": self.last_error}  # fmt: skip
+        return {
+            "state": self.state,
+            "restarts": self.restarts,
+            "consecutive_failures": self.consecutive_failures,
+            "last_success": self.last_success.isoformat() if self.last_success else None,
+            "last_error": self.last_error,
+        }
 
 
 @dataclass
@@ -106,23 +109,32 @@ class Supervisor:
         component.consecutive_failures += 1
         metrics.RESTARTS.labels(component=component.name).inc()
         component.state = "restarting"
-        component.last_error = error if isinstance(error, str) else \
-            f"{type(error).__name__}: {error}"[:500]  # fmt: skip
+        component.last_error = (
+            error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
+        )
         exponent = component.consecutive_failures - 1
         delay = min(s.backoff_max_s, s.backoff_initial_s * 2.0**exponent)
         delay *= random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not cryptography
-        log.warning("component failed; restarting",
-                    extra={"component": component.name, "restarts": component.restarts,
-                           "error": component.last_error, "wait_s": round(delay, 2)})  # fmt: skip
+        log.warning(
+            "component failed; restarting",
+            extra={
+                "component": component.name,
+                "restarts": component.restarts,
+                "error": component.last_error,
+                "wait_s": round(delay, 2),
+            },
+        )
         if component.restarts >= s.alert_after_restarts and self.alerts is not None:
-            self.alerts.submit(Alert(
-                severity="critical",
-                title=f"wikistream run: {component.name} restarted {component.restarts} times",
-                text=f"The {component.name} component keeps failing; last error: "
-                     f"{component.last_error}. Check `wikistream status` and the logs.",
-                key=f"supervisor/{component.name}",
-                fields={"component": component.name, "restarts": component.restarts},
-            ))  # fmt: skip
+            self.alerts.submit(
+                Alert(
+                    severity="critical",
+                    title=f"wikistream run: {component.name} restarted {component.restarts} times",
+                    text=f"The {component.name} component keeps failing; last error: "
+                    f"{component.last_error}. Check `wikistream status` and the logs.",
+                    key=f"supervisor/{component.name}",
+                    fields={"component": component.name, "restarts": component.restarts},
+                )
+            )
         self.write_state(running=True)
         return delay
 
@@ -137,11 +149,14 @@ class Supervisor:
         with self._lock:  # components are added from other threads
             components = {n: c.as_dict() for n, c in self.components.items()}
         document = {
-            "pid": os.getpid(), "running": running, "started_at": self._started.isoformat(),
+            "pid": os.getpid(),
+            "running": running,
+            "started_at": self._started.isoformat(),
             "updated_at": datetime.now(UTC).isoformat(),
-            "heartbeat_s": self.settings.supervisor.heartbeat_s, "components": components,
+            "heartbeat_s": self.settings.supervisor.heartbeat_s,
+            "components": components,
             "alerts": recent_alerts(),
-        }  # fmt: skip
+        }
         try:
             self._documents.write(RUN_STATE, document)
         except OSError:
@@ -180,23 +195,35 @@ def supervise_ingest(
         read_so_far = sum(s.stats.read for s in summaries)
         remaining_events = None if max_events is None else max_events - read_so_far
         remaining_s = None if max_seconds is None else max_seconds - (time.monotonic() - began)
-        if (remaining_events is not None and remaining_events <= 0) or \
-                (remaining_s is not None and remaining_s <= 0):  # fmt: skip
+        if (remaining_events is not None and remaining_events <= 0) or (
+            remaining_s is not None and remaining_s <= 0
+        ):
             break
         attempt_stop = StopToken()
         progress = _Progress(on_progress, read_so_far)
         source = open_source()  # no connection yet: a bad spec fails here, at once
         stall = math.inf if isinstance(source, PartitionedSource) else stall_s
-        watchdog = threading.Thread(target=_watch, args=(stop, attempt_stop, progress, stall),
-                                    name="ingest-watchdog", daemon=True)  # fmt: skip
+        watchdog = threading.Thread(
+            target=_watch,
+            args=(stop, attempt_stop, progress, stall),
+            name="ingest-watchdog",
+            daemon=True,
+        )
         watchdog.start()
         component.state = "running"
         attempt = Attempt()
         try:
-            summary = run_ingest(supervisor.settings, source, max_events=remaining_events,
-                                 max_seconds=remaining_s, stop=attempt_stop,
-                                 on_progress=progress.update, isolate=poison.isolating,
-                                 attempt=attempt, idle_exit_s=idle_exit_s)  # fmt: skip
+            summary = run_ingest(
+                supervisor.settings,
+                source,
+                max_events=remaining_events,
+                max_seconds=remaining_s,
+                stop=attempt_stop,
+                on_progress=progress.update,
+                isolate=poison.isolating,
+                attempt=attempt,
+                idle_exit_s=idle_exit_s,
+            )
         except TerminalError as exc:
             component.state, component.last_error = "failed", _described(exc)
             raise
@@ -249,17 +276,21 @@ class _PoisonWatch:
             f"ingestion failed {self._count} times in a row at position {where} without "
             f"committing anything (last error: {type(error).__name__}: {error})"[:900]
         )
-        log.error("ingestion keeps failing on the same input; isolating the records that fail",
-                  extra={"position": where, "failures": self._count})  # fmt: skip
-        self._supervisor.alert(Alert(
-            severity="critical",
-            title="wikistream run: ingestion keeps failing on the same input",
-            text=f"{message}. The next attempt isolates the records whose commit fails into "
-                 "bronze.quarantine (reason unwritable or processing_error) and goes on; "
-                 "look at them with: wikistream quarantine list --layer bronze",
-            key="supervisor/ingest/poison",
-            fields={"position": where, "failures": self._count},
-        ))  # fmt: skip
+        log.error(
+            "ingestion keeps failing on the same input; isolating the records that fail",
+            extra={"position": where, "failures": self._count},
+        )
+        self._supervisor.alert(
+            Alert(
+                severity="critical",
+                title="wikistream run: ingestion keeps failing on the same input",
+                text=f"{message}. The next attempt isolates the records whose commit fails into "
+                "bronze.quarantine (reason unwritable or processing_error) and goes on; "
+                "look at them with: wikistream quarantine list --layer bronze",
+                key="supervisor/ingest/poison",
+                fields={"position": where, "failures": self._count},
+            )
+        )
 
 
 def _described(exc: BaseException) -> str:
@@ -310,5 +341,6 @@ def _combined(summaries: list[RunSummary], stop: StopToken, seconds: float) -> R
     finished = [s for s in summaries if s.stopped_by != "failed"] or summaries
     first, last = summaries[0], finished[-1]
     stopped_by = stop.reason if stop.event.is_set() else last.stopped_by
-    return RunSummary(last.source, first.start_position, last.end_position, seconds, stats,
-                      stopped_by)  # fmt: skip
+    return RunSummary(
+        last.source, first.start_position, last.end_position, seconds, stats, stopped_by
+    )

@@ -53,32 +53,49 @@ class GateRun:
     def rows(self) -> list[dict[str, Any]]:
         return [
             {
-                "run_id": self.run_id, "run_at": self.run_at, "run_date": self.run_at.date(),
-                "layer": self.layer, "table_name": self.table, "check_name": r.check.name,
-                "check_type": r.check.type, "level": r.check.level,
-                "metric_value": r.metric_value, "threshold": r.threshold,
-                "rows_checked": r.rows_checked, "rows_failed": r.rows_failed,
-                "snapshot_id": self.snapshot_id, "input_from": self.input_from,
-                "input_to": self.input_to, "verdict": r.verdict, "gate": self.gate,
-                "alerted": r.check.name in self.alerted, "detail": r.detail or None,
+                "run_id": self.run_id,
+                "run_at": self.run_at,
+                "run_date": self.run_at.date(),
+                "layer": self.layer,
+                "table_name": self.table,
+                "check_name": r.check.name,
+                "check_type": r.check.type,
+                "level": r.check.level,
+                "metric_value": r.metric_value,
+                "threshold": r.threshold,
+                "rows_checked": r.rows_checked,
+                "rows_failed": r.rows_failed,
+                "snapshot_id": self.snapshot_id,
+                "input_from": self.input_from,
+                "input_to": self.input_to,
+                "verdict": r.verdict,
+                "gate": self.gate,
+                "alerted": r.check.name in self.alerted,
+                "detail": r.detail or None,
                 "duration_ms": r.duration_ms,
             }
             for r in self.results
-        ]  # fmt: skip
+        ]
 
     def report(self) -> dict[str, Any]:
         """The JSON document of this run."""
         return {
-            "run_id": self.run_id, "layer": self.layer, "table": self.table,
-            "run_at": self.run_at.isoformat(), "gate": self.gate,
+            "run_id": self.run_id,
+            "layer": self.layer,
+            "table": self.table,
+            "run_at": self.run_at.isoformat(),
+            "gate": self.gate,
             "input": {"from": self.input_from, "to": self.input_to},
             "snapshot_id": self.snapshot_id,
             "checks": [
-                {k: v for k, v in row.items()
-                 if k not in ("run_id", "run_at", "run_date", "layer", "table_name")}
+                {
+                    k: v
+                    for k, v in row.items()
+                    if k not in ("run_id", "run_at", "run_date", "layer", "table_name")
+                }
                 for row in self.rows()
             ],
-        }  # fmt: skip
+        }
 
 
 class AuditLog:
@@ -169,9 +186,15 @@ def run_rows(lakehouse: Lakehouse, run_id: str) -> list[dict[str, Any]]:
 
 def add_release(lakehouse: Lakehouse, run: dict[str, Any], reason: str | None) -> None:
     """Let a held batch through: the next cycle promotes exactly its input range."""
-    row = {"run_id": run["run_id"], "layer": run["layer"], "table_name": run["table_name"],
-           "input_from": run["input_from"], "input_to": run["input_to"],
-           "released_at": datetime.now(UTC), "reason": reason}  # fmt: skip
+    row = {
+        "run_id": run["run_id"],
+        "layer": run["layer"],
+        "table_name": run["table_name"],
+        "input_from": run["input_from"],
+        "input_to": run["input_to"],
+        "released_at": datetime.now(UTC),
+        "reason": reason,
+    }
     table = lakehouse.table(DQ_RELEASES)
     commits.append(table, pa.Table.from_pylist([row], DQ_RELEASES.schema), {})
 
@@ -206,26 +229,44 @@ def release_at(lakehouse: Lakehouse, table_name: str, input_from: str | None) ->
 def summarize(lakehouse: Lakehouse, layer: str | None, since: datetime) -> dict[str, Any]:
     """Pass rates per check, the latest failures, and batches still held (dq report)."""
     days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
-    rows = [r for r in rows_of(lakehouse, DQ_RESULTS, "run_date", list(days)).to_pylist()
-            if r["run_at"] >= since and (layer is None or r["layer"] == layer)]  # fmt: skip
+    rows = [
+        r
+        for r in rows_of(lakehouse, DQ_RESULTS, "run_date", list(days)).to_pylist()
+        if r["run_at"] >= since and (layer is None or r["layer"] == layer)
+    ]
     rows.sort(key=lambda r: r["run_at"])
     checks: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in rows:
-        entry = checks.setdefault((r["layer"], r["table_name"], r["check_name"]), {
-            "layer": r["layer"], "table": r["table_name"], "check": r["check_name"],
-            "type": r["check_type"], "level": r["level"], "runs": 0, "passed": 0,
-            "failed": 0, "skipped": 0, "rows_failed": 0})  # fmt: skip
+        entry = checks.setdefault(
+            (r["layer"], r["table_name"], r["check_name"]),
+            {
+                "layer": r["layer"],
+                "table": r["table_name"],
+                "check": r["check_name"],
+                "type": r["check_type"],
+                "level": r["level"],
+                "runs": 0,
+                "passed": 0,
+                "failed": 0,
+                "skipped": 0,
+                "rows_failed": 0,
+            },
+        )
         entry["runs"] += 1
         entry[{"pass": "passed", "fail": "failed"}.get(r["verdict"], "skipped")] += 1
         entry["rows_failed"] += r["rows_failed"]
-        entry.update(last_verdict=r["verdict"], last_value=r["metric_value"],
-                     last_run_at=r["run_at"].isoformat())  # fmt: skip
+        entry.update(
+            last_verdict=r["verdict"],
+            last_value=r["metric_value"],
+            last_run_at=r["run_at"].isoformat(),
+        )
     for entry in checks.values():
         judged = entry["passed"] + entry["failed"]
         entry["pass_rate"] = entry["passed"] / judged if judged else None
     failures = [r for r in rows if r["verdict"] == "fail"][-20:]
-    released = set(rows_of(lakehouse, DQ_RELEASES, "run_id", None,
-                              ("run_id",)).column("run_id").to_pylist())  # fmt: skip
+    released = set(
+        rows_of(lakehouse, DQ_RELEASES, "run_id", None, ("run_id",)).column("run_id").to_pylist()
+    )
     latest_gate: dict[str, dict[str, Any]] = {}
     for r in rows:
         if r["gate"] != "checked":
@@ -247,12 +288,15 @@ def summarize(lakehouse: Lakehouse, layer: str | None, since: datetime) -> dict[
         "runs": len({r["run_id"] for r in rows}),
         "checks": sorted(checks.values(), key=lambda e: (e["layer"], e["table"], e["check"])),
         "recent_failures": [
-            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()
-             if k not in ("run_date",)}
+            {
+                k: (v.isoformat() if isinstance(v, datetime) else v)
+                for k, v in r.items()
+                if k not in ("run_date",)
+            }
             for r in reversed(failures)
         ],
         "held": held,
-    }  # fmt: skip
+    }
 
 
 def latest_gates(lakehouse: Lakehouse, since: datetime) -> list[dict[str, Any]]:
@@ -261,18 +305,32 @@ def latest_gates(lakehouse: Lakehouse, since: datetime) -> list[dict[str, Any]]:
     summary = summarize(lakehouse, None, since)
     held = {h["run_id"] for h in summary["held"]}
     days = [since.date() + timedelta(days=d) for d in range((datetime.now(UTC) - since).days + 2)]
-    rows = [r for r in rows_of(lakehouse, DQ_RESULTS, "run_date", list(days), (
-        "run_id", "run_at", "layer", "table_name", "check_name", "verdict", "gate")).to_pylist()
-        if r["run_at"] >= since and r["gate"] != "checked"]  # fmt: skip
+    rows = [
+        r
+        for r in rows_of(
+            lakehouse,
+            DQ_RESULTS,
+            "run_date",
+            list(days),
+            ("run_id", "run_at", "layer", "table_name", "check_name", "verdict", "gate"),
+        ).to_pylist()
+        if r["run_at"] >= since and r["gate"] != "checked"
+    ]
     latest: dict[str, dict[str, Any]] = {}
     for r in sorted(rows, key=lambda r: r["run_at"]):
         entry = latest.get(r["table_name"])
         if entry is None or entry["run_id"] != r["run_id"]:
-            entry = {"table": r["table_name"], "layer": r["layer"], "run_id": r["run_id"],
-                     "run_at": r["run_at"].isoformat(), "failed": []}  # fmt: skip
+            entry = {
+                "table": r["table_name"],
+                "layer": r["layer"],
+                "run_id": r["run_id"],
+                "run_at": r["run_at"].isoformat(),
+                "failed": [],
+            }
             latest[r["table_name"]] = entry
-        entry["gate"] = "held" if r["run_id"] in held else \
-            ("released" if r["gate"] == "held" else r["gate"])  # fmt: skip
+        entry["gate"] = (
+            "held" if r["run_id"] in held else ("released" if r["gate"] == "held" else r["gate"])
+        )
         if r["verdict"] == "fail":
             entry["failed"].append(r["check_name"])
     return sorted(latest.values(), key=lambda e: e["table"])

@@ -74,8 +74,14 @@ class GateOutcome:
         """For the rows selected by `mask`: the names of the checks each one failed."""
         names = list(self.row_failures)
         selected = [pc.filter(self.row_failures[n], mask).to_pylist() for n in names]
-        per_row = [[n for n, flags in zip(names, row, strict=True) if flags] for row in
-                   zip(*selected, strict=True)] if selected else []  # fmt: skip
+        per_row = (
+            [
+                [n for n, flags in zip(names, row, strict=True) if flags]
+                for row in zip(*selected, strict=True)
+            ]
+            if selected
+            else []
+        )
         return pa.array(per_row, pa.list_(pa.string()))
 
 
@@ -196,8 +202,9 @@ def _row_result(check: Check, failed: pa.Array, rows: int, ms: float) -> CheckRe
     ratio = failures / rows
     too_many = ratio > check.max_failed_ratio and failures >= check.min_failed_rows
     threshold = f"failed share <= {check.max_failed_ratio:g} (or < {check.min_failed_rows} rows)"
-    return _result(check, FAIL if too_many else PASS, ratio, threshold, rows, failures,
-                   duration_ms=ms)  # fmt: skip
+    return _result(
+        check, FAIL if too_many else PASS, ratio, threshold, rows, failures, duration_ms=ms
+    )
 
 
 def _aggregations(check: Check) -> list[Expression]:
@@ -246,8 +253,9 @@ def _aggregate_result(
             detail = f"{scope:.0f} rows in scope < min_rows {check.min_rows}"
             return _result(check, SKIPPED, ratio, "", rows, missing, detail, ms)
         verdict = PASS if ratio >= min_ratio else FAIL
-        return _result(check, verdict, ratio, f"non-null share >= {min_ratio:g}", rows,
-                       missing, duration_ms=ms)  # fmt: skip
+        return _result(
+            check, verdict, ratio, f"non-null share >= {min_ratio:g}", rows, missing, duration_ms=ms
+        )
     if check.type == "uniqueness":
         n = number("n")
         duplicates = int(n - number("distinct"))
@@ -262,12 +270,23 @@ def _aggregate_result(
         total = number("sum")
         expected = float(reference_rows if reference_rows is not None else rows)
         verdict = PASS if total == expected else FAIL
-        detail = "" if verdict == PASS else f"sum({check.column}) = {total:.0f}, input rows = " \
-            f"{expected:.0f}"  # fmt: skip
+        detail = (
+            ""
+            if verdict == PASS
+            else f"sum({check.column}) = {total:.0f}, input rows = {expected:.0f}"
+        )
         return _result(check, verdict, total, f"== {expected:.0f}", rows, 0, detail, ms)
     if rows < check.min_rows:
-        return _result(check, SKIPPED, None, "", rows, 0,
-                       f"batch of {rows} rows < min_rows {check.min_rows}", ms)  # fmt: skip
+        return _result(
+            check,
+            SKIPPED,
+            None,
+            "",
+            rows,
+            0,
+            f"batch of {rows} rows < min_rows {check.min_rows}",
+            ms,
+        )
     if check.type == "volume":
         first, last = values[f"{key}.first"], values[f"{key}.last"]
         minutes = (last - first).total_seconds() / 60 if first and last else 0.0  # type: ignore[operator]
@@ -283,8 +302,16 @@ def _banded(check: Check, metric: float, past: list[float], rows: int, ms: float
     """Pass when `metric` lies in the band learned from the check's own history."""
     past = past[-check.history :]
     if len(past) < check.min_history:
-        return _result(check, SKIPPED, metric, "", rows, 0,
-                       f"learning: {len(past)}/{check.min_history} earlier values", ms)  # fmt: skip
+        return _result(
+            check,
+            SKIPPED,
+            metric,
+            "",
+            rows,
+            0,
+            f"learning: {len(past)}/{check.min_history} earlier values",
+            ms,
+        )
     mean = statistics.fmean(past)
     spread = max(check.sigmas * statistics.pstdev(past), check.tolerance * abs(mean), 1e-9)
     low, high = mean - spread, mean + spread
@@ -306,5 +333,6 @@ def _result(
 ) -> CheckResult:
     if metric is not None and not math.isfinite(metric):
         metric = None
-    return CheckResult(check, verdict, metric, threshold, rows_checked, rows_failed, detail,
-                       duration_ms)  # fmt: skip
+    return CheckResult(
+        check, verdict, metric, threshold, rows_checked, rows_failed, detail, duration_ms
+    )

@@ -69,8 +69,11 @@ class QualityGates:
             on_demand: `wikistream dq run`: recorded, but promotes nothing and alerts nobody.
         """
         now = datetime.now(UTC)
-        checks = [c for c in self.checks.of(layer, table if layer == "gold" else None)
-                  if c.type not in exclude]  # fmt: skip
+        checks = [
+            c
+            for c in self.checks.of(layer, table if layer == "gold" else None)
+            if c.type not in exclude
+        ]
         outcome = evaluate(batch, checks, self.audit.history(layer, table), reference_rows)
         gate = PROMOTED
         if on_demand:
@@ -78,22 +81,44 @@ class QualityGates:
         elif outcome.holds:
             gate = RELEASED if released else HELD
         run_id = new_run_id(layer, now)
-        deliveries = {} if on_demand else {
-            r.check.name: delivery for r in outcome.failures
-            if (delivery := self._alert(layer, table, run_id, r, gate)) is not None
-        }  # fmt: skip
-        run = GateRun(run_id, layer, table, now, outcome.results, gate, input_range[0],
-                      input_range[1], snapshot_id, frozenset())  # fmt: skip
+        deliveries = (
+            {}
+            if on_demand
+            else {
+                r.check.name: delivery
+                for r in outcome.failures
+                if (delivery := self._alert(layer, table, run_id, r, gate)) is not None
+            }
+        )
+        run = GateRun(
+            run_id,
+            layer,
+            table,
+            now,
+            outcome.results,
+            gate,
+            input_range[0],
+            input_range[1],
+            snapshot_id,
+            frozenset(),
+        )
         self.audit.add(run, deliveries)  # `alerted` is what a channel delivered, at flush
         if not on_demand:
             for result in outcome.results:
-                metrics.GATE_CHECKS.labels(table=table, check=result.check.name,
-                                           verdict=result.verdict).inc()  # fmt: skip
+                metrics.GATE_CHECKS.labels(
+                    table=table, check=result.check.name, verdict=result.verdict
+                ).inc()
             metrics.GATE_RUNS.labels(table=table, gate=gate).inc()
         if gate == HELD:
-            log.warning("quality gate held a batch",
-                        extra={"run_id": run_id, "layer": layer, "table": table,
-                               "failed": [r.check.name for r in outcome.failures]})  # fmt: skip
+            log.warning(
+                "quality gate held a batch",
+                extra={
+                    "run_id": run_id,
+                    "layer": layer,
+                    "table": table,
+                    "failed": [r.check.name for r in outcome.failures],
+                },
+            )
         return run, outcome
 
     def release_end(self, table: str, input_from: str | None) -> str | None:
@@ -126,7 +151,14 @@ class QualityGates:
             title=f"{table}: {check.name} failed",
             text=text,
             key=alert_key(layer, table, check.name),
-            fields={"run_id": run_id, "layer": layer, "table": table, "check": check.name,
-                    "level": check.level, "gate": gate, "metric_value": result.metric_value},
-        )  # fmt: skip
+            fields={
+                "run_id": run_id,
+                "layer": layer,
+                "table": table,
+                "check": check.name,
+                "level": check.level,
+                "gate": gate,
+                "metric_value": result.metric_value,
+            },
+        )
         return self.alerts.submit(alert)

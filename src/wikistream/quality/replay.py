@@ -70,8 +70,9 @@ def replay_silver(
     bronze = bronze.filter(pc.is_in(bronze.column("event_id"), ids))
     candidates = to_silver(bronze, settings.silver, datetime.now(UTC))
     rejudged = [c.type for c in gates.checks.silver if c.type not in ROW_TYPES_REJUDGED]
-    run, outcome = gates.judge("silver", SILVER_QUARANTINE.identifier, candidates,
-                               (None, None), exclude=tuple(rejudged))  # fmt: skip
+    run, outcome = gates.judge(
+        "silver", SILVER_QUARANTINE.identifier, candidates, (None, None), exclude=tuple(rejudged)
+    )
     failed = outcome.failed_rows() if outcome.row_failures else None
     good = candidates if failed is None else candidates.filter(pc.invert(failed))
     report.still_failing = candidates.num_rows - good.num_rows
@@ -137,7 +138,7 @@ def _append_unseen(bronze: Table, events: pa.Table) -> None:
         return
 
 
-class _Moved(Exception):  # noqa: N818 - a signal to check again, not an error
+class _Moved(Exception):  # a signal to check again, not an error
     """Bronze changed after its ids were checked."""
 
 

@@ -21,8 +21,18 @@ from wikistream.engine import frame, sql
 from wikistream.lakehouse.tables import GOLD_RISK
 from wikistream.settings import RiskSettings
 
-RISK_INPUTS = ("user", "event_hour", "user_kind", "type", "domain", "is_bot", "is_anonymous",
-               "is_large_deletion", "is_revert", "reverted_user")  # fmt: skip
+RISK_INPUTS = (
+    "user",
+    "event_hour",
+    "user_kind",
+    "type",
+    "domain",
+    "is_bot",
+    "is_anonymous",
+    "is_large_deletion",
+    "is_revert",
+    "reverted_user",
+)
 
 
 def risk_scores(silver: pa.Table, risk: RiskSettings) -> pa.Table:
@@ -88,12 +98,16 @@ def _score(rows: pa.Table, risk: RiskSettings) -> pa.Table:
         pc.if_else(pc.greater_equal(total, risk.medium_at), "MEDIUM", "LOW"),
     )
     columns = {
-        "velocity_score": velocity, "deletion_score": deletion, "anonymity_score": anonymity,
-        "cross_domain_score": cross, "reverted_score": reverted, "risk_score": total,
+        "velocity_score": velocity,
+        "deletion_score": deletion,
+        "anonymity_score": anonymity,
+        "cross_domain_score": cross,
+        "reverted_score": reverted,
+        "risk_score": total,
         "risk_level": level,
         "event_date": pc.cast(rows.column("window_start"), pa.date32()),
         "reasons": pa.array(_reasons(rows, velocity, deletion, anonymity, cross, reverted)),
-    }  # fmt: skip
+    }
     for name, values in columns.items():
         rows = rows.append_column(name, values)
     return rows.select(GOLD_RISK.schema.names).cast(GOLD_RISK.schema)

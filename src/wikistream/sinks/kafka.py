@@ -38,11 +38,19 @@ class KafkaSink:
         self.dlq_topic = spec.topic + settings.dlq_suffix
         self.positions_topic = spec.topic + settings.positions_suffix
         self._ensure_topics(partitions)
-        self._producer = self._kafka.Producer(client_config(
-            settings, spec.bootstrap,
-            **{"enable.idempotence": True, "acks": "all", "compression.type": "zstd",
-               "linger.ms": 20, "message.timeout.ms": 120_000},
-        ))  # fmt: skip
+        self._producer = self._kafka.Producer(
+            client_config(
+                settings,
+                spec.bootstrap,
+                **{
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "compression.type": "zstd",
+                    "linger.ms": 20,
+                    "message.timeout.ms": 120_000,
+                },
+            )
+        )
         self._failures: list[str] = []
         self._lock = threading.Lock()
         self.sent = 0
@@ -53,16 +61,19 @@ class KafkaSink:
         return f"kafka://{self._spec.bootstrap}/{self._spec.topic}"
 
     def send(self, value: bytes, key: bytes, timestamp_ms: int, event_id: str) -> None:
-        self._produce(self._spec.topic, value, key, timestamp_ms,
-                      [("wikistream.event_id", event_id.encode())])  # fmt: skip
+        self._produce(
+            self._spec.topic, value, key, timestamp_ms, [("wikistream.event_id", event_id.encode())]
+        )
         self.sent += 1
 
     def dead(self, value: bytes, reason: str, detail: str, position: str, identity: str) -> None:
         # Keyed by identity: a resend after a crash has the same key, and compaction of the
         # dead-letter topic keeps one copy.
-        headers = [("wikistream.reason", reason.encode()),
-                   ("wikistream.detail", detail.encode("utf-8", "replace")[:1000]),
-                   ("wikistream.position", position.encode())]  # fmt: skip
+        headers = [
+            ("wikistream.reason", reason.encode()),
+            ("wikistream.detail", detail.encode("utf-8", "replace")[:1000]),
+            ("wikistream.position", position.encode()),
+        ]
         self._produce(self.dlq_topic, value, identity.encode(), None, headers)
         self.dead_letters += 1
 
@@ -74,21 +85,27 @@ class KafkaSink:
     def stored_position(self, source: str) -> str | None:
         """The last position of `source` in the positions topic, read to its end."""
         kafka = self._kafka
-        consumer = kafka.Consumer(client_config(
-            self._settings, self._spec.bootstrap,
-            **{"group.id": "wikistream-produce-positions", "enable.auto.commit": False,
-               "enable.partition.eof": True},
-        ))  # fmt: skip
+        consumer = kafka.Consumer(
+            client_config(
+                self._settings,
+                self._spec.bootstrap,
+                **{
+                    "group.id": "wikistream-produce-positions",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                },
+            )
+        )
         found: str | None = None
         wanted = source.encode()
         try:
-            consumer.assign([kafka.TopicPartition(self.positions_topic, 0,
-                                                  kafka.OFFSET_BEGINNING)])  # fmt: skip
+            consumer.assign([kafka.TopicPartition(self.positions_topic, 0, kafka.OFFSET_BEGINNING)])
             while True:
                 message = consumer.poll(_READ_TIMEOUT_S)
                 if message is None:
-                    raise SourceUnavailable(f"no answer reading {self.positions_topic} from "
-                                            f"{self._spec.bootstrap}")  # fmt: skip
+                    raise SourceUnavailable(
+                        f"no answer reading {self.positions_topic} from {self._spec.bootstrap}"
+                    )
                 error = message.error()
                 if error is not None:
                     if error.code() == kafka.KafkaError._PARTITION_EOF:
@@ -113,8 +130,9 @@ class KafkaSink:
         extra: dict[str, Any] = {} if timestamp_ms is None else {"timestamp": timestamp_ms}
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers,
-                                       on_delivery=self._delivered, **extra)  # fmt: skip
+                self._producer.produce(
+                    topic, value, key, headers=headers, on_delivery=self._delivered, **extra
+                )
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._producer.poll(0.1)
@@ -157,11 +175,17 @@ class KafkaSink:
                 )
             wanted.append(NewTopic(self._spec.topic, num_partitions=partitions))
         if self.dlq_topic not in existing:
-            wanted.append(NewTopic(self.dlq_topic, num_partitions=1,
-                                   config={"cleanup.policy": "compact,delete"}))  # fmt: skip
+            wanted.append(
+                NewTopic(
+                    self.dlq_topic, num_partitions=1, config={"cleanup.policy": "compact,delete"}
+                )
+            )
         if self.positions_topic not in existing:
-            wanted.append(NewTopic(self.positions_topic, num_partitions=1,
-                                   config={"cleanup.policy": "compact"}))  # fmt: skip
+            wanted.append(
+                NewTopic(
+                    self.positions_topic, num_partitions=1, config={"cleanup.policy": "compact"}
+                )
+            )
         for topic, future in admin.create_topics(wanted).items() if wanted else []:
             try:
                 future.result(timeout=30)

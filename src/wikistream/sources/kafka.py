@@ -42,8 +42,9 @@ def parse_offsets(text: str) -> dict[int, int]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         partition, _, offset = item.partition(":")
         if not (partition.isdigit() and offset.isdigit()):
-            raise ConfigError(f"Kafka offsets look like 0:100,1:250 (partition:offset), "
-                              f"got {text!r}")  # fmt: skip
+            raise ConfigError(
+                f"Kafka offsets look like 0:100,1:250 (partition:offset), got {text!r}"
+            )
         offsets[int(partition)] = int(offset)
     return offsets
 
@@ -97,8 +98,11 @@ class KafkaSource:
             labels = [str(p.partition) for p in partitions]
             stored = owner.stored(labels)
             self.epoch += 1
-            starts = self._starts(client, [p.partition for p in partitions],
-                                  {int(k): int(v) for k, v in stored.items()})  # fmt: skip
+            starts = self._starts(
+                client,
+                [p.partition for p in partitions],
+                {int(k): int(v) for k, v in stored.items()},
+            )
             self._next = dict(starts)
             for p in partitions:
                 p.offset = starts[p.partition]
@@ -127,8 +131,12 @@ class KafkaSource:
             )
             client.unassign()
 
-        consumer.subscribe([self._spec.topic], on_assign=assigned, on_revoke=revoked,
-                           on_lost=lambda c, p: revoked(c, p, lost=True))  # fmt: skip
+        consumer.subscribe(
+            [self._spec.topic],
+            on_assign=assigned,
+            on_revoke=revoked,
+            on_lost=lambda c, p: revoked(c, p, lost=True),
+        )
         committed_at = time.monotonic()
         try:
             while not self._closed.is_set():
@@ -158,9 +166,11 @@ class KafkaSource:
     def _commit_group(self, consumer: Any, owner: PartitionOwner) -> None:
         """Tell the group how far bronze got, for lag monitors; never read back by us."""
         kafka = self._kafka
-        offsets = [kafka.TopicPartition(self._spec.topic, int(label), int(position))
-                   for label, position in dict(owner.positions).items()
-                   if label.isdigit() and int(label) in self._next]  # fmt: skip
+        offsets = [
+            kafka.TopicPartition(self._spec.topic, int(label), int(position))
+            for label, position in dict(owner.positions).items()
+            if label.isdigit() and int(label) in self._next
+        ]
         if not offsets:
             return
         try:
@@ -181,8 +191,9 @@ class KafkaSource:
             self._past_the_end(given)
             starts = self._starts(consumer, partitions, given)
             self._next = dict(starts)
-            consumer.assign([kafka.TopicPartition(self._spec.topic, p, starts[p])
-                             for p in partitions])  # fmt: skip
+            consumer.assign(
+                [kafka.TopicPartition(self._spec.topic, p, starts[p]) for p in partitions]
+            )
             ended: set[int] = set()
             while not self._closed.is_set() and len(ended) < len(partitions):
                 messages = self._consume(consumer, ended)
@@ -201,22 +212,30 @@ class KafkaSource:
         past = {p: o for p, o in given.items() if p in ends and o > ends[p]}
         unknown = sorted(p for p in given if ends and p not in ends)
         if unknown:
-            raise ConfigError(f"topic {self._spec.topic!r} has no partition "
-                              f"{', '.join(map(str, unknown))}")  # fmt: skip
+            raise ConfigError(
+                f"topic {self._spec.topic!r} has no partition {', '.join(map(str, unknown))}"
+            )
         if past:
-            where = ", ".join(f"partition {p} ends at {ends[p]}, --from says {o}"
-                              for p, o in sorted(past.items()))  # fmt: skip
+            where = ", ".join(
+                f"partition {p} ends at {ends[p]}, --from says {o}" for p, o in sorted(past.items())
+            )
             raise ConfigError(f"offsets past the end of {self._spec.topic!r}: {where}")
 
     # -- shared ----------------------------------------------------------------------------
 
     def _consumer(self, overrides: dict[str, Any]) -> Any:
         config = client_config(
-            self._settings, self._spec.bootstrap,
-            **{"enable.auto.commit": False, "auto.offset.reset": self._settings.start,
-               "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
-               "partition.assignment.strategy": "range", **overrides},
-        )  # fmt: skip
+            self._settings,
+            self._spec.bootstrap,
+            **{
+                "enable.auto.commit": False,
+                "auto.offset.reset": self._settings.start,
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+                "partition.assignment.strategy": "range",
+                **overrides,
+            },
+        )
         return self._kafka.Consumer(config)
 
     def _partitions(self, consumer: Any) -> list[int]:
@@ -226,8 +245,9 @@ class KafkaSource:
             raise SourceUnavailable(f"cannot reach Kafka at {self._spec.bootstrap}: {exc}") from exc
         topic = metadata.topics.get(self._spec.topic)
         if topic is None or topic.error is not None or not topic.partitions:
-            raise ConfigError(f"topic {self._spec.topic!r} does not exist on "
-                              f"{self._spec.bootstrap}")  # fmt: skip
+            raise ConfigError(
+                f"topic {self._spec.topic!r} does not exist on {self._spec.bootstrap}"
+            )
         return sorted(topic.partitions)
 
     def _starts(
@@ -236,8 +256,9 @@ class KafkaSource:
         """Each partition's first offset: the stored one, else the time `since`, else the
         configured start (earliest or latest)."""
         kafka = self._kafka
-        fallback = kafka.OFFSET_BEGINNING if self._settings.start == "earliest" else \
-            kafka.OFFSET_END  # fmt: skip
+        fallback = (
+            kafka.OFFSET_BEGINNING if self._settings.start == "earliest" else kafka.OFFSET_END
+        )
         starts = {p: stored.get(p, fallback) for p in partitions}
         by_time = [p for p in partitions if p not in stored]
         if self._since is not None and by_time:

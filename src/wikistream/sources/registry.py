@@ -44,8 +44,11 @@ def _live(settings: Settings, argument: str) -> Source:
 def _file(settings: Settings, argument: str) -> Source:
     if not argument:
         raise ConfigError("file: needs a path, e.g. file:events.jsonl.gz")
-    return FileSource(Path(argument), chunk_events=settings.source.chunk_events,
-                      max_record_bytes=settings.source.max_record_bytes)  # fmt: skip
+    return FileSource(
+        Path(argument),
+        chunk_events=settings.source.chunk_events,
+        max_record_bytes=settings.source.max_record_bytes,
+    )
 
 
 def _synthetic(settings: Settings, argument: str) -> Source:
@@ -64,12 +67,13 @@ def _synthetic(settings: Settings, argument: str) -> Source:
 
 
 def _kafka(settings: Settings, argument: str) -> Source:
-    from wikistream.kafka.spec import KafkaSpec  # noqa: PLC0415 - the kafka extra, on demand
-    from wikistream.sources.kafka import KafkaSource  # noqa: PLC0415
+    from wikistream.kafka.spec import KafkaSpec  # the kafka extra, on demand
+    from wikistream.sources.kafka import KafkaSource
 
     spec = KafkaSpec.parse(f"kafka:{argument}", settings.kafka)
-    return KafkaSource(spec, settings.kafka, settings.source.chunk_events,
-                       since=_since_time(settings.source.since))  # fmt: skip
+    return KafkaSource(
+        spec, settings.kafka, settings.source.chunk_events, since=_since_time(settings.source.since)
+    )
 
 
 def _since_time(since: str | None) -> datetime | None:

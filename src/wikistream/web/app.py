@@ -52,8 +52,13 @@ def create_app(settings: Settings, bound: str | None = None) -> FastAPI:
     Host it answers to, with the loopback names and `web.allowed_hosts`)."""
     board = Dashboard(settings)
     # No /docs pages: FastAPI's load their scripts from a CDN. The schema is served.
-    app = FastAPI(title="WikiStream", version="1", docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json")  # fmt: skip
+    app = FastAPI(
+        title="WikiStream",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
     app.state.dashboard = board
     app.add_middleware(SecurityHeaders, hosts=allowed_hosts(settings.web.allowed_hosts, bound))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -139,8 +144,9 @@ def create_app(settings: Settings, bound: str | None = None) -> FastAPI:
     def healthz() -> JSONResponse:
         """200 when healthy, 503 otherwise (the rules of `wikistream status`' exit code)."""
         problems = board.problems()
-        return JSONResponse({"healthy": not problems, "problems": problems},
-                            status_code=503 if problems else 200)  # fmt: skip
+        return JSONResponse(
+            {"healthy": not problems, "problems": problems}, status_code=503 if problems else 200
+        )
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -172,8 +178,9 @@ def _check_admin(settings: Settings, authorization: str | None, request: Request
         # Who tried and where; never what they sent (it may be a real token, mistyped).
         tried = {"client": client, "path": request.url.path, "given": "wrong" if given else "none"}
         log.warning("admin token refused", extra=tried)
-        raise HTTPException(401, "a valid admin token is needed",
-                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        raise HTTPException(
+            401, "a valid admin token is needed", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 def _errors(app: FastAPI) -> None:
@@ -181,8 +188,10 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e["msg"]}
-                    for e in exc.errors()]  # fmt: skip
+        problems = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e["msg"]}
+            for e in exc.errors()
+        ]
         return JSONResponse({"detail": problems}, status_code=422)
 
     @app.exception_handler(BodyTooLarge)
@@ -196,8 +205,9 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(WikiStreamError)
     async def unavailable(request: Request, exc: WikiStreamError) -> JSONResponse:
         log.warning("a view failed", extra={"path": request.url.path, "error": redact(str(exc))})
-        return JSONResponse({"detail": f"the lakehouse cannot answer now: {redact(str(exc))}"},
-                            status_code=503)  # fmt: skip
+        return JSONResponse(
+            {"detail": f"the lakehouse cannot answer now: {redact(str(exc))}"}, status_code=503
+        )
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:

@@ -61,28 +61,40 @@ class Dashboard:
         )
 
     def activity(self, hours: float = ACTIVITY_HOURS, wikis: int = 5) -> Activity:
-        return self.cache.get("activity", (hours, wikis), lambda: views.activity(
-            self.windows(hours), self.until(), hours, wikis))  # fmt: skip
+        return self.cache.get(
+            "activity",
+            (hours, wikis),
+            lambda: views.activity(self.windows(hours), self.until(), hours, wikis),
+        )
 
     def top_wikis(self, limit: int = 10) -> list[WikiNow]:
-        return self.cache.get("top_wikis", limit, lambda: views.top_wikis(
-            self.windows(ACTIVITY_HOURS), self.until(), limit))  # fmt: skip
+        return self.cache.get(
+            "top_wikis",
+            limit,
+            lambda: views.top_wikis(self.windows(ACTIVITY_HOURS), self.until(), limit),
+        )
 
     def mix(self) -> EditorMix:
-        return self.cache.get("mix", None, lambda: views.editor_mix(
-            self.windows(ACTIVITY_HOURS), self.until()))  # fmt: skip
+        return self.cache.get(
+            "mix", None, lambda: views.editor_mix(self.windows(ACTIVITY_HOURS), self.until())
+        )
 
     def risk(self, limit: int = 20) -> list[RiskEntry]:
-        return self.cache.get("risk", limit, lambda: views.risk_leaders(
-            self.lakehouse, self.until(), limit))  # fmt: skip
+        return self.cache.get(
+            "risk", limit, lambda: views.risk_leaders(self.lakehouse, self.until(), limit)
+        )
 
     def user_edits(self, user: str, limit: int = 50) -> list[UserEdit]:
-        return self.cache.get("user_edits", (user, limit), lambda: views.user_edits(
-            self.lakehouse, self.until(), user, limit))  # fmt: skip
+        return self.cache.get(
+            "user_edits",
+            (user, limit),
+            lambda: views.user_edits(self.lakehouse, self.until(), user, limit),
+        )
 
     def deletions(self, limit: int = 20) -> list[Deletion]:
-        return self.cache.get("deletions", limit, lambda: views.large_deletions(
-            self.lakehouse, self.until(), limit))  # fmt: skip
+        return self.cache.get(
+            "deletions", limit, lambda: views.large_deletions(self.lakehouse, self.until(), limit)
+        )
 
     def gates(self) -> Gates:
         return self.cache.get("gates", None, lambda: views.gates(self.lakehouse))
@@ -91,20 +103,23 @@ class Dashboard:
         return self.cache.get("tables", None, lambda: lakehouse_status(self.lakehouse))
 
     def problems(self) -> list[str]:
-        return self.cache.get("problems", None, lambda: views.problems(
-            self.lakehouse, self.settings, self.tables()))  # fmt: skip
+        return self.cache.get(
+            "problems", None, lambda: views.problems(self.lakehouse, self.settings, self.tables())
+        )
 
     def alerts(self, limit: int = 20) -> list[AlertSent]:
         return self.cache.get("alerts", limit, lambda: views.alerts_sent(self.lakehouse, limit))
 
     def status(self) -> dict[str, Any]:
         """The document of `wikistream status --output json`."""
-        return self.cache.get("status", None,
-                              lambda: status_document(self.lakehouse, self.settings))  # fmt: skip
+        return self.cache.get(
+            "status", None, lambda: status_document(self.lakehouse, self.settings)
+        )
 
     def kafka(self) -> list[dict[str, Any]]:
-        return self.cache.get("kafka", None,
-                              lambda: kafka_partitions(self.lakehouse, self.settings))  # fmt: skip
+        return self.cache.get(
+            "kafka", None, lambda: kafka_partitions(self.lakehouse, self.settings)
+        )
 
     def cached_overview_json(self) -> bytes | None:
         """`overview_json()` if it is at hand without computing (see ViewCache.peek)."""
@@ -138,6 +153,10 @@ class Dashboard:
     def metrics_snapshot(self) -> dict[str, Any]:
         """What the /metrics gauges read (see web/exposition.py)."""
         status = self.tables()
-        return {"tables": status, "freshness": views.freshness(status),
-                "held": self.gates().held, "kafka": self.kafka(),
-                "problems": self.problems()}  # fmt: skip
+        return {
+            "tables": status,
+            "freshness": views.freshness(status),
+            "held": self.gates().held,
+            "kafka": self.kafka(),
+            "problems": self.problems(),
+        }

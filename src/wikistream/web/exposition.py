@@ -41,30 +41,36 @@ class LakehouseCollector(Collector):
                 if t["exists"] and t.get(key) is not None:
                     family.add_metric([t["table"]], float(t[key]))
             yield family
-        lag = GaugeMetricFamily("wikistream_freshness_lag_seconds",
-                                "How far a layer's newest event is behind now (its stalest "
-                                "table).", labels=["layer", "table"])  # fmt: skip
+        lag = GaugeMetricFamily(
+            "wikistream_freshness_lag_seconds",
+            "How far a layer's newest event is behind now (its stalest table).",
+            labels=["layer", "table"],
+        )
         for layer in state["freshness"]:
             if layer.lag_s is not None:
                 lag.add_metric([layer.layer, layer.table], layer.lag_s)
         yield lag
-        held = GaugeMetricFamily("wikistream_gate_held_batches",
-                                 "Batches a quality gate holds now.", labels=["table"])  # fmt: skip
+        held = GaugeMetricFamily(
+            "wikistream_gate_held_batches", "Batches a quality gate holds now.", labels=["table"]
+        )
         counts: dict[str, int] = {t["table"]: 0 for t in tables if t["exists"]}
         for batch in state["held"]:
             counts[batch["table"]] = counts.get(batch["table"], 0) + 1
         for table, count in sorted(counts.items()):
             held.add_metric([table], count)
         yield held
-        kafka = GaugeMetricFamily("wikistream_kafka_lag_messages",
-                                  "Messages in a partition not yet in bronze.",
-                                  labels=["topic", "partition"])  # fmt: skip
+        kafka = GaugeMetricFamily(
+            "wikistream_kafka_lag_messages",
+            "Messages in a partition not yet in bronze.",
+            labels=["topic", "partition"],
+        )
         for row in state["kafka"]:
             if row["lag"] is not None:
                 kafka.add_metric([row["topic"], str(row["partition"])], row["lag"])
         yield kafka
-        healthy = GaugeMetricFamily("wikistream_healthy",
-                                    "1 when `wikistream status` would exit 0.")  # fmt: skip
+        healthy = GaugeMetricFamily(
+            "wikistream_healthy", "1 when `wikistream status` would exit 0."
+        )
         healthy.add_metric([], 0.0 if state["problems"] else 1.0)
         yield healthy
 

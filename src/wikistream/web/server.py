@@ -29,9 +29,15 @@ class WebServer:
     def __init__(self, settings: Settings, host: str, port: int) -> None:
         self._socket = _bind(host, port)
         self.host, self.port = host, self._socket.getsockname()[1]
-        config = uvicorn.Config(create_app(settings, host), log_config=None, log_level="warning",
-                                access_log=False, timeout_keep_alive=_KEEP_ALIVE_S,
-                                server_header=False, timeout_graceful_shutdown=5)  # fmt: skip
+        config = uvicorn.Config(
+            create_app(settings, host),
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=_KEEP_ALIVE_S,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
         self._server = _Server(config)
         self._thread: threading.Thread | None = None
 

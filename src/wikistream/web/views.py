@@ -43,9 +43,11 @@ from wikistream.web.models import (
 )
 
 WINDOW = timedelta(minutes=10)
-_LAYER_TABLES = {"bronze": ("bronze.events",), "silver": ("silver.events",),
-                 "gold": ("gold.hourly_stats", "gold.metrics_10min", "gold.risk_scores",
-                          "gold.daily_summary")}  # fmt: skip
+_LAYER_TABLES = {
+    "bronze": ("bronze.events",),
+    "silver": ("silver.events",),
+    "gold": ("gold.hourly_stats", "gold.metrics_10min", "gold.risk_scores", "gold.daily_summary"),
+}
 
 
 def data_until(lakehouse: Lakehouse) -> datetime | None:
@@ -58,10 +60,15 @@ def data_until(lakehouse: Lakehouse) -> datetime | None:
 def recent_windows(lakehouse: Lakehouse, until: datetime, hours: float) -> pa.Table:
     """gold.metrics_10min rows (global and per wiki) of the `hours` up to `until`."""
     first = _window_of(until) - timedelta(hours=hours) + WINDOW
-    columns = ("scope", "entity", "window_start", "events", "edits", "bot_share",
-               "anonymous_share")  # fmt: skip
-    rows = rows_of(lakehouse, GOLD_METRICS_10MIN, "event_date", _days(first, until), columns,
-                   where={"scope": ["global", "entity"]})  # fmt: skip
+    columns = ("scope", "entity", "window_start", "events", "edits", "bot_share", "anonymous_share")
+    rows = rows_of(
+        lakehouse,
+        GOLD_METRICS_10MIN,
+        "event_date",
+        _days(first, until),
+        columns,
+        where={"scope": ["global", "entity"]},
+    )
     starts = rows.column("window_start")
     return rows.filter(pc.greater_equal(starts, pa.scalar(first, starts.type)))
 
@@ -89,8 +96,11 @@ def activity(windows: pa.Table, until: datetime, hours: float, wikis: int = 5) -
     seen = [i for i, start in enumerate(starts) if ("", start) in per]
     skip = min(seen[0] if seen else 0, max(0, count - 6))
     starts = starts[skip:]
-    return Activity(times=[int(s.timestamp()) for s in starts], total=series(""),
-                    wikis={domain: series(domain) for domain in top})  # fmt: skip
+    return Activity(
+        times=[int(s.timestamp()) for s in starts],
+        total=series(""),
+        wikis={domain: series(domain) for domain in top},
+    )
 
 
 def top_wikis(windows: pa.Table, until: datetime, limit: int) -> list[WikiNow]:
@@ -104,12 +114,17 @@ def top_wikis(windows: pa.Table, until: datetime, limit: int) -> list[WikiNow]:
         total["bots"] += (row["bot_share"] or 0.0) * row["events"]
         total["anonymous"] += (row["anonymous_share"] or 0.0) * row["events"]
     ranked = sorted(totals.items(), key=lambda kv: (-kv[1]["events"], kv[0]))[:limit]
-    return [WikiNow(domain=domain, events=int(t["events"]), edits=int(t["edits"]),
-                    edits_per_min=round(t["edits"] / 60, 2),
-                    bot_share=round(t["bots"] / t["events"], 4) if t["events"] else 0.0,
-                    anonymous_share=round(t["anonymous"] / t["events"], 4) if t["events"]
-                    else 0.0)
-            for domain, t in ranked]  # fmt: skip
+    return [
+        WikiNow(
+            domain=domain,
+            events=int(t["events"]),
+            edits=int(t["edits"]),
+            edits_per_min=round(t["edits"] / 60, 2),
+            bot_share=round(t["bots"] / t["events"], 4) if t["events"] else 0.0,
+            anonymous_share=round(t["anonymous"] / t["events"], 4) if t["events"] else 0.0,
+        )
+        for domain, t in ranked
+    ]
 
 
 def editor_mix(windows: pa.Table, until: datetime) -> EditorMix:
@@ -120,24 +135,38 @@ def editor_mix(windows: pa.Table, until: datetime) -> EditorMix:
     anonymous = sum((r["anonymous_share"] or 0.0) * r["events"] for r in rows)
     bot, anon = (bots / events, anonymous / events) if events else (0.0, 0.0)
     starts = [_utc(r["window_start"]) for r in rows]
-    return EditorMix(since=min(starts).isoformat() if starts else None,
-                     until=(max(starts) + WINDOW).isoformat() if starts else None,
-                     events=events, bot=round(bot, 4), anonymous=round(anon, 4),
-                     human=round(max(0.0, 1.0 - bot - anon), 4))  # fmt: skip
+    return EditorMix(
+        since=min(starts).isoformat() if starts else None,
+        until=(max(starts) + WINDOW).isoformat() if starts else None,
+        events=events,
+        bot=round(bot, 4),
+        anonymous=round(anon, 4),
+        human=round(max(0.0, 1.0 - bot - anon), 4),
+    )
 
 
 def risk_leaders(lakehouse: Lakehouse, until: datetime, limit: int) -> list[RiskEntry]:
     """Users by their highest risk score in the last two hours of data (gold.risk_scores)."""
     first = until.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    columns = ("user", "user_kind", "window_start", "risk_score", "risk_level", "reasons",
-               "edits", "large_deletions", "domains")  # fmt: skip
+    columns = (
+        "user",
+        "user_kind",
+        "window_start",
+        "risk_score",
+        "risk_level",
+        "reasons",
+        "edits",
+        "large_deletions",
+        "domains",
+    )
     rows = rows_of(lakehouse, GOLD_RISK, "event_date", _days(first, until), columns)
     starts = rows.column("window_start")
     rows = rows.filter(pc.greater_equal(starts, pa.scalar(first, starts.type)))
     # Best first; then each user's first row is their highest score. Only the top is
     # turned into Python objects (a busy day has hundreds of thousands of rows).
-    rows = rows.sort_by([("risk_score", "descending"), ("user", "ascending"),
-                         ("window_start", "descending")])  # fmt: skip
+    rows = rows.sort_by(
+        [("risk_score", "descending"), ("user", "ascending"), ("window_start", "descending")]
+    )
     ranked: list[dict[str, Any]] = []
     seen: set[str] = set()
     for offset in range(0, rows.num_rows, 512):
@@ -147,39 +176,68 @@ def risk_leaders(lakehouse: Lakehouse, until: datetime, limit: int) -> list[Risk
                 ranked.append(row)
         if len(ranked) >= limit:
             break
-    return [RiskEntry(**{**r, "window_start": _utc(r["window_start"]).isoformat(),
-                         "reasons": [p for p in r["reasons"].split("; ") if p]})
-            for r in ranked]  # fmt: skip
+    return [
+        RiskEntry(
+            **{
+                **r,
+                "window_start": _utc(r["window_start"]).isoformat(),
+                "reasons": [p for p in r["reasons"].split("; ") if p],
+            }
+        )
+        for r in ranked
+    ]
 
 
 def user_edits(lakehouse: Lakehouse, until: datetime, user: str, limit: int) -> list[UserEdit]:
     """One user's latest events in silver, newest first (the last 7 days of data)."""
-    columns = ("event_ts", "domain", "title", "type", "length_delta", "comment", "is_revert",
-               "revert_method", "reverted_user")  # fmt: skip
+    columns = (
+        "event_ts",
+        "domain",
+        "title",
+        "type",
+        "length_delta",
+        "comment",
+        "is_revert",
+        "revert_method",
+        "reverted_user",
+    )
     days = _days(until - timedelta(days=7), until)
     rows = rows_of(lakehouse, SILVER_EVENTS, "event_date", days, columns, where={"user": [user]})
     rows = rows.sort_by([("event_ts", "descending")]).slice(0, limit)
-    return [UserEdit(**{**r, "event_ts": _utc(r["event_ts"]).isoformat()})
-            for r in rows.to_pylist()]  # fmt: skip
+    return [
+        UserEdit(**{**r, "event_ts": _utc(r["event_ts"]).isoformat()}) for r in rows.to_pylist()
+    ]
 
 
 def large_deletions(lakehouse: Lakehouse, until: datetime, limit: int) -> list[Deletion]:
     """The latest large deletions in silver (today and yesterday of the data), newest first."""
     columns = ("event_ts", "domain", "title", "user", "length_delta", "comment")
-    rows = rows_of(lakehouse, SILVER_EVENTS, "event_date",
-                   _days(until - timedelta(days=1), until), columns,
-                   where={"is_large_deletion": [True]})  # fmt: skip
+    rows = rows_of(
+        lakehouse,
+        SILVER_EVENTS,
+        "event_date",
+        _days(until - timedelta(days=1), until),
+        columns,
+        where={"is_large_deletion": [True]},
+    )
     rows = rows.sort_by([("event_ts", "descending")]).slice(0, limit)
-    return [Deletion(**{**r, "event_ts": _utc(r["event_ts"]).isoformat()})
-            for r in rows.to_pylist()]  # fmt: skip
+    return [
+        Deletion(**{**r, "event_ts": _utc(r["event_ts"]).isoformat()}) for r in rows.to_pylist()
+    ]
 
 
 def gates(lakehouse: Lakehouse) -> Gates:
     """Latest verdict per table, held batches, and failed checks per hour (wall-clock day)."""
     now = datetime.now(UTC)
     since = now - timedelta(days=1)
-    failed = rows_of(lakehouse, DQ_RESULTS, "run_date", _days(since, now), ("run_at",),
-                     where={"verdict": ["fail"]})  # fmt: skip
+    failed = rows_of(
+        lakehouse,
+        DQ_RESULTS,
+        "run_date",
+        _days(since, now),
+        ("run_at",),
+        where={"verdict": ["fail"]},
+    )
     first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     hours = [first + timedelta(hours=i) for i in range(24)]
     counts = dict.fromkeys(hours, 0)
@@ -187,10 +245,14 @@ def gates(lakehouse: Lakehouse) -> Gates:
         hour = _utc(at).replace(minute=0, second=0, microsecond=0)
         if hour in counts:
             counts[hour] += 1
-    return Gates(latest=latest_gates(lakehouse, since),
-                 held=summarize(lakehouse, None, since)["held"],
-                 failures_per_hour={"times": [int(h.timestamp()) for h in hours],
-                                    "failures": [counts[h] for h in hours]})  # fmt: skip
+    return Gates(
+        latest=latest_gates(lakehouse, since),
+        held=summarize(lakehouse, None, since)["held"],
+        failures_per_hour={
+            "times": [int(h.timestamp()) for h in hours],
+            "failures": [counts[h] for h in hours],
+        },
+    )
 
 
 def table_health(status: list[dict[str, Any]]) -> list[TableHealth]:
@@ -204,13 +266,19 @@ def freshness(status: list[dict[str, Any]]) -> list[LayerFreshness]:
     for layer, names in _LAYER_TABLES.items():
         present = [by_name[n] for n in names if by_name.get(n, {}).get("exists")]
         if not present:
-            layers.append(LayerFreshness(layer=layer, table=names[0], newest_event_ts=None,
-                                         lag_s=None))  # fmt: skip
+            layers.append(
+                LayerFreshness(layer=layer, table=names[0], newest_event_ts=None, lag_s=None)
+            )
             continue
         worst = max(present, key=lambda t: t.get("freshness_lag_s") or float("-inf"))
-        layers.append(LayerFreshness(layer=layer, table=worst["table"],
-                                     newest_event_ts=worst.get("newest_event_ts"),
-                                     lag_s=worst.get("freshness_lag_s")))  # fmt: skip
+        layers.append(
+            LayerFreshness(
+                layer=layer,
+                table=worst["table"],
+                newest_event_ts=worst.get("newest_event_ts"),
+                lag_s=worst.get("freshness_lag_s"),
+            )
+        )
     return layers
 
 
@@ -232,8 +300,11 @@ def alerts_sent(lakehouse: Lakehouse, limit: int) -> list[AlertSent]:
 
 def _last_hour(windows: pa.Table, until: datetime, scope: str) -> list[dict[str, Any]]:
     first = _window_of(until) - timedelta(minutes=50)
-    return [row for row in windows.to_pylist()
-            if row["scope"] == scope and _utc(row["window_start"]) >= first]  # fmt: skip
+    return [
+        row
+        for row in windows.to_pylist()
+        if row["scope"] == scope and _utc(row["window_start"]) >= first
+    ]
 
 
 def _window_of(moment: datetime) -> datetime:
