@@ -9,7 +9,7 @@ ARGS   ?=
 LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install runtime demo serve run test test-fast check lint typecheck lock-check iac-check bench docs lock clean
+.PHONY: help install runtime demo serve run system-deps test test-fast check lint typecheck lock-check iac-check bench docs lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,7 +42,10 @@ serve: $(STAMP) ## Serve the dashboard of the demo warehouse at http://127.0.0.1
 run: $(STAMP) ## Ingest the live Wikimedia stream until Ctrl-C
 	$(BIN)/wikistream run --source live $(ARGS)
 
-test: $(STAMP) ## Run the whole test suite (integration tests included)
+system-deps: ## Install the system programs the tests drive (chromium, prometheus, strace, ab)
+	@scripts/system-deps
+
+test: $(STAMP) system-deps ## Run the whole test suite (integration tests included)
 	$(BIN)/pytest --durations=15 $(ARGS)
 
 test-fast: $(STAMP) ## Run the tests without the slower integration tests

@@ -235,7 +235,7 @@ def test_with_an_s3_warehouse_nothing_is_written_to_the_local_disk(
     created, renamed or removed on the local disk (devices aside)."""
     strace = "/usr/bin/strace"
     if not Path(strace).exists():
-        pytest.fail("strace is missing (.ci/run installs it)")
+        pytest.fail("strace is missing: scripts/system-deps installs it (make test runs it)")
     config = _config(rest, tmp_path)
     lines = sample_lines()[:800] + [b"{not json"]
     source = tmp_path / "input" / "events.jsonl"

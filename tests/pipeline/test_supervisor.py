@@ -23,12 +23,12 @@ from tests.support.sse_server import EventStreamsServer, Script
 from wikistream.alerts.router import AlertRouter
 from wikistream.exceptions import PositionLost
 from wikistream.lakehouse import commits
-from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.documents import RUN_STATE, Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.loop import ProcessLoop
 from wikistream.pipeline.process import Processor
 from wikistream.pipeline.reading import StopToken
-from wikistream.pipeline.supervisor import RUN_STATE, Supervisor, supervise_ingest
+from wikistream.pipeline.supervisor import Supervisor, supervise_ingest
 from wikistream.settings import Settings
 from wikistream.sources.base import Source, SourceBatch
 from wikistream.sources.file import FileSource

@@ -25,7 +25,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: apt-get install -y chromium (.ci/run installs it)")
+        pytest.fail("chromium is missing: scripts/system-deps installs it (make test runs it)")
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser

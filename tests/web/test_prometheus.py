@@ -32,7 +32,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "wikistream.json"
 def tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is missing: apt-get install -y prometheus (.ci/run installs it)")
+        pytest.fail(f"{name} is missing: scripts/system-deps installs it (make test runs it)")
     return found
 
 

@@ -13,6 +13,8 @@ import msgspec
 from wikistream.lakehouse.storage import Storage
 from wikistream.settings import Settings
 
+RUN_STATE = "ops/run-state.json"  # what a running `run` reports (supervisor, every few s)
+
 
 class Documents:
     """Read and write JSON documents at paths relative to the warehouse."""

@@ -7,11 +7,10 @@ from typing import Any
 
 from wikistream.exceptions import ConfigError
 from wikistream.kafka.spec import KafkaSpec
-from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.documents import RUN_STATE, Documents
 from wikistream.lakehouse.positions import partition_writers, stored_positions
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS
-from wikistream.pipeline.supervisor import RUN_STATE
 from wikistream.quality.audit import latest_gates
 from wikistream.settings import Settings
 

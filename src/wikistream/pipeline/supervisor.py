@@ -28,7 +28,7 @@ from wikistream import metrics
 from wikistream.alerts.channels import Alert
 from wikistream.alerts.router import AlertRouter, recent_alerts
 from wikistream.exceptions import SourceUnavailable, TerminalError
-from wikistream.lakehouse.documents import Documents
+from wikistream.lakehouse.documents import RUN_STATE, Documents
 from wikistream.lakehouse.positions import Positions
 from wikistream.layers.bronze import BronzeStats
 from wikistream.pipeline.reading import StopToken
@@ -38,7 +38,6 @@ from wikistream.sources.base import PartitionedSource, Source
 
 log = logging.getLogger(__name__)
 
-RUN_STATE = "ops/run-state.json"
 STALLED = "stalled"
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,7 +25,9 @@ from wikistream.lakehouse.reads import rows_of
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import DQ_RELEASES, DQ_RESULTS
 from wikistream.quality.checks import Check
-from wikistream.quality.evaluate import CheckResult
+
+if TYPE_CHECKING:
+    from wikistream.quality.evaluate import CheckResult  # Daft: only for the type
 
 HISTORY_DAYS = 7
 ALERT_WAIT_S = 10.0  # how long recording a gate run waits for its alerts to be delivered

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wikistream.alerts.router import recent_alerts
+from wikistream.lakehouse.documents import RUN_STATE
 from wikistream.lakehouse.positions import newest_event_ts
 from wikistream.lakehouse.reads import rows_of
 from wikistream.lakehouse.store import Lakehouse
@@ -26,7 +27,6 @@ from wikistream.lakehouse.tables import (
     SILVER_EVENTS,
 )
 from wikistream.ops.health import health
-from wikistream.pipeline.supervisor import RUN_STATE
 from wikistream.quality.audit import latest_gates, summarize
 from wikistream.settings import Settings
 from wikistream.web.models import (
