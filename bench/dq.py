@@ -232,7 +232,7 @@ def clean_run(path: Path, events: int, batch: int) -> dict[str, Any]:
         settings = load_settings(warehouse=warehouse, filters={"domains": ["*"]})
         lakehouse = Lakehouse(settings)
         lakehouse.init()
-        processor = Processor(lakehouse, settings)
+        processor = Processor(lakehouse)
         held, started = 0, time.perf_counter()
         for done in range(0, events, batch):  # each run resumes where the last one stopped
             run_ingest(settings, FileSource(path), max_events=min(batch, events - done))

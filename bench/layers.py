@@ -67,18 +67,24 @@ def full_refresh(path: Path, events: int, runner: str) -> dict[str, Any]:
         settings = _settings(warehouse, runner)
         _created(settings)
         run_ingest(settings, FileSource(path), max_events=events)
-        return _timed_refresh(Processor(Lakehouse(settings), settings), events, runner)
+        return _timed_refresh(Processor(Lakehouse(settings)), events, runner)
     finally:
         shutil.rmtree(warehouse, ignore_errors=True)
 
 
 def refresh_in_place(warehouse: Path, events: int) -> dict[str, Any]:
-    """Time one full refresh of a warehouse that already holds bronze."""
+    """Time one full refresh of a warehouse that already holds bronze (with this code or a
+    baseline's: older versions took the settings beside the lakehouse)."""
+    import inspect
+
     from wikistream.lakehouse.store import Lakehouse
     from wikistream.pipeline.process import Processor
 
     settings = _settings(warehouse)
-    return _timed_refresh(Processor(Lakehouse(settings), settings), events, "native")
+    lakehouse = Lakehouse(settings)
+    older = "settings" in inspect.signature(Processor).parameters
+    processor = Processor(lakehouse, settings) if older else Processor(lakehouse)  # type: ignore[call-arg]
+    return _timed_refresh(processor, events, "native")
 
 
 def _timed_refresh(processor: Any, events: int, runner: str) -> dict[str, Any]:
@@ -107,7 +113,7 @@ def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
     try:
         settings = _settings(warehouse, commit={"max_events": per_batch})
         _created(settings)
-        processor = Processor(Lakehouse(settings), settings)
+        processor = Processor(Lakehouse(settings))
         cycle_seconds = []
         for _ in range(batches):
             run_ingest(settings, FileSource(path), max_events=per_batch)
@@ -128,18 +134,16 @@ def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
 
 
 def freshness(rate: float, seconds: float) -> dict[str, Any]:
-    """Read -> visible in gold.hourly_stats, for events sampled every second."""
-    from wikistream.pipeline.loop import ProcessLoop
-    from wikistream.pipeline.process import Processor
-    from wikistream.pipeline.reading import StopToken
-    from wikistream.pipeline.runner import run_ingest
+    """Read -> visible in gold.hourly_stats, for events sampled every second, with what
+    `wikistream run` does (ops.run.run_pipeline: supervisor, processing loop and its lease,
+    maintenance)."""
+    from wikistream.ops.run import run_pipeline
     from wikistream.sources.synthetic import SyntheticSource
 
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-fresh-"))
     settings = _settings(warehouse, synthetic={"start": "now"})
     catalog = _created(settings)
-    loop = ProcessLoop(Processor(catalog, settings), settings.process.interval_s).start()
-    stop = StopToken()
+    watching = threading.Event()
     lags: list[float] = []
     counts: list[tuple[float, int]] = []  # (time read, events read so far)
 
@@ -147,10 +151,8 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
         counts.append((time.time(), stats.read))
 
     def watch() -> None:
-        from wikistream.lakehouse.reads import recent_values  # noqa: F401 - warm import
-
         pending = counts
-        while not stop.event.is_set():
+        while not watching.is_set():
             time.sleep(0.25)
             try:
                 table = (
@@ -166,17 +168,16 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        run_ingest(
-            settings,
-            SyntheticSource(rate=rate, start="now"),
+        run_pipeline(
+            catalog,
+            lambda: SyntheticSource(rate=rate, start="now"),
             max_seconds=seconds,
-            stop=stop,
             on_progress=progress,
         )
-        time.sleep(settings.process.interval_s * 3)
+        time.sleep(settings.process.interval_s)
     finally:
-        stop.stop("done")
-        loop.stop()
+        watching.set()
+        watcher.join()
         shutil.rmtree(warehouse, ignore_errors=True)
     lags.sort()
     return {

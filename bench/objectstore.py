@@ -52,7 +52,7 @@ def measure(settings: Any, path: Path, events: int, commits: int) -> dict[str, A
     )
     bronze_s = time.perf_counter() - started
     started = time.perf_counter()
-    with Processor(lakehouse, settings) as processor:
+    with Processor(lakehouse) as processor:
         report = processor.run("all", full_refresh=True)
     refresh_s = time.perf_counter() - started
     if report.held:

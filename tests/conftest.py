@@ -1,31 +1,15 @@
-"""Shared fixtures: a fresh warehouse per test, settings pointing at it, real sample events."""
+"""Shared fixtures: a fresh warehouse per test, settings pointing at it, real sample events.
+The helpers themselves live in tests/support/ (warehouse.py)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
 import pytest
 
-from wikistream.lakehouse.store import Lakehouse
-from wikistream.settings import Settings, load_settings
-
-# Real data copied into the repository with its licences (tests/data/README.md), so a fresh
-# clone with nothing beside it passes its tests.
-DATA = Path(__file__).resolve().parent / "data"
-SAMPLES = DATA / "samples"
-SCHEMAS = DATA / "schemas"
-
-
-def sample_lines() -> list[bytes]:
-    """The 5,607 real recentchange events in tests/data/samples (MIT, editgroups)."""
-    lines: list[bytes] = []
-    for name in ("wikidata-2018-03-07-batch.jsonl", "wikidata-2018-batch-with-reverts.jsonl"):
-        lines += [line for line in (SAMPLES / name).read_bytes().splitlines() if line.strip()]
-    return lines
+from tests.support.warehouse import make_settings, sample_lines
+from wikistream.settings import Settings
 
 
 @pytest.fixture
@@ -33,38 +17,9 @@ def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "warehouse"
 
 
-# The transform suite runs once on the native runner and once on a local Ray cluster
-# (tests/pipeline/test_ray.py re-runs it in a subprocess with TESTS_RUNNER=ray).
-TEST_RUNNER = os.environ.get("TESTS_RUNNER", "native")
-
-
-def make_settings(warehouse: Path | str, *, init: bool = True, **overrides: Any) -> Settings:
-    """Settings for a test warehouse; `init`: its tables created, as the CLI does first."""
-    base: dict[str, Any] = {
-        "warehouse": warehouse,
-        "engine": {"runner": TEST_RUNNER},
-        "filters": {"domains": ["*"]},
-        "synthetic": {"start": "2026-01-01T00:00:00Z"},
-        "source": {"backoff_initial_s": 0.05, "backoff_max_s": 0.2, "read_timeout_s": 2.0},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    settings = load_settings(**base)
-    if init:
-        Lakehouse(settings).init()
-    return settings
-
-
 @pytest.fixture
 def settings(warehouse: Path) -> Settings:
     return make_settings(warehouse)
-
-
-def read_table(settings: Settings, identifier: str) -> pa.Table:
-    return Lakehouse(settings).table(identifier).scan().to_arrow()
 
 
 @pytest.fixture

@@ -117,3 +117,70 @@ def test_only_the_cli_configures_logging_or_prints(call: str) -> None:
             if name == call:
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert offenders == []
+
+
+# Packages of one level never import each other, except these (docs/architecture.md, rule 2).
+SIDEWAYS = {
+    ("sources", "kafka"),  # kafka/ is the Kafka clients' common ground
+    ("sinks", "kafka"),
+    ("settings", "exceptions"),
+    ("settings", "redaction"),  # the secrets it holds are registered for redaction
+    ("settings", "__init__"),  # the version, in the default User-Agent
+    ("times", "exceptions"),
+    ("engine", "exceptions"),
+    ("engine", "settings"),
+}
+
+
+def test_packages_of_one_level_do_not_import_each_other() -> None:
+    sideways = []
+    for package, path, tree in _modules():
+        for module, line in _imports(tree):
+            parts = module.split(".")
+            if parts[0] != "wikistream" or len(parts) < 2 or parts[1] == package:
+                continue
+            target = parts[1] if parts[1] in RANKS else "__init__"
+            if RANKS[target] == RANKS[package] and (package, target) not in SIDEWAYS:
+                sideways.append(f"{path.relative_to(SRC)}:{line} imports {module}")
+    assert sideways == []
+
+
+# PyIceberg's Table methods: above lakehouse/ a table is an opaque handle (rule 1).
+TABLE_METHODS = {
+    "refresh", "current_snapshot", "snapshot_by_id", "scan", "incremental_append_scan",
+    "transaction", "manage_snapshots", "update_schema", "update_spec", "snapshots",
+    "snapshot_as_of_timestamp", "overwrite", "inspect", "maintenance",
+}  # fmt: skip
+
+
+def test_no_pyiceberg_table_calls_above_the_lakehouse() -> None:
+    offenders = []
+    for package, path, tree in _modules():
+        if package == "lakehouse":
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in TABLE_METHODS
+                and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "daft")
+            ):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno} .{node.func.attr}()")
+    assert offenders == []
+
+
+def test_documents_only_through_the_lakehouse_and_settings_passed_once() -> None:
+    """Documents come from `Lakehouse.documents`; a function that has the lakehouse does
+    not take the settings it holds as well (rule 1)."""
+    built, twice = [], []
+    for package, path, tree in _modules():
+        for node in ast.walk(tree):
+            is_built = isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Documents"
+            if is_built and package != "lakehouse":
+                built.append(f"{path.relative_to(SRC)}:{node.lineno}")
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                arguments = node.args.args + node.args.kwonlyargs
+                kinds = {ast.unparse(a.annotation) for a in arguments if a.annotation}
+                if "Lakehouse" in kinds and "Settings" in kinds:
+                    twice.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}")
+    assert built == [] and twice == []

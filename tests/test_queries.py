@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events, run_cycle, write_bronze
+from tests.support.warehouse import make_settings, read_table
 from wikistream.cli.app import cli
 from wikistream.lakehouse.store import Lakehouse
 

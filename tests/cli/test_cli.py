@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 
-from tests.conftest import sample_lines
+from tests.support.warehouse import sample_lines
 
 
 def wikistream(

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from tests.cli.test_cli import wikistream
-from tests.conftest import make_settings
 from tests.support.events import recent_events, write_bronze
+from tests.support.warehouse import make_settings
 
 LIVE = "sse:https://stream.wikimedia.org/v2/stream/recentchange"
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import sample_lines
+from tests.support.warehouse import sample_lines
 from wikistream.events import decode as decode_module
 from wikistream.events.arrow import decode_chunk
 from wikistream.events.decode import (

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_settings
 from tests.support.schema_events import (
     ALLOWED_DOMAINS,
     EVENTS,
@@ -27,6 +26,7 @@ from tests.support.schema_events import (
     encode,
     expected_outcome,
 )
+from tests.support.warehouse import make_settings
 from wikistream.events.arrow import decode_chunk
 from wikistream.events.decode import EventDecoder
 from wikistream.lakehouse.reads import rows_where
@@ -98,7 +98,7 @@ _sources = itertools.count()
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Processor]]:
     warehouse: Path = tmp_path_factory.mktemp("contract") / "wh"
     configured = make_settings(warehouse, filters={"domains": ALLOWED_DOMAINS})
-    processor = Processor(Lakehouse(configured), configured)
+    processor = Processor(Lakehouse(configured))
     yield configured, processor
     processor.close()
 
@@ -116,7 +116,7 @@ def test_schema_events_reach_bronze_and_silver_intact(
     records = _records(batch)
     source = f"contract:{next(_sources)}"
     lakehouse = Lakehouse(configured)
-    writer = BronzeWriter(lakehouse, configured, source)
+    writer = BronzeWriter(lakehouse, source)
     writer.add(SourceBatch(records, [str(i + 1) for i in range(len(records))]))
     writer.flush()
     writer.close()

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from tests.conftest import make_settings, read_table
 from tests.kafka.conftest import kafka_config
 from tests.support.processes import spawn
 from tests.support.servers import Tansu
 from tests.support.sse_server import EventStreamsServer, Script
+from tests.support.warehouse import make_settings, read_table
 from wikistream.events.decode import EventDecoder
 from wikistream.settings import EVENT_TYPES
 from wikistream.sources.synthetic import SyntheticGenerator

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings, read_table
 from tests.kafka.conftest import kafka_config
 from tests.support.processes import spawn
 from tests.support.servers import Tansu
+from tests.support.warehouse import make_settings, read_table
 from wikistream.lakehouse.leases import EXPIRES_KEY, HOLDER_KEY, NAME_KEY
 from wikistream.lakehouse.positions import WRITER_KEY, summary_value
 from wikistream.lakehouse.store import Lakehouse

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tests.conftest import sample_lines
 from tests.support.setups import Setup
+from tests.support.warehouse import sample_lines
 from wikistream.events.decode import EventDecoder
 from wikistream.exceptions import PartitionsMoved
 from wikistream.lakehouse import commits
@@ -33,7 +33,7 @@ from wikistream.lakehouse.tables import BRONZE_EVENTS, DQ_RELEASES
 from wikistream.layers.bronze import BronzeWriter
 from wikistream.pipeline.process import Processor
 from wikistream.pipeline.runner import run_ingest
-from wikistream.settings import EVENT_TYPES, Settings, load_settings
+from wikistream.settings import EVENT_TYPES, Settings
 from wikistream.sources.base import SourceBatch
 from wikistream.sources.file import FileSource
 
@@ -42,14 +42,9 @@ def _ready(setup: Setup, folder: Path, monkeypatch: Any) -> Settings:
     """The setup's settings, its environment (AWS credentials) set, its tables created."""
     for key, value in setup.env.items():
         monkeypatch.setenv(key, value)
-    settings = _settings(setup, folder)
+    settings = setup.settings(folder)
     Lakehouse(settings).init()
     return settings
-
-
-def _settings(setup: Setup, folder: Path, **more: Any) -> Settings:
-    config = setup.config(folder, **{"filters": {"domains": ["*"]}, **more})
-    return load_settings(config)
 
 
 def cli(
@@ -88,7 +83,7 @@ def test_init_append_restart_from_the_position_and_read_increments(
     assert set(json.loads(created.stdout)["tables"].values()) == {"created"}
     again = cli(setup, tmp_path, "init", "--output", "json")
     assert set(json.loads(again.stdout)["tables"].values()) == {"current"}
-    settings = _settings(setup, tmp_path)
+    settings = setup.settings(tmp_path)
     lines = sample_lines()[:600]
     path = _events_file(tmp_path, lines[:300])
     first = run_ingest(settings, FileSource(path))
@@ -113,12 +108,12 @@ def test_a_cycle_with_gates_then_query_status_history_time_travel_and_rollback(
     settings = _ready(setup, tmp_path, monkeypatch)
     lines = sample_lines()
     run_ingest(settings, FileSource(_events_file(tmp_path, lines[:2000])))
-    with Processor(Lakehouse(settings), settings) as processor:
+    with Processor(Lakehouse(settings)) as processor:
         report = processor.run()
     assert report.held == {} and report.rows["silver.events"] == 2000
     silver_before = Lakehouse(settings).table("silver.events").current_snapshot().snapshot_id
     run_ingest(settings, FileSource(_events_file(tmp_path, lines[:3000])))
-    with Processor(Lakehouse(settings), settings) as processor:
+    with Processor(Lakehouse(settings)) as processor:
         processor.run()
     counts = cli(
         setup,
@@ -172,7 +167,7 @@ def test_a_cycle_with_gates_then_query_status_history_time_travel_and_rollback(
     assert json.loads(gold.stdout) == [{"n": 2000}]  # gold rebuilt to match silver
     report = cli(setup, tmp_path, "dq", "report", "--output", "json")
     assert json.loads(report.stdout)["runs"] > 0
-    with Processor(Lakehouse(settings), settings) as processor:
+    with Processor(Lakehouse(settings)) as processor:
         processor.run()  # the next cycle catches silver up again
     final = cli(
         setup, tmp_path, "query", "--output", "json", "SELECT count(*) AS n FROM silver.events"
@@ -185,7 +180,7 @@ def test_maintenance_compacts_expires_and_removes_orphans_never_a_live_file(
 ) -> None:
     for key, value in setup.env.items():
         monkeypatch.setenv(key, value)
-    settings = _settings(setup, tmp_path)
+    settings = setup.settings(tmp_path)
     lakehouse = Lakehouse(settings)
     lakehouse.init()
     lines = sample_lines()[:1200]
@@ -242,7 +237,7 @@ def test_backfill_manifest_in_the_warehouse_and_bronze_quarantine_replay(
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
     assert manifest["state"] == "completed" and manifest["items"][0]["quarantined"] == 1
-    settings = _settings(setup, tmp_path)
+    settings = setup.settings(tmp_path)
     stored = Documents(settings).read(f"runs/{manifest['run_id']}/manifest.json")
     assert stored is not None and stored["state"] == "completed"
     assert len(Documents(settings).read_lines(f"runs/{manifest['run_id']}/audit.jsonl")) >= 6
@@ -316,8 +311,8 @@ def test_workers_commit_their_own_partitions_and_never_another_s(
     stores its partitions' positions; one whose partition moved to the other is refused."""
     settings = _ready(setup, tmp_path, monkeypatch)
     lines = sample_lines()[:400]
-    a = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
-    b = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
+    a = BronzeWriter(Lakehouse(settings), "kafka:rc")
+    b = BronzeWriter(Lakehouse(settings), "kafka:rc")
     assert a.stored(["0"]) == {} and b.stored(["1"]) == {}
     a.add(SourceBatch(lines[:200], [str(n + 1) for n in range(200)], ["0"] * 200))
     b.add(SourceBatch(lines[200:], [str(n + 1) for n in range(200)], ["1"] * 200))
@@ -332,9 +327,9 @@ def test_workers_commit_their_own_partitions_and_never_another_s(
     table = Lakehouse(settings).table(BRONZE_EVENTS)
     assert stored_positions(table)["kafka:rc"] == {"0": "200", "1": "200"}
     # partition 1 moves to a new owner, which commits; the old owner's late batch is refused
-    c = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
+    c = BronzeWriter(Lakehouse(settings), "kafka:rc")
     assert c.stored(["1"]) == {"1": "200"}
-    stale = BronzeWriter(Lakehouse(settings), settings, "kafka:rc")
+    stale = BronzeWriter(Lakehouse(settings), "kafka:rc")
     stale.positions["1"] = "150"  # what it had seen before it stalled
     c.add(SourceBatch([lines[0]], ["201"], ["1"]))
     c.flush()

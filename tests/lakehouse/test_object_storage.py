@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sample_lines
 from tests.support.servers import SeaweedFS
 from tests.support.setups import Setup, make_setup
+from tests.support.warehouse import sample_lines
 from wikistream.events.decode import EventDecoder
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.settings import EVENT_TYPES, Settings, load_settings

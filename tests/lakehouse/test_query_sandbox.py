@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import make_settings
 from tests.support.events import recent_events, run_cycle, write_bronze
+from tests.support.warehouse import make_settings
 from wikistream.cli.app import cli
 
 SECRET_IN_ENV = "planted-env-secret-5f1c"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.support.warehouse import make_settings
 from wikistream.exceptions import ConfigError, TableMissing
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS

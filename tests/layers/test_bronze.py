@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyiceberg.table
 import pytest
 
-from tests.conftest import make_settings, read_table, sample_lines
 from tests.support.events import bronze_rows, event
 from tests.support.sse_server import EventStreamsServer, Script
+from tests.support.warehouse import make_settings, read_table, sample_lines
 from wikistream.events.decode import EventDecoder
 from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse.store import Lakehouse
@@ -116,7 +116,7 @@ def test_a_second_writer_of_the_same_source_is_stopped(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
     catalog = Lakehouse(settings)
     source = FileSource(path, chunk_events=20)
-    first, second = (BronzeWriter(Lakehouse(settings), settings, source.name) for _ in range(2))
+    first, second = (BronzeWriter(Lakehouse(settings), source.name) for _ in range(2))
     batches = list(source.batches(None))
     first.add(batches[0])
     first.flush()
@@ -221,7 +221,7 @@ def test_an_event_whose_values_fail_the_commit_is_quarantined_and_the_rest_commi
     failure (an OverflowError computing column statistics) must not fail the batch."""
     rows = bronze_rows([event(f"2026-01-01T00:00:0{i}Z") for i in range(5)])
     rows = _before_year_one(rows, 2)
-    writer = BronzeWriter(Lakehouse(settings), settings, "edge-bug")
+    writer = BronzeWriter(Lakehouse(settings), "edge-bug")
     committed = writer._commit_events(rows, {"": "5"})  # what the committer thread runs
     assert committed == 4
     events = read_table(settings, "bronze.events")
@@ -232,7 +232,7 @@ def test_an_event_whose_values_fail_the_commit_is_quarantined_and_the_rest_commi
     assert [(d["reason"], d["source_position"]) for d in dead] == [("unwritable", "5")]
     assert "OverflowError" in dead[0]["detail"]
     assert dead[0]["raw"].decode() == rows.column("raw")[2].as_py()
-    again = BronzeWriter(Lakehouse(settings), settings, "edge-bug")  # a re-read after a crash
+    again = BronzeWriter(Lakehouse(settings), "edge-bug")  # a re-read after a crash
     again._commit_events(rows.slice(2, 1), {"": "5"})
     assert read_table(settings, "bronze.quarantine").num_rows == 1  # the same id: not twice
     assert (
@@ -245,7 +245,7 @@ def test_a_failure_that_is_not_about_the_data_is_raised_not_isolated(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = bronze_rows([event("2026-01-01T00:00:00Z"), event("2026-01-01T00:00:01Z")])
-    writer = BronzeWriter(Lakehouse(settings), settings, "outage")
+    writer = BronzeWriter(Lakehouse(settings), "outage")
     monkeypatch.setattr(pyiceberg.table.Transaction, "update_snapshot", _refuse)
     with pytest.raises(ConnectionRefusedError):
         writer._commit_events(rows, {"": "2"})
@@ -262,7 +262,7 @@ def _refuse(*args: object, **kwargs: object) -> None:
 
 def test_bronze_freshness_ignores_event_times_in_the_future(settings: Settings) -> None:
     rows = bronze_rows([event("2026-01-01T00:00:00Z"), event("9999-12-31T00:00:00Z")])
-    writer = BronzeWriter(Lakehouse(settings), settings, "future")
+    writer = BronzeWriter(Lakehouse(settings), "future")
     writer._commit_events(rows, {"": "2"})
     summary = Lakehouse(settings).table("bronze.events").current_snapshot().summary
     assert summary["wikistream.max-event-ts"].startswith("2026-01-01")
@@ -319,7 +319,7 @@ def test_stats_merge_keeps_every_field() -> None:
 
 
 def _writer(settings: Settings, source: str, **kwargs: object) -> BronzeWriter:
-    return BronzeWriter(Lakehouse(settings), settings, source, **kwargs)  # type: ignore[arg-type]
+    return BronzeWriter(Lakehouse(settings), source, **kwargs)  # type: ignore[arg-type]
 
 
 def test_live_writers_of_different_sources_commit_an_event_once(tmp_path: Path) -> None:

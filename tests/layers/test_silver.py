@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.conftest import TEST_RUNNER
 from tests.support.events import bronze_rows, event
+from tests.support.warehouse import TEST_RUNNER
 from wikistream.engine import configure_engine
 from wikistream.lakehouse.tables import SILVER_EVENTS
 from wikistream.layers.silver import to_silver

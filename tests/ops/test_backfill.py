@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import wikistream
-from tests.conftest import make_settings, read_table
 from tests.support.sse_server import EventStreamsServer, Script
+from tests.support.warehouse import make_settings, read_table
 from wikistream.sources.synthetic import SyntheticGenerator
 
 ALL_WIKIS = '[filters]\ndomains = ["*"]\n'
@@ -237,16 +237,14 @@ def test_a_backfill_killed_right_after_its_last_item_completes_when_run_again(
     # What a SIGKILL between the last item and the run's final record leaves behind:
     settings = make_settings(warehouse, filters={"domains": ["*"]})
     lakehouse = Lakehouse(settings)
-    manifest = plan(settings, [f"file:{path}"], None, None)
+    manifest = plan(lakehouse, [f"file:{path}"], None, None)
     assert [i.state for i in manifest.items] == [DONE]
     manifest.state, manifest.finished_at = RUNNING, None
     record(lakehouse, lakehouse.documents, manifest, [])
     again = wikistream(*args, "--output", "json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["state"] == "completed"
-    assert run(lakehouse, settings, plan(settings, [f"file:{path}"], None, None)).state == (
-        "completed"
-    )
+    assert run(lakehouse, plan(lakehouse, [f"file:{path}"], None, None)).state == ("completed")
     runs = read_table(settings, "ops.runs").to_pylist()
     assert [r["state"] for r in runs] == ["completed"]
 

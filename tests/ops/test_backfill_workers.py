@@ -19,7 +19,6 @@ import pytest
 
 from tests.cli.test_cli import wikistream
 from tests.ops.test_backfill import _args, _bronze_ids, _manifest
-from wikistream.ops.backfill import _file_items
 from wikistream.sources.synthetic import SyntheticGenerator
 
 
@@ -59,20 +58,6 @@ def _two_worker_backfill(tmp_path: Path, events: int) -> tuple[list[str], Path, 
         "json",
     )
     return args, warehouse, expected
-
-
-def test_a_file_is_cut_into_parts_of_whole_lines(tmp_path: Path) -> None:
-    path = _repeating_file(tmp_path / "history.jsonl", 3_000)
-    parts = _file_items(path, 3)
-    data = path.read_bytes()
-    assert [p.first_byte for p in parts][0] == 0 and parts[-1].end_byte == len(data)
-    for before, after in zip(parts, parts[1:], strict=False):
-        assert before.end_byte == after.first_byte
-        assert data[after.first_byte - 1 : after.first_byte] == b"\n"  # type: ignore[operator]
-    assert sum(p.planned_records or 0 for p in parts) == 6_000
-    assert len({p.key for p in parts}) == 3 and len({p.checksum for p in parts}) == 1
-    assert len(_file_items(path, 1)) == 1  # one worker: the file whole
-    assert len(_file_items(path, 64)) <= len(data) // (1 << 20)  # parts of at least 1 MiB
 
 
 @pytest.mark.integration

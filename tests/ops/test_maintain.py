@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events, write_bronze
+from tests.support.warehouse import make_settings, read_table
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.maintenance import current_files, expire
 from wikistream.lakehouse.positions import POSITION_KEY, SOURCE_KEY, stored_position
@@ -66,7 +66,7 @@ def test_compaction_of_1000_small_commits_keeps_every_row_and_cuts_files_10x(
     before = _sorted(table.scan().to_arrow())
     files_before = len(current_files(table))
 
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     processor.run()  # silver reads bronze before the compaction ...
     [report] = maintain(Lakehouse(settings), settings.maintenance, ["bronze.events"])
     table.refresh()
@@ -87,7 +87,7 @@ def test_expiry_and_orphan_removal_keep_everything_readers_and_layers_need(
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path / "wh")
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     for _ in range(4):
         write_bronze(settings, recent_events(50, age_s=20), "sse:x")
         processor.run()

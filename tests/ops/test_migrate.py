@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings, read_table, sample_lines
 from tests.support.servers import SeaweedFS
 from tests.support.setups import Setup, make_setup
+from tests.support.warehouse import make_settings, read_table, sample_lines
 from wikistream.events.decode import EventDecoder
 from wikistream.lakehouse.positions import stored_positions
 from wikistream.lakehouse.store import Lakehouse

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from tests.cli.test_cli import wikistream
-from tests.conftest import make_settings, read_table
 from tests.support.events import event, run_cycle, write_bronze
 from tests.support.sse_server import EventStreamsServer, Script
+from tests.support.warehouse import make_settings, read_table
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.runner import run_ingest

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from tests.cli.test_cli import wikistream
-from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events, run_cycle, write_bronze
+from tests.support.warehouse import make_settings, read_table
 from wikistream.lakehouse.positions import COMMIT_KEY, lineage, stored_position
 from wikistream.lakehouse.snapshots import resolve
 from wikistream.lakehouse.store import Lakehouse

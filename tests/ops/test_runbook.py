@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events, write_bronze
 from tests.support.servers import Tansu, free_port
 from tests.support.sse_server import EventStreamsServer, Script
+from tests.support.warehouse import make_settings, read_table
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.sources.synthetic import SyntheticGenerator
 

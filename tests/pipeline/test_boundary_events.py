@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_settings, read_table, sample_lines
 from tests.support.schema_events import ALLOWED_DOMAINS, bronze_values, expected_outcome
+from tests.support.warehouse import make_settings, read_table, sample_lines
 from wikistream.events.decode import EventDecoder
 from wikistream.settings import EVENT_TYPES
 

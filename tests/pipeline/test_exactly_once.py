@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings, read_table, sample_lines
 from tests.support.processes import spawn
 from tests.support.sse_server import EventStreamsServer, Script
+from tests.support.warehouse import make_settings, read_table, sample_lines
 from wikistream.events.decode import EventDecoder
 from wikistream.settings import EVENT_TYPES
 from wikistream.sources.synthetic import SyntheticGenerator

@@ -13,8 +13,8 @@ import msgspec
 import pyarrow as pa
 import pytest
 
-from tests.conftest import make_settings, read_table
 from tests.support.events import event
+from tests.support.warehouse import make_settings, read_table
 from wikistream.exceptions import ConcurrentWriter, LeaseLost, PositionLost
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import GOLD_TABLES
@@ -59,7 +59,7 @@ HOUR = [
 def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
-    Processor(Lakehouse(settings), settings).run()
+    Processor(Lakehouse(settings)).run()
 
     hourly = {r["domain"]: r for r in _table(settings, "gold.hourly_stats", ["domain"])}
     en = hourly["en.wikipedia.org"]
@@ -86,7 +86,7 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
         risk["Alice"]["deletion_score"],
         risk["Alice"]["cross_domain_score"],
     ) == (2.4, 10.0, 5.0)
-    assert risk["Alice"]["reasons"] == "3 edits in the hour; 1 large deletions; active on 2 wikis"
+    assert risk["Alice"]["reasons"] == "3 edits in the hour; 1 large deletion; active on 2 wikis"
     ip = risk["192.0.2.7"]
     assert (ip["anonymity_score"], ip["reverted_by_others"], ip["reverted_score"]) == (
         20.0,
@@ -113,7 +113,7 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
 
 def test_a_late_event_updates_the_windows_it_belongs_to(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
     processor.run()
     late = event("2026-11-23T12:01:00Z", "Alice", old=100, new=90)  # arrives after 12:30
@@ -148,12 +148,12 @@ def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothi
     lines = _synthetic_lines(6000)  # 6,000 events x 20 ms: two hours, many windows
     once = make_settings(tmp_path / "once")
     _ingest(once, tmp_path / "once.jsonl", lines)
-    processor = Processor(Lakehouse(once), once)
+    processor = Processor(Lakehouse(once))
     processor.run()
     expected = _all_layers(once)
 
     many = make_settings(tmp_path / "many")
-    processor_many = Processor(Lakehouse(many), many)
+    processor_many = Processor(Lakehouse(many))
     for start in range(0, 6000, 600):  # ten bronze commits, a cycle after each
         _ingest(many, tmp_path / "many.jsonl", lines[start : start + 600])
         processor_many.run()
@@ -187,7 +187,7 @@ def test_one_batch_or_many_batches_give_identical_tables_and_reruns_change_nothi
 def test_an_event_ingested_again_much_later_is_not_counted_twice(tmp_path: Path) -> None:
     # A bronze dedupe memory that forgets at once lets the re-sent event into bronze twice.
     settings = make_settings(tmp_path / "wh", dedupe={"window_s": 1e-6, "max_ids": 1000})
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     _ingest(settings, tmp_path / "a.jsonl", HOUR)
     processor.run()
     _ingest(settings, tmp_path / "b.jsonl", [HOUR[0], HOUR[1]])
@@ -200,7 +200,7 @@ def test_an_event_ingested_again_much_later_is_not_counted_twice(tmp_path: Path)
 
 def test_a_lost_position_says_how_to_recover(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh")
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
     processor.run()
     bronze = Lakehouse(settings).table("bronze.events")
@@ -234,7 +234,7 @@ def test_two_processors_overlapping_commit_silver_once(tmp_path: Path) -> None:
     same rows again."""
     settings = make_settings(tmp_path / "wh")
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
-    slow, fast = (Processor(Lakehouse(settings), settings) for _ in range(2))
+    slow, fast = (Processor(Lakehouse(settings)) for _ in range(2))
     assert slow.gates is not None
     judge = slow.gates.judge
 
@@ -254,7 +254,7 @@ def test_a_holder_whose_lease_ran_out_commits_nothing(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "wh", process={"lease_ttl_s": 1.0})
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
     lakehouse = Lakehouse(settings)
-    processor = Processor(lakehouse, settings)
+    processor = Processor(lakehouse)
     lease = lakehouse.lease("process", processor.writer_id, settings.process.lease_ttl_s)
     assert lease.acquire()
     processor.fence = lease.fence
@@ -274,7 +274,7 @@ def test_the_daily_summary_waits_for_a_held_input_and_catches_up_after_its_relea
     _ingest(settings, tmp_path / "in.jsonl", HOUR)
     real = gold.hourly_stats
     monkeypatch.setattr(gold, "hourly_stats", lambda rows: real(rows).slice(1))  # loses a row
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     report = processor.run()
     run_id = report.held["gold.hourly_stats"]
     assert "gold.daily_summary" not in report.rows  # never past a held input

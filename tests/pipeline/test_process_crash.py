@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
 from tests.pipeline.test_process import _all_layers, _ingest, _synthetic_lines
 from tests.support.processes import spawn
+from tests.support.warehouse import make_settings
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.pipeline.process import Processor
 
@@ -59,7 +59,7 @@ def test_sigkill_during_processing_leaves_tables_identical_to_a_clean_run(tmp_pa
     clean = make_settings(tmp_path / "clean")
     for chunk in chunks:
         _ingest(clean, tmp_path / "clean.jsonl", chunk)
-    Processor(Lakehouse(clean), clean).run()
+    Processor(Lakehouse(clean)).run()
 
     crashed = make_settings(tmp_path / "crashed")
     kills = 0

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.cli.test_cli import wikistream
-from tests.conftest import make_settings
+from tests.support.warehouse import make_settings
 from wikistream.lakehouse.query import run_query
 from wikistream.lakehouse.store import Lakehouse
 

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tests.conftest import make_settings, read_table, sample_lines
-from tests.support.alert_sinks import WebhookSink
+from tests.support.alert_sinks import WebhookSink, alerts_to
 from tests.support.sse_server import EventStreamsServer, Script
+from tests.support.warehouse import make_settings, read_table, sample_lines
 from wikistream.alerts.router import AlertRouter
 from wikistream.exceptions import PositionLost
 from wikistream.lakehouse import commits
@@ -52,10 +52,7 @@ def _settings(folder: Path, webhook: WebhookSink, **supervisor: float) -> Settin
             "heartbeat_s": 0.2,
             **supervisor,
         },
-        alerts={
-            "routes": {"critical": ["webhook"], "warning": ["webhook"]},
-            "webhook": {"url": webhook.url},
-        },
+        alerts=alerts_to(webhook),
     )
 
 
@@ -85,7 +82,7 @@ def test_a_crashing_ingest_is_restarted_and_nothing_is_lost_or_doubled(
     path.write_bytes(b"\n".join(lines) + b"\n")
     CrashingSource.opened = 0
     alerts = AlertRouter(settings.alerts)
-    supervisor = Supervisor(settings, alerts).start()
+    supervisor = Supervisor(Lakehouse(settings), alerts).start()
     summary = supervise_ingest(supervisor, lambda: CrashingSource(path, crashes=3), StopToken())
     supervisor.close()
     alerts.close()
@@ -105,7 +102,7 @@ def test_a_stalled_stream_is_reconnected(tmp_path: Path, webhook: WebhookSink) -
     lines = sample_lines()[:300]
     script = Script(heartbeat_only_connections=2, hold_open_at_end_s=60)
     with EventStreamsServer(lines, script) as server:
-        supervisor = Supervisor(settings, AlertRouter(settings.alerts)).start()
+        supervisor = Supervisor(Lakehouse(settings), AlertRouter(settings.alerts)).start()
         stop = StopToken()
 
         def until_done() -> Source:
@@ -129,12 +126,14 @@ def test_failing_processing_cycles_back_off_alert_and_recover(
     from wikistream.pipeline.runner import run_ingest
 
     run_ingest(settings, FileSource(path))
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     processor.run()
     silver = Lakehouse(settings).table("silver.events")
     metadata = Path(silver.metadata_location.removeprefix("file://"))
     shutil.move(metadata, tmp_path / "aside.json")  # the catalog now points at nothing
-    supervisor = Supervisor(settings, processor.gates.alerts if processor.gates else None)
+    supervisor = Supervisor(
+        Lakehouse(settings), processor.gates.alerts if processor.gates else None
+    )
     loop = ProcessLoop(processor, 0.05, supervisor).start()
     deadline = time.monotonic() + 30
     component = supervisor.component("process")
@@ -183,7 +182,7 @@ def test_ingest_failing_again_and_again_on_one_record_is_alerted_and_isolated(
     path.write_bytes(b"\n".join(lines) + b"\n")
     monkeypatch.setattr(commits, "_dataframe_to_data_files", _poisoned(marker))
     alerts = AlertRouter(settings.alerts)
-    supervisor = Supervisor(settings, alerts).start()
+    supervisor = Supervisor(Lakehouse(settings), alerts).start()
     summary = supervise_ingest(supervisor, lambda: FileSource(path, chunk_events=50), StopToken())
     supervisor.close()
     alerts.close()
@@ -206,7 +205,7 @@ def test_the_run_state_survives_components_added_while_it_is_written(tmp_path: P
     """Found in review: write_state iterated the components without the lock that guards
     them; "dictionary changed size during iteration" killed the heartbeat."""
     settings = make_settings(tmp_path / "wh", supervisor={"heartbeat_s": 0.001})
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(Lakehouse(settings))
     errors: list[BaseException] = []
     done = threading.Event()
 
@@ -251,7 +250,7 @@ def _silver_ahead_of_a_rolled_back_bronze(tmp_path: Path, settings: Settings) ->
     first = Lakehouse(settings).table("bronze.events").current_snapshot().snapshot_id
     path.write_bytes(b"\n".join(lines) + b"\n")
     run_ingest(settings, FileSource(path))
-    with Processor(Lakehouse(settings), settings) as processor:
+    with Processor(Lakehouse(settings)) as processor:
         processor.run()
     rollback(Lakehouse(settings).table("bronze.events"), first)
     return path
@@ -263,10 +262,10 @@ def test_a_terminal_error_stops_the_processing_loop_instead_of_retrying_forever(
     """Found in review: PositionLost and ConcurrentWriter were retried like any failure."""
     settings = _settings(tmp_path, webhook)
     _silver_ahead_of_a_rolled_back_bronze(tmp_path, settings)
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(Lakehouse(settings))
     ended: list[Exception] = []
     loop = ProcessLoop(
-        Processor(Lakehouse(settings), settings), 0.05, supervisor, on_terminal=ended.append
+        Processor(Lakehouse(settings)), 0.05, supervisor, on_terminal=ended.append
     ).start()
     deadline = time.monotonic() + 30
     while loop.error is None and time.monotonic() < deadline:

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tests.conftest import make_settings, read_table
-from tests.support.alert_sinks import SmtpSink, WebhookSink
+from tests.support.alert_sinks import SmtpSink, WebhookSink, alerts_to
 from tests.support.events import recent_events, write_bronze
+from tests.support.warehouse import make_settings, read_table
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import GOLD_TABLES
 from wikistream.layers import gold
@@ -21,7 +21,7 @@ from wikistream.pipeline.process import Processor
 from wikistream.pipeline.runner import run_ingest
 from wikistream.quality.audit import add_release, run_rows
 from wikistream.quality.gates import QualityGates
-from wikistream.quality.replay import replay_silver
+from wikistream.quality.replay import replay_silver_quarantine
 from wikistream.settings import Settings
 from wikistream.sources.file import FileSource
 from wikistream.sources.synthetic import SyntheticGenerator
@@ -41,20 +41,7 @@ def _settings(
     folder: Path, sinks: tuple[WebhookSink, SmtpSink] | None = None, **overrides: Any
 ) -> Settings:
     if sinks is not None:
-        webhook, smtp = sinks
-        overrides["alerts"] = {
-            "routes": {"critical": ["log", "webhook", "email"], "warning": ["log", "webhook"]},
-            "webhook": {"url": webhook.url},
-            "email": {
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "username": SmtpSink.USER,
-                "password": SmtpSink.PASSWORD,
-                "sender": "ws@example.org",
-                "recipients": ["oncall@example.org"],
-                "ca_file": smtp.ca,
-            },
-        }
+        overrides["alerts"] = alerts_to(*sinks)
     return make_settings(folder / "wh", **overrides)
 
 
@@ -85,7 +72,7 @@ def test_null_users_hold_the_batch_alert_once_and_release_promotes_it_once(
     for e in batch[70:]:
         e.pop("user")
     write_bronze(settings, batch, LIVE)
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     reports = [processor.run() for _ in range(3)]  # held each time, alerted once
     run_id = reports[0].held["silver.events"]
     assert all(r.held.get("silver.events") for r in reports) and not any(r.rows for r in reports)
@@ -104,7 +91,7 @@ def test_null_users_hold_the_batch_alert_once_and_release_promotes_it_once(
     assert (tmp_path / "wh" / "dq" / "silver" / f"{run_id}.json").exists()
 
     add_release(Lakehouse(settings), run_rows(Lakehouse(settings), run_id)[0], "known")
-    after = Processor(Lakehouse(settings), settings)
+    after = Processor(Lakehouse(settings))
     report = after.run()
     assert report.held == {} and report.rows["silver.events"] == 100
     after.run()  # nothing new, nothing twice
@@ -120,7 +107,7 @@ def test_many_duplicated_event_ids_in_bronze_hold_silver(tmp_path: Path) -> None
     events = recent_events(40)
     write_bronze(settings, events, LIVE)
     write_bronze(settings, events[:10], LIVE)  # a writer bug: the same events again
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     report = processor.run()
     processor.close()
     assert set(report.held) == {"bronze.events"}
@@ -136,7 +123,7 @@ def test_a_late_copy_in_bronze_is_a_warning_and_silver_keeps_the_first(tmp_path:
     events = recent_events(300)
     write_bronze(settings, events, LIVE)
     write_bronze(settings, events[:1], LIVE)  # resent after the window
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     report = processor.run()
     processor.close()
     assert report.held == {}
@@ -152,7 +139,7 @@ def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_o
 ) -> None:
     settings = _settings(tmp_path, sinks)
     write_bronze(settings, recent_events(40, age_s=3 * 3600) + recent_events(60), LIVE)
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     report = processor.run()
     assert report.held == {} and report.quarantined == {"silver.quarantine": 40}
     assert _rows(settings, "silver.events") == 60
@@ -176,16 +163,16 @@ def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_o
     assert smtp.messages == []  # warnings are not routed to e-mail
 
     catalog = Lakehouse(settings)
-    gates = QualityGates(catalog, settings)
-    first = replay_silver(catalog, settings, gates, check="event_not_stale")
-    again = replay_silver(catalog, settings, gates)
+    gates = QualityGates(catalog)
+    first = replay_silver_quarantine(catalog, gates, check="event_not_stale")
+    again = replay_silver_quarantine(catalog, gates)
     gates.close()
     assert (first.selected, first.promoted, first.still_failing) == (70, 70, 0)
     assert again.selected == 0
     silver_ids = read_table(settings, "silver.events").column("event_id")
     assert len(silver_ids) == 140 == len(pc.unique(silver_ids))
     assert _rows(settings, "silver.quarantine") == 0
-    final = Processor(Lakehouse(settings), settings)
+    final = Processor(Lakehouse(settings))
     final.run()
     final.close()
     hourly = read_table(settings, "gold.hourly_stats")
@@ -195,7 +182,7 @@ def test_stale_events_after_an_outage_are_quarantined_and_replayed_into_silver_o
 def test_a_broken_region_map_holds_the_batch_until_it_is_fixed(tmp_path: Path) -> None:
     broken = _settings(tmp_path, silver={"regions": {"en": "anglosfere"}})
     write_bronze(broken, recent_events(50), LIVE)
-    processor = Processor(Lakehouse(broken), broken)
+    processor = Processor(Lakehouse(broken))
     report = processor.run()
     processor.close()
     result = _results(broken, report.held["silver.events"])["region_known"]
@@ -203,7 +190,7 @@ def test_a_broken_region_map_holds_the_batch_until_it_is_fixed(tmp_path: Path) -
     assert _rows(broken, "silver.quarantine") == 0  # a held batch moves nowhere
 
     fixed = _settings(tmp_path)
-    processor = Processor(Lakehouse(fixed), fixed)
+    processor = Processor(Lakehouse(fixed))
     assert processor.run().rows["silver.events"] == 50
     processor.close()
     assert set(pc.unique(read_table(fixed, "silver.events").column("region")).to_pylist()) == {
@@ -218,7 +205,7 @@ def test_a_gold_total_that_does_not_match_silver_holds_that_gold_table(
     write_bronze(settings, recent_events(60) + recent_events(20, domain="de.wikipedia.org"), LIVE)
     real = gold.hourly_stats
     monkeypatch.setattr(gold, "hourly_stats", lambda rows: real(rows).slice(1))  # loses a wiki
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     report = processor.run()
     processor.close()
     assert set(report.held) == {"gold.hourly_stats"}
@@ -233,7 +220,7 @@ def test_a_clean_stream_passes_every_gate_over_many_cycles(tmp_path: Path) -> No
     settings = _settings(tmp_path)
     generator = SyntheticGenerator(seed=5, start="2026-11-20T00:00:00Z")
     path = tmp_path / "stream.jsonl"
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     for batch in range(16):  # 16 cycles of 3,500 events (70 s of event time each)
         with path.open("ab") as out:
             out.writelines(
@@ -274,7 +261,7 @@ def test_an_alert_no_channel_delivered_is_not_marked_sent_and_goes_out_again(
         for e in batch[70:]:
             e.pop("user")  # holds the batch (user_complete, error): a critical alert
         write_bronze(settings, batch, LIVE)
-        with Processor(Lakehouse(settings), settings) as processor:
+        with Processor(Lakehouse(settings)) as processor:
             runs = [processor.run().held["silver.events"] for _ in range(4)]
         alerted = [_results(settings, run_id)["user_complete"]["alerted"] for run_id in runs]
         # cycle 1: both attempts fail; cycle 2: both fail again; cycle 3: delivered;
@@ -282,7 +269,7 @@ def test_an_alert_no_channel_delivered_is_not_marked_sent_and_goes_out_again(
         assert alerted == [False, False, True, False]
         assert webhook.attempts == 5 and len(webhook.received) == 1
         assert any("NOT delivered" in r.getMessage() for r in caplog.records)
-        again = Processor(Lakehouse(settings), settings)  # a restart remembers the delivery
+        again = Processor(Lakehouse(settings))  # a restart remembers the delivery
         run_id = again.run().held["silver.events"]
         again.close()
         assert not _results(settings, run_id)["user_complete"]["alerted"]
@@ -304,7 +291,7 @@ def test_one_event_lacking_an_optional_field_never_holds_its_batch(
         batch = recent_events(size)
         del batch[-1][field]
         write_bronze(settings, batch, LIVE)
-        with Processor(Lakehouse(settings), settings) as processor:
+        with Processor(Lakehouse(settings)) as processor:
             report = processor.run()
         assert report.held == {}, report.held
     silver = read_table(settings, "silver.events")
@@ -322,7 +309,7 @@ def test_page_lengths_the_schema_allows_but_no_page_has_are_quarantined_not_wrap
     events[10]["length"] = {"old": -(2**63), "new": 2**63 - 1}
     events[20]["length"] = {"old": 5, "new": 3_000_000_000}
     write_bronze(settings, events, LIVE)
-    with Processor(Lakehouse(settings), settings) as processor:
+    with Processor(Lakehouse(settings)) as processor:
         assert processor.run().held == {}
     quarantined = read_table(settings, "silver.quarantine").to_pylist()
     assert sorted(r["length_new"] for r in quarantined) == [3_000_000_000, 2**63 - 1]

@@ -8,14 +8,14 @@ from pathlib import Path
 import msgspec
 import pyarrow.compute as pc
 
-from tests.conftest import make_settings, read_table
 from tests.support.events import recent_events
+from tests.support.warehouse import make_settings, read_table
 from wikistream.events.arrow import quarantine_to_arrow
 from wikistream.events.decode import Rejection
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_QUARANTINE
-from wikistream.quality.replay import replay_bronze
+from wikistream.quality.replay import replay_bronze_quarantine
 
 
 def test_bronze_replay_moves_what_decodes_now_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -29,8 +29,8 @@ def test_bronze_replay_moves_what_decodes_now_and_keeps_the_rest(tmp_path: Path)
     table = Lakehouse(settings).table(BRONZE_QUARANTINE)
     commits.append(table, quarantine_to_arrow(dead, "sse:https://x", datetime.now(UTC)), {})
 
-    first = replay_bronze(Lakehouse(settings), settings)
-    again = replay_bronze(Lakehouse(settings), settings)
+    first = replay_bronze_quarantine(Lakehouse(settings))
+    again = replay_bronze_quarantine(Lakehouse(settings))
     assert (first.selected, first.promoted, first.still_failing) == (8, 5, 2)
     assert (again.selected, again.promoted) == (2, 0)
     events = read_table(settings, "bronze.events")

@@ -118,3 +118,24 @@ def test_a_file_that_vanishes_or_cannot_be_read_is_broken_input(tmp_path: Path) 
     path.unlink()
     with pytest.raises(InputBroken, match="the file is gone"):
         list(source.batches(None))
+
+
+def test_a_file_is_cut_into_parts_of_whole_lines_and_fingerprinted(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    line = b'{"title": "' + b"x" * 500 + b'"}'
+    path.write_bytes(b"\n".join([line] * 8_000) + b"\n")  # about 4 MiB
+    source = FileSource(path)
+    parts = source.parts(3)
+    data = path.read_bytes()
+    assert parts[0].first == 0 and parts[-1].end == len(data) and len(parts) == 3
+    for before, after in zip(parts, parts[1:], strict=False):
+        assert before.end == after.first and data[after.first - 1 : after.first] == b"\n"
+    assert sum(p.records for p in parts) == 8_000
+    assert len(source.parts(1)) == 1  # one worker: the file whole
+    assert len(source.parts(64)) <= len(data) // (1 << 20)  # parts of at least 1 MiB
+    printed = source.fingerprint()
+    assert (printed.size, printed.records) == (len(data), 8_000)
+    packed = tmp_path / "history.jsonl.gz"
+    packed.write_bytes(gzip.compress(data))
+    assert FileSource(packed).fingerprint().records == 8_000
+    assert len(FileSource(packed).parts(3)) == 1  # a gzip file cannot be entered midway

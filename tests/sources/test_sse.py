@@ -139,8 +139,8 @@ def test_an_event_over_the_limit_is_cut_and_the_stream_goes_on() -> None:
 def test_memory_stays_flat_whatever_length_a_server_sends(tmp_path: Path) -> None:
     """A server that sends hundreds of MB without a newline: `run` skips that event to
     the next one, quarantines it as too_large, and its memory does not follow the size."""
-    from tests.conftest import make_settings, read_table
     from tests.support.processes import spawn
+    from tests.support.warehouse import make_settings, read_table
 
     generator = SyntheticGenerator(seed=3, start="2026-01-01T00:00:00Z")
     lines = [generator.record(i) for i in range(200)]

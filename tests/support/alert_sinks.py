@@ -199,3 +199,25 @@ class SnsSink:
 def iter_alert_texts(sink: WebhookSink) -> Iterator[str]:
     for body in sink.received:
         yield body["text"]
+
+
+def alerts_to(webhook: WebhookSink, smtp: SmtpSink | None = None) -> dict[str, Any]:
+    """The `alerts` settings that send every alert to these sinks (and the log with e-mail)."""
+    if smtp is None:
+        return {
+            "routes": {"critical": ["webhook"], "warning": ["webhook"]},
+            "webhook": {"url": webhook.url},
+        }
+    return {
+        "routes": {"critical": ["log", "webhook", "email"], "warning": ["log", "webhook"]},
+        "webhook": {"url": webhook.url},
+        "email": {
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "username": SmtpSink.USER,
+            "password": SmtpSink.PASSWORD,
+            "sender": "ws@example.org",
+            "recipients": ["oncall@example.org"],
+            "ca_file": smtp.ca,
+        },
+    }

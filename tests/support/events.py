@@ -84,7 +84,7 @@ def run_cycle(settings: Settings, layer: str = "all") -> None:
     """One silver/gold cycle, as `wikistream process` runs it."""
     from wikistream.pipeline.process import Processor  # Daft: only the tests that need it
 
-    processor = Processor(Lakehouse(settings), settings)
+    processor = Processor(Lakehouse(settings))
     try:
         processor.run(layer)
     finally:

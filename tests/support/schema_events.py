@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.conftest import SCHEMAS
+from tests.support.warehouse import SCHEMAS
 
 SCHEMA: dict[str, Any] = json.loads(
     (SCHEMAS / "mediawiki-recentchange-1.0.1.json").read_text(encoding="utf-8")

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import TEST_RUNNER
 from tests.support.servers import (
     ACCESS_KEY,
     POSTGRES_URL,
@@ -29,6 +28,8 @@ from tests.support.servers import (
     aws_env,
     drop_postgres_catalog,
 )
+from tests.support.warehouse import TEST_RUNNER
+from wikistream.settings import Settings, load_settings
 
 SETUPS = ("sqlite", "postgres", "rest", "glue")
 
@@ -55,6 +56,10 @@ class Setup:
         path = folder / f"wikistream-{self.name}.toml"
         path.write_text(_toml(values), encoding="utf-8")
         return path
+
+    def settings(self, folder: Path, **more: Any) -> Settings:
+        """The settings a command run with `config(folder, …)` sees (every wiki kept)."""
+        return load_settings(self.config(folder, **{"filters": {"domains": ["*"]}, **more}))
 
     def close(self) -> None:
         for action in self.cleanup:

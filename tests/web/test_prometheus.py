@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sample_lines
 from tests.support.processes import spawn
 from tests.support.servers import _wait_for, free_port
+from tests.support.warehouse import sample_lines
 from tests.web.conftest import Served, Warehouse, make_warehouse
 
 pytestmark = pytest.mark.integration

@@ -10,13 +10,10 @@ import click
 
 from wikistream.cli.app import EXIT_ERROR, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json, format_grid
-from wikistream.exceptions import ConfigError
-from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
 from wikistream.ops.backfill import plan, run
 from wikistream.ops.manifest import COMPLETED, DONE, INTERRUPTED, RUNNING, Item, Manifest
 from wikistream.pipeline.reading import StopToken, graceful_signals
-from wikistream.settings import Settings
 from wikistream.times import instant
 
 _EXIT_INTERRUPTED = 130
@@ -95,7 +92,8 @@ def backfill(
     end = instant(until, "--until") if until else None
     if output == "text":
         click.echo("planning (checksums, record counts) …", err=True)
-    manifest = plan(settings, list(specs), start, end, run_id, slice_hours, workers)
+    lakehouse = writable(settings)
+    manifest = plan(lakehouse, list(specs), start, end, run_id, slice_hours, workers)
     todo = [item for item in manifest.items if item.state != DONE]
     if output == "text":
         click.echo(
@@ -104,34 +102,23 @@ def backfill(
             err=True,
         )
     stop = StopToken()
-    lakehouse = writable(settings)
     with ExitStack() as stack:
         stack.enter_context(graceful_signals(stop))
         progress = None
         if output == "text" and sys.stderr.isatty() and todo:
             progress = stack.enter_context(_Progress(todo))
         update = progress.update if progress else None
-        manifest = run(lakehouse, settings, manifest, stop, update, workers)
+        manifest = run(lakehouse, manifest, stop, update, workers)
     if keep_layers and manifest.rows:
-        _process(lakehouse, settings)
+        from wikistream.pipeline.exclusive import process_unless_kept_current  # Daft
+
+        if process_unless_kept_current(lakehouse) is None and output == "text":
+            click.echo("silver and gold: left to the running `wikistream run`", err=True)
     _report(manifest, settings.warehouse_shown, output)
     if manifest.state == INTERRUPTED:
         sys.exit(_EXIT_INTERRUPTED)
     if manifest.state != COMPLETED:
         sys.exit(EXIT_ERROR)
-
-
-def _process(lakehouse: Lakehouse, settings: Settings) -> None:
-    """Silver and gold after the load, unless a running `run` keeps them current (it holds
-    the processing lease and processes these rows itself)."""
-    from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
-
-    try:
-        with exclusive_processor(lakehouse, settings, "processing") as processor:
-            processor.run("all")
-    except ConfigError:
-        note = "silver and gold: left to the running `wikistream run`, which keeps them current"
-        click.echo(note, err=True)
 
 
 class _Progress:

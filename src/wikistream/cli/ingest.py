@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wikistream import metrics
 from wikistream.cli.app import EXIT_UNHEALTHY, Context, cli, writable
 from wikistream.cli.output import OUTPUT_OPTION, emit_json
 from wikistream.cli.web import HOST_OPTION, PORT_OPTION, web_server
 from wikistream.lakehouse.positions import as_text
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
-from wikistream.pipeline.reading import StopToken, graceful_signals
 from wikistream.pipeline.runner import RunSummary
-from wikistream.pipeline.supervisor import Supervisor, supervise_ingest
 from wikistream.settings import Settings
 from wikistream.sources.base import Source
 from wikistream.sources.registry import SPEC_HELP, open_source
@@ -157,71 +154,23 @@ def _ingest(
     keep_layers: bool,
     idle_exit_s: float | None = None,
 ) -> RunSummary:
-    """Ingest under the supervisor, with silver/gold cycles and maintenance beside it."""
-    from wikistream.alerts.router import AlertRouter
+    """`ops.run.run_pipeline` with a progress line on a terminal."""
+    from wikistream.ops.run import run_pipeline  # Daft and the processing loop: when used
 
-    stop = StopToken()
     progress = progress_line if sys.stderr.isatty() else None
-    loop, processor = None, None
-    lakehouse = writable(settings)
-    if keep_layers:
-        from wikistream.pipeline.loop import ProcessLoop  # Daft: only if needed
-        from wikistream.pipeline.process import Processor
-
-        processor = Processor(lakehouse, settings)
-    alerts = (
-        processor.gates.alerts if processor and processor.gates else AlertRouter(settings.alerts)
-    )
-    supervisor = Supervisor(settings, alerts).start()
-    metrics.RUNNING.set(1)
-    if processor is not None:
-        from wikistream.ops.maintain import maintain
-        from wikistream.pipeline.exclusive import PROCESS_LEASE
-
-        lease = lakehouse.lease(PROCESS_LEASE, processor.writer_id, settings.process.lease_ttl_s)
-        processor.fence = lease.fence  # commits only while holding it, with time to spare
-        loop = ProcessLoop(
-            processor,
-            settings.process.interval_s,
-            supervisor,
-            maintain=lambda: maintain(lakehouse, settings.maintenance),
-            maintain_every_s=settings.maintenance.interval_s,
-            on_terminal=lambda _: stop.stop("processing failed"),  # ingest stops; error raised
-            lease=lease,
-        ).start()
-    with graceful_signals(stop):
-        try:
-            summary = supervise_ingest(
-                supervisor,
-                source,
-                stop,
-                max_events,
-                max_seconds,
-                on_progress=progress,
-                idle_exit_s=idle_exit_s,
-            )
-        finally:
-            if progress is not None:
-                click.echo("\r\033[K", nl=False, err=True)
-            try:
-                if loop is not None:
-                    final = loop.stop()  # raises the error that ended processing, if any
-                else:
-                    alerts.close()
-            finally:
-                supervisor.close()
-                metrics.RUNNING.set(0)
-    components = {n: c.as_dict() for n, c in supervisor.components.items()}
-    summary.extra["components"] = components
-    if loop is not None:
-        summary.extra["layers"] = {
-            "cycles": loop.cycles,
-            "failed_cycles": loop.failures,
-            "last_cycle_rows": final.rows,
-            "quarantined_by_checks": loop.quarantined,
-            "held_by_gates": loop.held,
-        }
-    return summary
+    try:
+        return run_pipeline(
+            writable(settings),
+            source,
+            max_events=max_events,
+            max_seconds=max_seconds,
+            keep_layers=keep_layers,
+            idle_exit_s=idle_exit_s,
+            on_progress=progress,
+        )
+    finally:
+        if progress is not None:
+            click.echo("\r\033[K", nl=False, err=True)
 
 
 def progress_line(stats: BronzeStats, seconds: float) -> None:
@@ -368,7 +317,7 @@ def process(
     from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
 
     settings = obj.settings()
-    with exclusive_processor(writable(settings), settings, "processing") as processor:
+    with exclusive_processor(writable(settings), "processing") as processor:
         report = processor.run(layer, full_refresh, lookback)
     print_cycle(report, output, {"layer": layer, "full_refresh": full_refresh})
 

@@ -31,7 +31,7 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
     so it can serve as a health check.
     """
     settings = obj.settings()
-    report = status_document(Lakehouse.reader(settings), settings, max_lag)
+    report = status_document(Lakehouse.reader(settings), max_lag)
     tables, kafka = report["tables"], report.get("kafka", [])
     if output == "json":
         emit_json(report)
@@ -50,32 +50,44 @@ def status(obj: Context, output: str, max_lag: float | None) -> None:
             for t in tables
         ]
         click.echo(format_grid(header, rows))
-        for t in tables:
-            for source, position in (t.get("positions") or {}).items():
-                click.echo(f"position  {t['table']}  {source}  {position}")
-        for row in kafka:
-            lag = "-" if row["lag"] is None else f"{row['lag']:,}"
-            end = "-" if row["end_offset"] is None else row["end_offset"]
-            click.echo(
-                f"kafka     {row['topic']}[{row['partition']}]  stored "
-                f"{row['stored_offset']}  end {end}  lag {lag}  "
-                f"by {row['writer'] or '-'}"
-            )
-        for gate in report["gates"]:
-            failed = ", ".join(gate["failed"]) or "-"
-            click.echo(
-                f"gate      {gate['table']}  {gate['gate']}  {gate['run_at']}  failed: {failed}"
-            )
-        for name, component in report["components"].items():
-            click.echo(
-                f"component {name}  {component['state']}  last success "
-                f"{component.get('last_success') or '-'}  restarts "
-                f"{component.get('restarts', 0)}"
-            )
+        positions = [
+            [t["table"], source, position]
+            for t in tables
+            for source, position in (t.get("positions") or {}).items()
+        ]
+        _section("positions", ["table", "source", "position"], positions)
+        kafka_rows = [
+            [
+                f"{r['topic']}[{r['partition']}]",
+                r["stored_offset"],
+                "-" if r["end_offset"] is None else r["end_offset"],
+                "-" if r["lag"] is None else f"{r['lag']:,}",
+                r["writer"] or "-",
+            ]
+            for r in kafka
+        ]
+        _section("kafka", ["partition", "stored", "end", "lag", "by"], kafka_rows)
+        gates = [
+            [g["table"], g["gate"], g["run_at"], ", ".join(g["failed"]) or "-"]
+            for g in report["gates"]
+        ]
+        _section("gates", ["table", "gate", "run at", "failed"], gates)
+        components = [
+            [name, c["state"], c.get("last_success") or "-", c.get("restarts", 0)]
+            for name, c in report["components"].items()
+        ]
+        _section("components", ["component", "state", "last success", "restarts"], components)
         for problem in report["problems"]:
             click.echo(f"UNHEALTHY: {problem}", err=True)
     if report["problems"]:
         sys.exit(EXIT_UNHEALTHY)
+
+
+def _section(title: str, header: list[str], rows: list[list[object]]) -> None:
+    """One aligned block of `status`, under its title (nothing when empty)."""
+    if rows:
+        click.echo(f"\n{title}:")
+        click.echo(format_grid(header, rows, max_width=90))
 
 
 def _ago(seconds: float | None) -> str:

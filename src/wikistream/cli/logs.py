@@ -64,12 +64,13 @@ def configure_logging(level: str, fmt: str) -> None:
     _format["lines"] = fmt
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    # Libraries log per request, per operator and per parsed SQL token (Daft's Rust logs
+    # arrive as `sqlparser.*`, `daft_logical_plan.*`, `opentelemetry` …, thousands of lines a
+    # cycle at debug): only their problems matter here, whatever the level asked for.
+    handler.addFilter(_ours_or_a_problem)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Libraries log per request or per operator at INFO; only their problems matter here.
-    for noisy in ("httpx", "httpcore", "daft", "pyiceberg", "tracing", "botocore"):
-        logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
     logging.getLogger("daft.io.iceberg.iceberg_scan").setLevel(logging.ERROR)
     # urllib3 logs each of a request's own retries; WikiStream logs the outcome once.
     logging.getLogger("urllib3").setLevel(max(root.level, logging.ERROR))
@@ -77,6 +78,11 @@ def configure_logging(level: str, fmt: str) -> None:
     threading.excepthook = lambda args: _log_uncaught(
         args.exc_type, args.exc_value, args.exc_traceback
     )
+
+
+def _ours_or_a_problem(record: logging.LogRecord) -> bool:
+    """WikiStream's own records at the level asked for; other libraries' from WARNING up."""
+    return record.name.startswith("wikistream") or record.levelno >= logging.WARNING
 
 
 def _log_uncaught(kind: Any, value: Any, traceback: Any) -> None:

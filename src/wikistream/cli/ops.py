@@ -117,7 +117,7 @@ def rollback(obj: Context, table: str, ref: str, yes: bool, output: str) -> None
         click.confirm(
             f"Roll {_known(table)} back to {ref} and rebuild the layers above?", abort=True
         )
-    report = rollback_table(writable(settings), settings, _known(table), ref)
+    report = rollback_table(writable(settings), _known(table), ref)
     if output == "json":
         emit_json(report.as_dict())
         return

@@ -97,7 +97,7 @@ def run_gate(obj: Context, layer: str, whole: bool, output: str) -> None:
     from wikistream.pipeline.process import Processor  # Daft: imported only when needed
 
     settings = obj.settings()
-    with Processor(writable(settings), settings) as processor:
+    with Processor(writable(settings)) as processor:
         runs = processor.check(layer, whole)
     failing = any(r.failed and r.check.level == "error" for run in runs for r in run.results)
     if output == "json":
@@ -201,7 +201,7 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
     """
     from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
     from wikistream.quality.gates import QualityGates
-    from wikistream.quality.replay import replay_bronze, replay_silver
+    from wikistream.quality.replay import replay_bronze_quarantine, replay_silver_quarantine
 
     settings = obj.settings()
     if check is not None:
@@ -209,11 +209,11 @@ def replay(obj: Context, layer: str, check: str | None, dry_run: bool, output: s
     lakehouse = writable(settings)
     if layer == "silver":
         action = "replaying the silver quarantine"
-        with exclusive_processor(lakehouse, settings, action) as processor:
-            gates = processor.gates or QualityGates(lakehouse, settings)
-            outcome = replay_silver(lakehouse, settings, gates, check, dry_run, processor.fence)
+        with exclusive_processor(lakehouse, action) as processor:
+            gates = processor.gates or QualityGates(lakehouse)
+            outcome = replay_silver_quarantine(lakehouse, gates, check, dry_run, processor.fence)
     else:
-        outcome = replay_bronze(lakehouse, settings, dry_run)
+        outcome = replay_bronze_quarantine(lakehouse, dry_run)
     data = {
         "layer": layer,
         "selected": outcome.selected,

@@ -9,7 +9,6 @@ import click
 from wikistream.cli.app import Context, cli, writable
 from wikistream.cli.ingest import print_cycle, progress_line, report_run
 from wikistream.cli.output import OUTPUT_OPTION
-from wikistream.ops.health import active_run
 from wikistream.pipeline.reading import StopToken, graceful_signals
 from wikistream.sources.registry import SPEC_HELP
 from wikistream.times import instant
@@ -86,7 +85,7 @@ def replay(
             if given is not None:
                 raise click.UsageError(f"{name} applies to --layer bronze only")
         recompute = replay_silver if layer == "silver" else replay_gold
-        report = recompute(writable(settings), settings, start)
+        report = recompute(writable(settings), start)
         print_cycle(report, output, {"layer": layer, "from": origin})
         return
     lakehouse = writable(settings)
@@ -97,9 +96,12 @@ def replay(
         summary = replay_bronze(settings, spec or settings.source.spec, start, end, stop, progress)
     if progress is not None:
         click.echo("\r\033[K", nl=False, err=True)
-    if keep_layers and active_run(settings) is None:
-        from wikistream.pipeline.process import Processor  # Daft: imported only when needed
+    if keep_layers:
+        from wikistream.pipeline.exclusive import process_unless_kept_current  # Daft
 
-        with Processor(lakehouse, settings) as processor:
-            summary.extra["processed"] = processor.run("all").rows
+        cycle = process_unless_kept_current(lakehouse)
+        if cycle is not None:
+            summary.extra["processed"] = cycle.rows
+        elif output == "text":
+            click.echo("silver and gold: left to the running `wikistream run`", err=True)
     report_run(summary, settings, output, title=f"replay of {summary.source} from {origin}")

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from wikistream.events import times
+from wikistream.events import timestamps
 from wikistream.events.decode import (
     PROCESSING_ERROR,
     UNWRITABLE,
@@ -43,7 +43,7 @@ def events_to_arrow(batch: DecodedBatch, source: str, ingested_at: datetime) -> 
         return pa.array(values, type=type_)
 
     event_ts = batch.event_ts if batch.event_ts is not None else pa.array([], TIMESTAMP)
-    rc_timestamp = times.seconds_to_timestamps(col([e.timestamp for e in events], pa.int64()))
+    rc_timestamp = timestamps.seconds_to_timestamps(col([e.timestamp for e in events], pa.int64()))
     columns = {
         "event_id": col(batch.ids, pa.string()),
         "event_ts": event_ts,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import msgspec
 import pyarrow as pa
 
-from wikistream.events import times
+from wikistream.events import timestamps
 from wikistream.events.model import INTEGER_FIELDS, RecentChange
 from wikistream.sources.base import MAX_RECORD_BYTES, Oversized
 
@@ -217,12 +217,12 @@ def _not_utf8(records: Sequence[bytes]) -> dict[int, str]:
 
 def _event_times(out: DecodedBatch) -> None:
     """Parse every accepted event's `meta.dt` at once; reject the ones with no storable time."""
-    stamps, problems = times.parse_times([e.meta.dt for e in out.events])
+    stamps, problems = timestamps.parse_times([e.meta.dt for e in out.events])
     out.event_ts = stamps
     bad = {
         p.index: Rejection(
             out.indices[p.index],
-            OUT_OF_RANGE if p.problem == times.OUT_OF_RANGE else INVALID_TIMESTAMP,
+            OUT_OF_RANGE if p.problem == timestamps.OUT_OF_RANGE else INVALID_TIMESTAMP,
             p.describe("meta.dt"),
         )
         for p in problems

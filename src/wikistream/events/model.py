@@ -12,7 +12,7 @@ from typing import Annotated
 
 import msgspec
 
-from wikistream.events.times import MAX_UNIX_S, MIN_UNIX_S
+from wikistream.events.timestamps import MAX_UNIX_S, MIN_UNIX_S
 
 Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -36,7 +36,7 @@ INTEGER_FIELDS = (
 
 
 class Meta(msgspec.Struct, frozen=True, gc=False):
-    dt: str  # RFC 3339; parsed for the whole batch at once (events/times.py)
+    dt: str  # RFC 3339; parsed for the whole batch at once (events/timestamps.py)
     id: str | None = None
     domain: str | None = None
     stream: str | None = None

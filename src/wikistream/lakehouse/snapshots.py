@@ -126,6 +126,23 @@ def rollback(table: Table, snapshot_id: int) -> None:
     table.refresh()
 
 
+def reload(table: Table) -> Table:
+    """The table as the catalog has it now (the handle is refreshed in place)."""
+    table.refresh()
+    return table
+
+
+def has_snapshot(table: Table, snapshot_id: int) -> bool:
+    """Whether the table still knows snapshot `snapshot_id` (any lineage)."""
+    return table.snapshot_by_id(snapshot_id) is not None
+
+
+def parent_of(table: Table, snapshot_id: int) -> int | None:
+    """The snapshot `snapshot_id` was committed on top of (None: the first, or unknown)."""
+    snapshot = table.snapshot_by_id(snapshot_id)
+    return None if snapshot is None else snapshot.parent_snapshot_id
+
+
 def current_id(table: Table) -> int | None:
     """The id of the table's current snapshot (None: no data yet)."""
     snapshot = table.current_snapshot()

@@ -58,10 +58,10 @@ from wikistream.lakehouse.reads import (
     rows_where,
     without_known,
 )
+from wikistream.lakehouse.snapshots import current_id, reload
 from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import BRONZE_EVENTS, BRONZE_QUARANTINE, TableDef
 from wikistream.layers.recent_ids import RecentIds
-from wikistream.settings import Settings
 from wikistream.sources.base import SourceBatch
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,6 @@ class BronzeWriter:
     def __init__(
         self,
         lakehouse: Lakehouse,
-        settings: Settings,
         source: str,
         replay_of: str | None = None,
         window: EventWindow | None = None,
@@ -178,7 +177,7 @@ class BronzeWriter:
             isolate: suspect the data of any failed commit (the supervisor sets it when
                 ingestion keeps failing on the same input), not only of data-like errors.
         """
-        self._settings = settings
+        self._settings = settings = lakehouse.settings
         self._isolate = isolate
         self._source = source
         self._replay_of = replay_of
@@ -241,8 +240,8 @@ class BronzeWriter:
         committed some, and a resend of one of them must still be dropped."""
         with self._lock:
             self._wait_for_commit()
-            self._events.refresh()
-            self._quarantine.refresh()
+            reload(self._events)
+            reload(self._quarantine)
             stored = stored_source_positions(self._events, self._source)
             found = {label: stored[label] for label in labels if label in stored}
             for label in labels:
@@ -345,8 +344,7 @@ class BronzeWriter:
             self.stats.dropped.update({k: n for k, n in outside.items() if n})
             _count_dropped(outside)
         if self._replay_of is not None:  # against all of bronze, as it is now
-            self._events.refresh()
-            checked = (_snapshot_id(self._events), checked[1])
+            checked = (current_id(reload(self._events)), checked[1])
             events = self._not_in_bronze(events)
         # Remember now, not after the commit: the next batch is deduplicated against this one.
         self._recent.add(i for i, new in zip(chunk.ids, mask, strict=True) if new)
@@ -572,8 +570,8 @@ class BronzeWriter:
         since = wall - timedelta(seconds=self._settings.dedupe.window_s)
         limit = self._settings.dedupe.max_ids
         looked = {
-            BRONZE_EVENTS.identifier: _snapshot_id(self._events),
-            BRONZE_QUARANTINE.identifier: _snapshot_id(self._quarantine),
+            BRONZE_EVENTS.identifier: current_id(self._events),
+            BRONZE_QUARANTINE.identifier: current_id(self._quarantine),
         }
         for recent, table, column, source in (
             (self._recent, self._events, "event_id", None),
@@ -624,11 +622,6 @@ def _both(
         second(table)
 
     return check
-
-
-def _snapshot_id(table: Table) -> int | None:
-    current = table.current_snapshot()
-    return None if current is None else current.snapshot_id
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import itertools
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -32,7 +30,6 @@ from wikistream.exceptions import (
     SourceUnavailable,
     WikiStreamError,
 )
-from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import STREAM_GRACE, BronzeStats, EventWindow
 from wikistream.ops.manifest import (
@@ -59,14 +56,12 @@ from wikistream.ops.workers import Outcome, load_in_parallel
 from wikistream.pipeline.reading import StopToken
 from wikistream.pipeline.runner import Attempt, Replay, run_ingest
 from wikistream.settings import Settings
-from wikistream.sources.base import Source
+from wikistream.sources.base import Source, Splittable
 from wikistream.sources.file import FileSource
 from wikistream.sources.registry import open_source
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
-MIN_PART_BYTES = 1 << 20  # smaller parts are not worth a process each
 # A stream slice reads on until its events are STREAM_GRACE past its end: events arrive
 # slightly out of order, and the next slice starts (`?since=`) at its end. The overlap is
 # dropped as duplicates, so nothing at a boundary is lost or written twice. A file is read
@@ -74,7 +69,7 @@ MIN_PART_BYTES = 1 << 20  # smaller parts are not worth a process each
 
 
 def plan(
-    settings: Settings,
+    lakehouse: Lakehouse,
     specs: list[str],
     since: datetime | None,
     until: datetime | None,
@@ -88,11 +83,16 @@ def plan(
         ConfigError: no items, a stream without --since, or a file a finished item loaded
             has changed since (that is a different backfill: give it another --run-id).
     """
-    items = [item for spec in specs for item in _items(spec, since, until, slice_hours, workers)]
+    settings = lakehouse.settings
+    items = [
+        item
+        for spec in specs
+        for item in _items(spec, settings, since, until, slice_hours, workers)
+    ]
     if not items:
         raise ConfigError("nothing to backfill: the sources match no files")
     run_id = run_id or _run_id(items, since, until)
-    documents = Documents(settings)
+    documents = lakehouse.documents
     stored = documents.read(manifest_path(run_id))
     if stored is None:
         manifest = Manifest(run_id, specs, iso(since), iso(until), items)
@@ -107,7 +107,6 @@ def plan(
 
 def run(
     lakehouse: Lakehouse,
-    settings: Settings,
     manifest: Manifest,
     stop: StopToken | None = None,
     on_progress: Callable[[Item, BronzeStats], None] | None = None,
@@ -120,7 +119,7 @@ def run(
     a stop request (SIGINT/SIGTERM) commits what was read and leaves `interrupted`.
     """
     stop = stop or StopToken()
-    documents = Documents(settings)
+    settings, documents = lakehouse.settings, lakehouse.documents
     audit = audit_lines(documents, manifest.run_id)
     if manifest.count(DONE) == len(manifest.items):  # e.g. killed right after its last item
         if manifest.state != COMPLETED:
@@ -254,12 +253,20 @@ def _final_state(manifest: Manifest, stop: StopToken) -> str:
 
 
 def _items(
-    spec: str, since: datetime | None, until: datetime | None, slice_hours: float, parts: int
+    spec: str,
+    settings: Settings,
+    since: datetime | None,
+    until: datetime | None,
+    slice_hours: float,
+    parts: int,
 ) -> list[Item]:
     kind, _, argument = spec.partition(":")
     if kind == "file":
         paths = sorted(glob.glob(argument)) if glob.has_magic(argument) else [argument]
-        return [part for p in paths for part in _file_items(Path(p), parts)]
+        if not paths or not all(Path(p).is_file() for p in paths):
+            missing = next((p for p in paths if not Path(p).is_file()), argument)
+            raise ConfigError(f"no such file: {missing}")
+        return [part for p in paths for part in _file_items(Path(p), settings, parts)]
     if kind in ("sse", "live"):
         if since is None:
             raise ConfigError(f"backfilling {spec} needs --since (EventStreams keeps ~7 days)")
@@ -267,131 +274,35 @@ def _items(
     raise ConfigError(f"backfill reads file:PATH (globs allowed) or sse:URL, not {spec!r}")
 
 
-def _file_items(path: Path, parts: int) -> list[Item]:
-    """The file as one item, or as `parts` items of whole lines (NDJSON of at least
-    MIN_PART_BYTES per part; gzip and SSE captures cannot be cut)."""
-    if not path.is_file():
-        raise ConfigError(f"no such file: {path}")
-    resolved = path.resolve()
-    digest, size, records = _fingerprint(resolved)
+def _file_items(path: Path, settings: Settings, parts: int) -> list[Item]:
+    """The file as one item, or as up to `parts` items of whole lines, as the file source
+    cuts it (plain NDJSON only: gzip and SSE captures load whole)."""
+    source = open_source(f"file:{path}", settings)
+    if not isinstance(source, Splittable):  # pragma: no cover - every file source is
+        raise ConfigError(f"{path} cannot be planned")
+    print_ = source.fingerprint()
+    resolved = source.name.removeprefix("file:")
     whole = Item(
-        key=str(resolved),
-        spec=f"file:{resolved}",
-        checksum=digest,
-        bytes=size,
-        planned_records=records,
+        key=resolved,
+        spec=source.name,
+        checksum=print_.sha256,
+        bytes=print_.size,
+        planned_records=print_.records,
     )
-    parts = min(parts, size // MIN_PART_BYTES)
-    if parts < 2 or not _plain_ndjson(resolved):
+    cuts = source.parts(parts)
+    if len(cuts) < 2:
         return [whole]
-    cuts = _cuts(resolved, size, parts)
     return [
         replace(
             whole,
-            key=f"{resolved}@bytes={first}-{end}",
-            first_byte=first,
-            end_byte=end,
-            bytes=end - first,
-            planned_records=_records_between(resolved, first, end),
+            key=f"{resolved}@bytes={part.first}-{part.end}",
+            first_byte=part.first,
+            end_byte=part.end,
+            bytes=part.end - part.first,
+            planned_records=part.records,
         )
-        for first, end in itertools.pairwise(cuts)
+        for part in cuts
     ]
-
-
-def _plain_ndjson(path: Path) -> bool:
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-    first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
-    return head[:2] != b"\x1f\x8b" and first.startswith(b"{")
-
-
-def _cuts(path: Path, size: int, parts: int) -> list[int]:
-    """Part boundaries: 0, the byte after the first newline past each even share, size."""
-    cuts = [0]
-    with path.open("rb") as handle:
-        for share in range(1, parts):
-            handle.seek(max(cuts[-1], size * share // parts))
-            handle.readline()  # to the end of the line the share falls in
-            cuts.append(handle.tell())
-    cuts.append(size)
-    return sorted(set(cuts))
-
-
-def _records_between(path: Path, first: int, end: int) -> int:
-    counter = _RecordCounter()
-    with path.open("rb") as handle:
-        handle.seek(first)
-        left = end - first
-        while left > 0:
-            block = handle.read(min(_CHUNK, left))
-            if not block:
-                break
-            left -= len(block)
-            counter.feed(block)
-    return counter.total()
-
-
-def _fingerprint(path: Path) -> tuple[str, int, int]:
-    """sha256 of the bytes, their size, and how many records the (decompressed) file has,
-    in one read of the file."""
-    digest = hashlib.sha256()
-    counter = _RecordCounter()
-    inflater: _Inflater | None = None
-    size = 0
-    with path.open("rb") as raw:
-        for block in iter(lambda: raw.read(_CHUNK), b""):
-            if size == 0 and block[:2] == b"\x1f\x8b":
-                inflater = _Inflater()
-            size += len(block)
-            digest.update(block)
-            counter.feed(block if inflater is None else inflater.feed(block))
-    return digest.hexdigest(), size, counter.total()
-
-
-class _Inflater:
-    """Gzip, decompressed block by block (several members in a row too); a damaged
-    stream yields nothing more: counting is best effort, loading it fails and is recorded."""
-
-    def __init__(self) -> None:
-        self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._broken = False
-
-    def feed(self, block: bytes) -> bytes:
-        out = b""
-        while block and not self._broken:
-            try:
-                out += self._stream.decompress(block)
-            except zlib.error:
-                self._broken = True
-                break
-            block = self._stream.unused_data if self._stream.eof else b""
-            if self._stream.eof:
-                self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        return out
-
-
-class _RecordCounter:
-    """Counts NDJSON lines, or `data:` lines of a recorded SSE capture."""
-
-    def __init__(self) -> None:
-        self._sse: bool | None = None
-        self._tail = b""
-        self._count = 0
-
-    def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._sse is None:
-            self._sse = data.lstrip().startswith((b":", b"event:", b"id:", b"data:"))
-        lines = (self._tail + data).split(b"\n")
-        self._tail = lines.pop()
-        self._count += sum(1 for line in lines if self._is_record(line))
-
-    def total(self) -> int:
-        return self._count + (1 if self._tail and self._is_record(self._tail) else 0)
-
-    def _is_record(self, line: bytes) -> bool:
-        return line.startswith(b"data:") if self._sse else bool(line.strip())
 
 
 def _slices(spec: str, since: datetime, until: datetime, hours: float) -> list[Item]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from wikistream.exceptions import ConfigError
 from wikistream.kafka.spec import KafkaSpec
-from wikistream.lakehouse.documents import RUN_STATE, Documents
+from wikistream.lakehouse.documents import RUN_STATE
 from wikistream.lakehouse.positions import partition_writers, stored_positions
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS
@@ -18,7 +18,7 @@ _SILENT_AFTER_BEATS = 6  # a running pipeline that missed this many heartbeats i
 
 
 def health(
-    lakehouse: Lakehouse, settings: Settings, tables: list[dict[str, Any]], max_lag: float | None
+    lakehouse: Lakehouse, tables: list[dict[str, Any]], max_lag: float | None
 ) -> dict[str, Any]:
     """Problems (empty when healthy), the latest gate verdict per table, the components."""
     problems: list[str] = []
@@ -31,7 +31,8 @@ def health(
                 f"{gate['table']}: a batch is held by its quality gate (run "
                 f"{gate['run_id']}; see wikistream dq report)"
             )
-    state = Documents(settings).read(RUN_STATE) or {}
+    state = lakehouse.documents.read(RUN_STATE) or {}
+    settings = lakehouse.settings
     components: dict[str, Any] = state.get("components", {})
     if state.get("running"):
         silent = _silent_s(state)
@@ -61,9 +62,9 @@ def health(
     }
 
 
-def active_run(settings: Settings) -> dict[str, Any] | None:
+def active_run(lakehouse: Lakehouse) -> dict[str, Any] | None:
     """The run-state of a `wikistream run` that is running now (still sending heartbeats)."""
-    state: dict[str, Any] = Documents(settings).read(RUN_STATE) or {}
+    state: dict[str, Any] = lakehouse.documents.read(RUN_STATE) or {}
     if not state.get("running"):
         return None
     alive = _silent_s(state) <= _SILENT_AFTER_BEATS * float(state.get("heartbeat_s", 5))
@@ -74,11 +75,12 @@ def _silent_s(state: dict[str, Any]) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(state["updated_at"])).total_seconds()
 
 
-def kafka_partitions(lakehouse: Lakehouse, settings: Settings) -> list[dict[str, Any]]:
+def kafka_partitions(lakehouse: Lakehouse) -> list[dict[str, Any]]:
     """Per partition of every Kafka topic bronze reads: the offset stored with the rows, the
     topic's end offset and the lag (when the broker is known and answers), and the worker
     that committed last. The broker is the one of `--source`/`source.spec` if it is a Kafka
     spec, else `kafka.bootstrap_servers`."""
+    settings = lakehouse.settings
     bronze = lakehouse.find(BRONZE_EVENTS.identifier)
     if bronze is None:
         return []

@@ -19,7 +19,6 @@ import pyarrow.compute as pc
 
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.copying import copy_documents, copy_positions, copy_rows, rows_of
-from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.positions import Positions, stored_positions
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import (
@@ -73,7 +72,7 @@ def migrate(
             "empty warehouse (or finish the earlier migration by hand)"
         )
     report = MigrationReport(source.describe(), target.describe())
-    old_base, new_base = Documents(source.settings), Documents(target.settings)
+    old_base, new_base = source.documents, target.documents
     for definition in COPIED:
         identifier = definition.identifier
         if source.find(identifier) is None:
@@ -92,7 +91,7 @@ def migrate(
     step("rebuilding silver and gold from bronze")
     from wikistream.pipeline.process import Processor  # Daft, on demand
 
-    with Processor(target, target.settings) as processor:
+    with Processor(target) as processor:
         report.rebuilt = processor.run("all", full_refresh=True).rows
     report.verified = _verify(source, target, report)
     return report

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.reads import appended_since, values_between
-from wikistream.lakehouse.snapshots import resolve
+from wikistream.lakehouse.snapshots import has_snapshot, resolve
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS, TABLES, TableDef
 from wikistream.layers.bronze import STREAM_GRACE, BronzeStats, EventWindow
@@ -87,14 +87,14 @@ def replay_bronze(
     )
 
 
-def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> CycleReport:
+def replay_silver(lakehouse: Lakehouse, origin: Origin) -> CycleReport:
     """Recompute silver from bronze, then gold from silver.
 
     `earliest`: everything. A bronze snapshot id: the days of the rows bronze appended after
     it. A time: every day from that time's day on. Whole days are replaced, so a replay
     also brings in rows the silver transform or checks now treat differently.
     """
-    with _processor(lakehouse, settings, "replaying silver") as processor:
+    with _processor(lakehouse, "replaying silver") as processor:
         if origin == Origin():
             return processor.run("all", full_refresh=True)
         bronze = lakehouse.table(BRONZE_EVENTS)
@@ -113,12 +113,12 @@ def replay_silver(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> C
         return _merged(report, after)
 
 
-def replay_gold(lakehouse: Lakehouse, settings: Settings, origin: Origin) -> CycleReport:
+def replay_gold(lakehouse: Lakehouse, origin: Origin) -> CycleReport:
     """Recompute gold from silver: everything (`earliest`), every window from a time on, or
     every window from the oldest event silver appended after a snapshot id."""
     from wikistream.pipeline.process import CycleReport  # Daft, on demand
 
-    with _processor(lakehouse, settings, "replaying gold") as processor:
+    with _processor(lakehouse, "replaying gold") as processor:
         if origin == Origin():
             return processor.run("gold", full_refresh=True)
         since = origin.time
@@ -141,7 +141,7 @@ def _below(lakehouse: Lakehouse, below: TableDef, snapshot: str, layer: str) -> 
     except ConfigError:
         for definition in TABLES.values():
             table = lakehouse.find(definition.identifier)
-            if table is not None and table.snapshot_by_id(int(snapshot)) is not None:
+            if table is not None and has_snapshot(table, int(snapshot)):
                 raise ConfigError(
                     f"snapshot {snapshot} is one of {definition.identifier}; `replay --layer "
                     f"{layer} --from` takes a snapshot of {below.identifier}, the layer it is "
@@ -150,14 +150,12 @@ def _below(lakehouse: Lakehouse, below: TableDef, snapshot: str, layer: str) -> 
         raise
 
 
-def _processor(
-    lakehouse: Lakehouse, settings: Settings, action: str
-) -> AbstractContextManager[Processor]:
+def _processor(lakehouse: Lakehouse, action: str) -> AbstractContextManager[Processor]:
     """A processor holding the processing lease (refused while a `run` keeps the layers
     current)."""
     from wikistream.pipeline.exclusive import exclusive_processor  # Daft
 
-    return exclusive_processor(lakehouse, settings, action)
+    return exclusive_processor(lakehouse, action)
 
 
 def _merged(first: CycleReport, second: CycleReport) -> CycleReport:

@@ -16,7 +16,6 @@ from wikistream.lakehouse.snapshots import current_id, resolve, rollback, row_co
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS, TABLES
 from wikistream.ops.health import active_run
-from wikistream.settings import Settings
 
 
 @dataclass
@@ -32,9 +31,7 @@ class RollbackReport:
         return dict(self.__dict__)
 
 
-def rollback_table(
-    lakehouse: Lakehouse, settings: Settings, identifier: str, ref: str
-) -> RollbackReport:
+def rollback_table(lakehouse: Lakehouse, identifier: str, ref: str) -> RollbackReport:
     """Roll `identifier` back to `ref` (snapshot id or ISO time) and rebuild what depends on it.
 
     Holds the processing lease throughout (refused while a `run` keeps the layers current);
@@ -45,7 +42,7 @@ def rollback_table(
     """
     if identifier not in TABLES:
         raise ConfigError(f"unknown table {identifier!r}; tables: {', '.join(TABLES)}")
-    run = active_run(settings)
+    run = active_run(lakehouse)
     if identifier == BRONZE_EVENTS.identifier and run is not None:
         raise ConfigError(
             f"wikistream run (pid {run.get('pid')}) keeps bronze current: stop it before "
@@ -53,7 +50,7 @@ def rollback_table(
         )
     from wikistream.pipeline.exclusive import exclusive_processor  # Daft: when needed
 
-    with exclusive_processor(lakehouse, settings, f"rolling back {identifier}") as processor:
+    with exclusive_processor(lakehouse, f"rolling back {identifier}") as processor:
         table = lakehouse.table(TABLES[identifier])
         target = resolve(table, ref)
         current = current_id(table)

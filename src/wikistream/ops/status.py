@@ -7,20 +7,17 @@ from typing import Any
 from wikistream.lakehouse.inspect import lakehouse_status
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.ops.health import health, kafka_partitions
-from wikistream.settings import Settings
 
 
-def status_document(
-    lakehouse: Lakehouse, settings: Settings, max_lag: float | None = None
-) -> dict[str, Any]:
+def status_document(lakehouse: Lakehouse, max_lag: float | None = None) -> dict[str, Any]:
     """Tables, Kafka partitions, gates, components and `problems` (empty when healthy)."""
     tables = lakehouse_status(lakehouse)
-    report = health(lakehouse, settings, tables, max_lag)
-    kafka = kafka_partitions(lakehouse, settings)
+    report = health(lakehouse, tables, max_lag)
+    kafka = kafka_partitions(lakehouse)
     return {
         "catalog": lakehouse.describe(),
         "healthy": not report["problems"],
-        "warehouse": settings.warehouse_shown,
+        "warehouse": lakehouse.settings.warehouse_shown,
         "tables": tables,
         **({"kafka": kafka} if kafka else {}),
         **report,

@@ -12,29 +12,39 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from wikistream.exceptions import ConfigError
 from wikistream.lakehouse.leases import holding
 from wikistream.lakehouse.store import Lakehouse
-from wikistream.pipeline.process import Processor
-from wikistream.settings import Settings
+from wikistream.pipeline.process import CycleReport, Processor
 
 PROCESS_LEASE = "process"
 
 
 @contextmanager
-def exclusive_processor(
-    lakehouse: Lakehouse, settings: Settings, action: str
-) -> Iterator[Processor]:
+def exclusive_processor(lakehouse: Lakehouse, action: str) -> Iterator[Processor]:
     """A processor holding the processing lease for as long as the block runs.
 
     Raises:
         ConfigError: another process (a `wikistream run`) holds the lease; `action` says
             what was refused (e.g. "replaying silver").
     """
-    processor = Processor(lakehouse, settings)
+    processor = Processor(lakehouse)
     try:
-        lease = lakehouse.lease(PROCESS_LEASE, processor.writer_id, settings.process.lease_ttl_s)
+        ttl = lakehouse.settings.process.lease_ttl_s
+        lease = lakehouse.lease(PROCESS_LEASE, processor.writer_id, ttl)
         with holding(lease, action):
             processor.fence = lease.fence
             yield processor
     finally:
         processor.close()
+
+
+def process_unless_kept_current(lakehouse: Lakehouse) -> CycleReport | None:
+    """One silver/gold cycle after a load (a backfill, a bronze replay), unless another
+    process keeps the layers current: it holds the lease and processes these rows itself
+    (None then)."""
+    try:
+        with exclusive_processor(lakehouse, "processing") as processor:
+            return processor.run("all")
+    except ConfigError:
+        return None

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wikistream.lakehouse.reads import appended_since, rows_from, rows_where
+from wikistream.lakehouse.snapshots import current_id
 from wikistream.lakehouse.store import Table
 
 
@@ -33,8 +34,7 @@ class SilverReads:
     """Gold's reads of silver: from `committed` when it is silver's current state."""
 
     def __init__(self, table: Table, committed: Committed | None) -> None:
-        current = table.current_snapshot()
-        now = None if current is None else current.snapshot_id
+        now = current_id(table)
         self._memory = committed if committed is not None and committed.snapshot_id == now else None
         self._table = table
 

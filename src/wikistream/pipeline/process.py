@@ -42,7 +42,7 @@ from wikistream.lakehouse.reads import (
     rows_where,
     without_known,
 )
-from wikistream.lakehouse.snapshots import row_count
+from wikistream.lakehouse.snapshots import parent_of, row_count
 from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
@@ -63,11 +63,8 @@ from wikistream.quality.audit import GateRun
 from wikistream.quality.evaluate import GateOutcome
 from wikistream.quality.gates import HELD, QualityGates
 from wikistream.risk.scores import RISK_INPUTS, risk_scores
-from wikistream.settings import Settings
 
 log = logging.getLogger(__name__)
-
-LAYERS = ("silver", "gold", "all")
 
 
 @dataclass
@@ -90,7 +87,6 @@ class Processor:
     def __init__(
         self,
         lakehouse: Lakehouse,
-        settings: Settings,
         gates: QualityGates | None = None,
         fence: Callable[[], None] | None = None,
     ) -> None:
@@ -99,6 +95,7 @@ class Processor:
             fence: called right before every commit; raises when this process may no
                 longer write silver and gold (the processing lease, `Lease.fence`).
         """
+        settings = lakehouse.settings
         configure_engine(settings.engine)
         self._lakehouse = lakehouse
         self._settings = settings
@@ -106,7 +103,7 @@ class Processor:
         # Names this process in silver and gold commits (and as the processing lease holder).
         self.writer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if gates is None and settings.dq.enabled:
-            gates = QualityGates(lakehouse, settings)
+            gates = QualityGates(lakehouse)
         self.gates = gates
         self._committed: Committed | None = None  # silver's rows of this cycle, for gold
 
@@ -151,7 +148,7 @@ class Processor:
         bronze and silver judge the batch waiting for the next cycle (`whole_tables`: every
         row of the layer's table); gold judges its whole tables against all of silver.
         """
-        gates = self.gates or QualityGates(self._lakehouse, self._settings)
+        gates = self.gates or QualityGates(self._lakehouse)
         bronze = self._lakehouse.table(BRONZE_EVENTS)
         silver = self._lakehouse.table(SILVER_EVENTS)
         done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
@@ -276,11 +273,7 @@ class Processor:
         if run is not None and run.gate == HELD:
             report.held[SILVER_EVENTS.identifier] = run.run_id
             return
-        summary = {
-            SOURCE_KEY: BRONZE_EVENTS.identifier,
-            POSITION_KEY: str(upto),
-            WRITER_KEY: self.writer_id,
-        }
+        summary = self._summary(BRONZE_EVENTS, upto)
         if run is not None and outcome is not None and outcome.row_failures:
             out = self._quarantine(report, out, outcome, run.run_id, summary, rewrite)
         elif rewrite is not None:  # the rebuilt rows come with a rebuilt quarantine
@@ -295,8 +288,7 @@ class Processor:
             snapshot_id = commits.replace(silver, out, *rewrite, summary, guard=guard, fresh=True)
         else:
             snapshot_id = commits.append(silver, out, summary, guard=guard, fresh=True)
-        committed = silver.snapshot_by_id(snapshot_id)
-        parent = None if committed is None else committed.parent_snapshot_id
+        parent = parent_of(silver, snapshot_id)
         whole = parent is None or rewrite == ("event_id", None)
         self._committed = Committed(snapshot_id, parent, out, whole)
         report.rows[SILVER_EVENTS.identifier] = out.num_rows
@@ -451,11 +443,7 @@ class Processor:
             if run is not None and run.gate == HELD:
                 report.held[table_def.identifier] = run.run_id
                 continue
-            summary = {
-                SOURCE_KEY: SILVER_EVENTS.identifier,
-                POSITION_KEY: str(upto),
-                WRITER_KEY: self.writer_id,
-            }
+            summary = self._summary(SILVER_EVENTS, upto)
             newest = newest_event_ts(silver, upto)
             if newest is not None:  # gold is as fresh as the silver it was computed from
                 summary[MAX_EVENT_TS_KEY] = newest
@@ -468,6 +456,14 @@ class Processor:
                 commits.replace(table, out, column, windows, summary, guard=guard, fresh=True)
             report.rows[table_def.identifier] = out.num_rows
             report.seconds[table_def.identifier] = time.perf_counter() - started
+
+    def _summary(self, consumed: TableDef, upto: int | None) -> dict[str, str]:
+        """The snapshot properties of a commit: the input snapshot read up to, and who."""
+        return {
+            SOURCE_KEY: consumed.identifier,
+            POSITION_KEY: str(upto),
+            WRITER_KEY: self.writer_id,
+        }
 
     def _fenced(self, guard: Callable[[Table], None] | None = None) -> Callable[[Table], None]:
         """`guard` with the processing lease's fence first (if this processor has one)."""

@@ -116,7 +116,6 @@ def run_ingest(
     name = source.name if replay is None else f"{replay.kind}:{source.name}"
     writer = BronzeWriter(
         Lakehouse(settings),
-        settings,
         name,
         replay_of=None if replay is None else source.name,
         window=None if replay is None else replay.window,

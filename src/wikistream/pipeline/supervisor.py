@@ -28,8 +28,9 @@ from wikistream import metrics
 from wikistream.alerts.channels import Alert
 from wikistream.alerts.router import AlertRouter, recent_alerts
 from wikistream.exceptions import SourceUnavailable, TerminalError
-from wikistream.lakehouse.documents import RUN_STATE, Documents
+from wikistream.lakehouse.documents import RUN_STATE
 from wikistream.lakehouse.positions import Positions
+from wikistream.lakehouse.store import Lakehouse
 from wikistream.layers.bronze import BronzeStats
 from wikistream.pipeline.reading import StopToken
 from wikistream.pipeline.runner import Attempt, RunSummary, run_ingest
@@ -66,12 +67,13 @@ class Component:
 class Supervisor:
     """Restart policy, alerts and the run-state document shared by the components."""
 
-    settings: Settings
+    lakehouse: Lakehouse
     alerts: AlertRouter | None = None
     components: dict[str, Component] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._documents = Documents(self.settings)
+        self.settings: Settings = self.lakehouse.settings
+        self._documents = self.lakehouse.documents
         self._started = datetime.now(UTC)
         self._lock = threading.Lock()
         self._beat_stop = threading.Event()

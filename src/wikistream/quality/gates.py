@@ -16,12 +16,10 @@ import pyarrow as pa
 from wikistream import metrics
 from wikistream.alerts.channels import Alert
 from wikistream.alerts.router import AlertRouter, Delivery
-from wikistream.lakehouse.documents import Documents
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.quality.audit import AuditLog, GateRun, alert_key, new_run_id, release_at
 from wikistream.quality.checks import CheckSet, load_checks
 from wikistream.quality.evaluate import CheckResult, GateOutcome, evaluate
-from wikistream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +35,12 @@ _CONSEQUENCES = {
 class QualityGates:
     """Every gate of one processor: checks, audit log and alert router."""
 
-    def __init__(self, lakehouse: Lakehouse, settings: Settings) -> None:
+    def __init__(self, lakehouse: Lakehouse) -> None:
+        settings = lakehouse.settings
         self.checks: CheckSet = load_checks(settings.dq.checks_file)
         self.enabled = settings.dq.enabled
         self._lakehouse = lakehouse
-        self.audit = AuditLog(lakehouse, Documents(settings))
+        self.audit = AuditLog(lakehouse, lakehouse.documents)
         self.alerts = AlertRouter(settings.alerts, already_sent=self.audit.sent_alerts())
 
     def judge(

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +22,7 @@ from wikistream.events.arrow import decode_chunk
 from wikistream.events.decode import EventDecoder
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.reads import rows_where, without_known
+from wikistream.lakehouse.snapshots import current_id, reload
 from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
@@ -32,7 +32,6 @@ from wikistream.lakehouse.tables import (
 )
 from wikistream.layers.silver import to_silver
 from wikistream.quality.gates import QualityGates
-from wikistream.settings import Settings
 
 ROW_TYPES_REJUDGED = ("validity", "consistency")
 
@@ -48,9 +47,8 @@ class ReplayReport:
     dry_run: bool = False
 
 
-def replay_silver(
+def replay_silver_quarantine(
     lakehouse: Lakehouse,
-    settings: Settings,
     gates: QualityGates,
     check: str | None = None,
     dry_run: bool = False,
@@ -68,7 +66,7 @@ def replay_silver(
     ids = pc.unique(rows.column("event_id"))
     bronze = _bronze_rows(lakehouse, rows)
     bronze = bronze.filter(pc.is_in(bronze.column("event_id"), ids))
-    candidates = to_silver(bronze, settings.silver, datetime.now(UTC))
+    candidates = to_silver(bronze, lakehouse.settings.silver, datetime.now(UTC))
     rejudged = [c.type for c in gates.checks.silver if c.type not in ROW_TYPES_REJUDGED]
     run, outcome = gates.judge(
         "silver", SILVER_QUARANTINE.identifier, candidates, (None, None), exclude=tuple(rejudged)
@@ -90,14 +88,15 @@ def replay_silver(
     return report
 
 
-def replay_bronze(lakehouse: Lakehouse, settings: Settings, dry_run: bool = False) -> ReplayReport:
+def replay_bronze_quarantine(lakehouse: Lakehouse, dry_run: bool = False) -> ReplayReport:
     """Decode bronze.quarantine records again; accepted events move to bronze.events."""
     quarantine = lakehouse.table(BRONZE_QUARANTINE)
     dead = rows_where(quarantine, "quarantine_id", None, ("quarantine_id", "source", "raw"))
     report = ReplayReport("bronze", selected=dead.num_rows, dry_run=dry_run)
     if dead.num_rows == 0:
         return report
-    decoder = EventDecoder(settings.filters.domains, settings.filters.types)
+    filters = lakehouse.settings.filters
+    decoder = EventDecoder(filters.domains, filters.types)
     accepted: list[pa.Table] = []
     replayed_ids: list[str] = []
     for source in pc.unique(dead.column("source")).to_pylist():
@@ -125,8 +124,7 @@ def _append_unseen(bronze: Table, events: pa.Table) -> None:
     """Append the events bronze does not hold, checked against the exact table state the
     commit lands on: a live writer committing the same event meanwhile means check again."""
     while True:
-        bronze.refresh()
-        checked = bronze.current_snapshot()
+        checked = current_id(reload(bronze))
         unseen = without_known(bronze, events)
         if unseen.num_rows == 0:
             return
@@ -142,10 +140,9 @@ class _Moved(Exception):  # a signal to check again, not an error
     """Bronze changed after its ids were checked."""
 
 
-def _unchanged_since(checked: Any) -> Callable[[Table], None]:
+def _unchanged_since(checked: int | None) -> Callable[[Table], None]:
     def check(table: Table) -> None:
-        now = table.current_snapshot()
-        if (now and now.snapshot_id) != (checked and checked.snapshot_id):
+        if current_id(table) != checked:
             raise _Moved
 
     return check

@@ -121,12 +121,19 @@ def _reasons(rows: pa.Table, *scores: pa.Array) -> list[str]:
     texts = []
     for i, points in enumerate(zip(*(s.to_pylist() for s in scores), strict=True)):
         parts = (
-            f"{edits[i]} edits in the hour",
-            f"{deletions[i]} large deletions",
+            f"{_counted(edits[i], 'edit')} in the hour",
+            _counted(deletions[i], "large deletion"),
             "anonymous editor",
-            f"active on {domains[i]} wikis",
-            f"reverted {int(reverted[i])} times by others",
+            f"active on {_counted(domains[i], 'wiki')}",
+            f"reverted {_counted(int(reverted[i]), 'time', 'once')} by others",
         )
         found = [text for score, text in zip(points, parts, strict=True) if score > 0]
         texts.append("; ".join(found) or "no risk signals")
     return texts
+
+
+def _counted(n: int, noun: str, one: str | None = None) -> str:
+    """`1 edit`, `3 edits` (or `once` for one time)."""
+    if n == 1:
+        return one or f"1 {noun}"
+    return f"{n} {noun}s"

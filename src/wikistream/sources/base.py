@@ -61,6 +61,36 @@ class SourceBatch:
         return SourceBatch(self.records[:count], self.positions[:count], partitions, self.epoch)
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a finite source holds: the sha256 and size of its bytes, and how many records
+    they have (an estimate a progress bar can use)."""
+
+    sha256: str
+    size: int
+    records: int
+
+
+@dataclass(frozen=True)
+class Part:
+    """A stretch `[first, end)` of a finite source that reads alone (its own position)."""
+
+    first: int
+    end: int
+    records: int
+
+
+@runtime_checkable
+class Splittable(Protocol):
+    """A finite source a backfill can plan: fingerprint it and cut it into parts."""
+
+    def fingerprint(self) -> Fingerprint: ...
+
+    def parts(self, count: int) -> list[Part]:
+        """Up to `count` parts of whole records (one part: it cannot or need not be cut)."""
+        ...
+
+
 class PartitionOwner(Protocol):
     """What a partitioned source asks of whoever commits its records (the bronze writer)."""
 

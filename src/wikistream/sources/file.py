@@ -14,7 +14,9 @@ records before the damage: a restart cannot cure it.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import itertools
 import threading
 import zlib
 from collections.abc import Iterator
@@ -23,12 +25,19 @@ from pathlib import Path
 from typing import BinaryIO
 
 from wikistream.exceptions import ConfigError, InputBroken
-from wikistream.sources.base import MAX_RECORD_BYTES, Oversized, SourceBatch
+from wikistream.sources.base import (
+    MAX_RECORD_BYTES,
+    Fingerprint,
+    Oversized,
+    Part,
+    SourceBatch,
+)
 from wikistream.sources.lines import HEAD_BYTES, bounded_lines
 from wikistream.sources.sse_protocol import FrameParser
 
-_SSE_PREFIXES = (b":", b"event:", b"id:", b"data:", b"retry:")
+SSE_PREFIXES = (b":", b"event:", b"id:", b"data:", b"retry:")  # a recorded SSE capture
 _BLOCK_BYTES = 4 << 20
+MIN_PART_BYTES = 1 << 20  # smaller parts are not worth a process each
 _PLUS_ONE = (1).__add__  # a line's length plus its newline
 
 
@@ -69,6 +78,52 @@ class FileSource:
 
     def close(self) -> None:
         self._closed.set()
+
+    def fingerprint(self) -> Fingerprint:
+        """sha256 and size of the file's bytes and its records (decompressed), in one read.
+        A damaged gzip counts what it can: loading it then fails and says why."""
+        digest, counter, inflater, size = hashlib.sha256(), _RecordCounter(), None, 0
+        with self._path.open("rb") as raw:
+            for block in iter(lambda: raw.read(1 << 20), b""):
+                if size == 0 and block[:2] == b"\x1f\x8b":
+                    inflater = Inflater()
+                size += len(block)
+                digest.update(block)
+                counter.feed(block if inflater is None else inflater.feed(block))
+        return Fingerprint(digest.hexdigest(), size, counter.total())
+
+    def parts(self, count: int) -> list[Part]:
+        """Up to `count` parts of whole lines, at least MIN_PART_BYTES each; a gzip file or an
+        SSE capture is one part (neither can be entered in the middle)."""
+        size = self._path.stat().st_size
+        count = min(count, size // MIN_PART_BYTES)
+        with self._path.open("rb") as handle:
+            head = handle.read(4096)
+        first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
+        if count < 2 or head[:2] == b"\x1f\x8b" or not first.startswith(b"{"):
+            return [Part(0, size, 0)]
+        cuts = [0]
+        with self._path.open("rb") as handle:
+            for share in range(1, count):
+                handle.seek(max(cuts[-1], size * share // count))
+                handle.readline()  # to the end of the line the share falls in
+                cuts.append(handle.tell())
+        cuts.append(size)
+        edges = sorted(set(cuts))
+        return [Part(a, b, self._records_between(a, b)) for a, b in itertools.pairwise(edges)]
+
+    def _records_between(self, first: int, end: int) -> int:
+        counter = _RecordCounter()
+        with self._path.open("rb") as handle:
+            handle.seek(first)
+            left = end - first
+            while left > 0:
+                block = handle.read(min(1 << 20, left))
+                if not block:
+                    break
+                left -= len(block)
+                counter.feed(block)
+        return counter.total()
 
     def _open(self) -> BinaryIO:
         raw = self._path.open("rb")
@@ -150,10 +205,58 @@ class FileSource:
             yield SourceBatch(records, positions)
 
 
+class Inflater:
+    """Gzip decompressed block by block (several members in a row too). A damaged stream
+    stops yielding: `error` says why; `partial`: the input so far ends inside a member."""
+
+    def __init__(self) -> None:
+        self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.error: Exception | None = None
+        self.partial = False
+
+    def feed(self, block: bytes) -> bytes:
+        out = bytearray()
+        while block and self.error is None:
+            try:
+                out += self._stream.decompress(block)
+            except zlib.error as exc:
+                self.error = exc
+                break
+            self.partial = not self._stream.eof
+            block = self._stream.unused_data if self._stream.eof else b""
+            if self._stream.eof:  # another member may follow
+                self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return bytes(out)
+
+
+class _RecordCounter:
+    """Counts NDJSON lines, or `data:` lines of a recorded SSE capture."""
+
+    def __init__(self) -> None:
+        self._sse: bool | None = None
+        self._tail = b""
+        self._count = 0
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._sse is None:
+            self._sse = data.lstrip().startswith(SSE_PREFIXES)
+        lines = (self._tail + data).split(b"\n")
+        self._tail = lines.pop()
+        self._count += sum(1 for line in lines if self._is_record(line))
+
+    def total(self) -> int:
+        return self._count + (1 if self._tail and self._is_record(self._tail) else 0)
+
+    def _is_record(self, line: bytes) -> bool:
+        return line.startswith(b"data:") if self._sse else bool(line.strip())
+
+
 class Gunzip:
-    """Gzip (one member or several in a row) decompressed as it is read. Unlike `gzip.open`,
-    everything that decompresses before damage is handed on first; the error comes with the
-    read after it. Seeking goes forward by reading (back to 0 by starting over)."""
+    """Gzip read as it is decompressed. Unlike `gzip.open`, everything that decompresses
+    before damage is handed on first; the error comes with the read after it. Seeking goes
+    forward by reading (back to 0 by starting over)."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
@@ -161,37 +264,26 @@ class Gunzip:
 
     def _reset(self) -> None:
         self._raw.seek(0)
-        self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._inflater = Inflater()
         self._out = bytearray()
         self._offset = 0  # decompressed bytes handed on so far
-        self._error: Exception | None = None
         self._done = False
 
     def read(self, size: int = -1) -> bytes:
         wanted = size if size >= 0 else 1 << 62
         while len(self._out) < wanted and not self._done:
-            self._inflate(self._raw.read(1 << 16))
-        if not self._out and self._error is not None:
-            raise self._error
+            compressed = self._raw.read(1 << 16)
+            self._out += self._inflater.feed(compressed)
+            self._done = not compressed or self._inflater.error is not None
+        if not self._out and self._done:
+            if self._inflater.error is not None:
+                raise self._inflater.error
+            if self._inflater.partial:
+                raise EOFError("the file ends before its end-of-stream marker")
         data = bytes(self._out[:wanted])
         del self._out[:wanted]
         self._offset += len(data)
         return data
-
-    def _inflate(self, compressed: bytes) -> None:
-        if not compressed:
-            self._done = True
-            if not self._stream.eof and self._offset + len(self._out) + len(compressed) > 0:
-                self._error = EOFError("the file ends before its end-of-stream marker")
-            return
-        try:
-            self._out += self._stream.decompress(compressed)
-            while self._stream.eof and self._stream.unused_data:  # another member follows
-                rest = self._stream.unused_data
-                self._stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                self._out += self._stream.decompress(rest)
-        except zlib.error as exc:
-            self._error, self._done = exc, True
 
     def seek(self, offset: int) -> int:
         if offset < self._offset:
@@ -237,4 +329,4 @@ def _looks_like_sse(handle: BinaryIO) -> bool:
     head = handle.read(4096)
     handle.seek(0)
     first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
-    return first.startswith(_SSE_PREFIXES)
+    return first.startswith(SSE_PREFIXES)

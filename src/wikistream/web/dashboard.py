@@ -104,7 +104,7 @@ class Dashboard:
 
     def problems(self) -> list[str]:
         return self.cache.get(
-            "problems", None, lambda: views.problems(self.lakehouse, self.settings, self.tables())
+            "problems", None, lambda: views.problems(self.lakehouse, self.tables())
         )
 
     def alerts(self, limit: int = 20) -> list[AlertSent]:
@@ -112,14 +112,10 @@ class Dashboard:
 
     def status(self) -> dict[str, Any]:
         """The document of `wikistream status --output json`."""
-        return self.cache.get(
-            "status", None, lambda: status_document(self.lakehouse, self.settings)
-        )
+        return self.cache.get("status", None, lambda: status_document(self.lakehouse))
 
     def kafka(self) -> list[dict[str, Any]]:
-        return self.cache.get(
-            "kafka", None, lambda: kafka_partitions(self.lakehouse, self.settings)
-        )
+        return self.cache.get("kafka", None, lambda: kafka_partitions(self.lakehouse))
 
     def cached_overview_json(self) -> bytes | None:
         """`overview_json()` if it is at hand without computing (see ViewCache.peek)."""

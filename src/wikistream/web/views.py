@@ -28,7 +28,6 @@ from wikistream.lakehouse.tables import (
 )
 from wikistream.ops.health import health
 from wikistream.quality.audit import latest_gates, summarize
-from wikistream.settings import Settings
 from wikistream.web.models import (
     Activity,
     AlertSent,
@@ -282,9 +281,9 @@ def freshness(status: list[dict[str, Any]]) -> list[LayerFreshness]:
     return layers
 
 
-def problems(lakehouse: Lakehouse, settings: Settings, status: list[dict[str, Any]]) -> list[str]:
+def problems(lakehouse: Lakehouse, status: list[dict[str, Any]]) -> list[str]:
     """What makes `wikistream status` exit 4 (no broker is asked: the page stays fast)."""
-    found: list[str] = health(lakehouse, settings, status, None)["problems"]
+    found: list[str] = health(lakehouse, status, None)["problems"]
     return found
 
 
