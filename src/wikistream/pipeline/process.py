@@ -38,7 +38,6 @@ from wikistream.lakehouse.positions import (
 from wikistream.lakehouse.reads import (
     appended_since,
     rewritten_since,
-    rows_from,
     rows_where,
     without_known,
 )
@@ -46,23 +45,18 @@ from wikistream.lakehouse.snapshots import parent_of, row_count
 from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
-    GOLD_DAILY,
-    GOLD_HOURLY,
-    GOLD_METRICS_10MIN,
-    GOLD_RISK,
     GOLD_TABLES,
     SILVER_EVENTS,
     SILVER_QUARANTINE,
     TIMESTAMP,
     TableDef,
 )
-from wikistream.layers import gold
 from wikistream.layers.silver import BRONZE_COLUMNS, to_silver
+from wikistream.pipeline.gold_specs import GOLD_SPECS
 from wikistream.pipeline.handoff import Committed, SilverReads
 from wikistream.quality.audit import GateRun
 from wikistream.quality.evaluate import GateOutcome
 from wikistream.quality.gates import HELD, QualityGates
-from wikistream.risk.scores import RISK_INPUTS, risk_scores
 
 log = logging.getLogger(__name__)
 
@@ -385,20 +379,9 @@ class Processor:
     def _gold(self, report: CycleReport, full_refresh: bool, since: datetime | None) -> None:
         silver = self._lakehouse.table(SILVER_EVENTS)
         reads = SilverReads(silver, self._committed)
-        risk = self._settings.risk
-        plans: list[tuple[TableDef, str, Callable[[pa.Table], list[Any]], Recompute]] = [
-            (GOLD_HOURLY, "event_hour", _distinct("event_hour"), gold.hourly_stats),
-            (GOLD_METRICS_10MIN, "window_start", _ten_minute_windows, gold.metrics_10min),
-            (
-                GOLD_RISK,
-                "window_start",
-                _distinct("event_hour"),
-                lambda rows: risk_scores(rows, risk),
-            ),
-            (GOLD_DAILY, "event_date", _distinct("event_date"), self._daily),
-        ]
         increments: dict[tuple[int | None, int | None], tuple[pa.Table, int | None]] = {}
-        for table_def, column, windows_of, recompute in plans:
+        for spec in GOLD_SPECS:
+            table_def = spec.table
             started = time.perf_counter()
             table = self._lakehouse.table(table_def)
             stored = _as_id(stored_position(table, SILVER_EVENTS.identifier))
@@ -412,24 +395,21 @@ class Processor:
             new_rows, upto = increments[(done, limit)]
             if upto is None or (upto == done and since is None and not rebuild):
                 continue
-            windows: list[Any] | None = None if rebuild else windows_of(new_rows)
+            windows: list[Any] | None = None if rebuild else spec.windows_of(new_rows)
             start = None  # recompute every window from here on
             if since is not None and not rebuild:
-                start, windows = _first_window(table_def, since, windows), None
-            held = [t.identifier for t in DAILY_INPUTS if t.identifier in report.held]
-            if table_def is GOLD_DAILY and held:
-                log.info("daily summary waits for its held inputs", extra={"held": ",".join(held)})
-                continue  # its position stays: it catches up once they are released
-            if table_def is GOLD_DAILY:  # built from the other gold tables, not from silver
-                hourly = self._lakehouse.table(GOLD_HOURLY)
-                source_rows = (
-                    rows_where(hourly, column, windows)
-                    if start is None
-                    else rows_from(hourly, column, start)
+                start, windows = spec.first_window(since, windows), None
+            held = [t.identifier for t in spec.built_from if t.identifier in report.held]
+            if held:
+                log.info(
+                    "%s waits for its held inputs",
+                    spec.name,
+                    extra={"held": ",".join(held)},
                 )
-            else:
-                source_rows = _silver_rows(reads, column, windows, table_def, start)
-            out = recompute(source_rows)
+                continue  # its position stays: it catches up once they are released
+            source_rows = spec.rows(self._lakehouse, reads, windows, start)
+            out = spec.compute(source_rows, self._lakehouse)
+            column = spec.window
             batch_range = (_as_position(done), _as_position(upto))
             run, _ = self._judge(
                 "gold",
@@ -477,25 +457,6 @@ class Processor:
 
         return check
 
-    def _daily(self, hourly: pa.Table) -> pa.Table:
-        days = _distinct("event_date")(hourly)
-        metrics = rows_where(
-            self._lakehouse.table(GOLD_METRICS_10MIN),
-            "event_date",
-            days,
-            ("event_date", "scope", "entity"),
-        )
-        users = metrics.filter(pc.equal(metrics.column("scope"), "user"))
-        risk_rows = rows_where(self._lakehouse.table(GOLD_RISK), "event_date", days)
-        risk = self._settings.risk
-        return gold.daily_summary(
-            hourly, users, risk_rows, risk.high_at, risk.medium_at, self._settings.silver.regions
-        )
-
-
-Recompute = Callable[[pa.Table], pa.Table]
-DAILY_INPUTS = (GOLD_HOURLY, GOLD_METRICS_10MIN, GOLD_RISK)  # daily is built from these
-
 
 def _as_id(position: str | None) -> int | None:
     return int(position) if position else None
@@ -525,64 +486,3 @@ def _guard(source: str, expected: int | None) -> Callable[[Table], None]:
             )
 
     return check
-
-
-def _distinct(column: str) -> Callable[[pa.Table], list[Any]]:
-    def windows(rows: pa.Table) -> list[Any]:
-        return sorted(pc.unique(rows.column(column)).to_pylist()) if rows.num_rows else []
-
-    return windows
-
-
-def _ten_minute_windows(rows: pa.Table) -> list[Any]:
-    if rows.num_rows == 0:
-        return []
-    starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
-    return sorted(pc.unique(starts).to_pylist())
-
-
-_INPUTS = {
-    GOLD_HOURLY.identifier: gold.HOURLY_INPUTS,
-    GOLD_METRICS_10MIN.identifier: gold.METRICS_INPUTS,
-    GOLD_RISK.identifier: RISK_INPUTS,
-}
-
-
-def _silver_rows(
-    silver: SilverReads,
-    column: str,
-    windows: list[Any] | None,
-    table_def: TableDef,
-    start: datetime | None = None,
-) -> pa.Table:
-    """The silver rows (needed columns only) of the windows being recomputed: those in
-    `windows` (all if None), or every window from `start` on."""
-    columns = _INPUTS[table_def.identifier]
-    if start is not None:
-        rows = silver.since("event_hour", start.replace(minute=0), columns)
-        if table_def is not GOLD_METRICS_10MIN or rows.num_rows == 0:
-            return rows
-        starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
-        return rows.filter(pc.greater_equal(starts, pa.scalar(start, starts.type)))
-    if table_def is GOLD_METRICS_10MIN and windows is not None:
-        hours = sorted({w.replace(minute=0) for w in windows})
-        rows = silver.where("event_hour", hours, columns)
-        if rows.num_rows == 0:
-            return rows
-        starts = pc.floor_temporal(rows.column("event_ts"), multiple=10, unit="minute")
-        return rows.filter(pc.is_in(starts, pa.array(windows, starts.type)))
-    return silver.where("event_hour", windows, columns)
-
-
-def _first_window(table_def: TableDef, since: datetime, windows: list[Any] | None) -> Any:
-    """The start of `table_def`'s window holding `since`, or of the earliest of `windows`
-    (new rows older than `since` must be counted too)."""
-    first: Any
-    if table_def is GOLD_DAILY:
-        first = since.astimezone(UTC).date()
-    elif table_def is GOLD_METRICS_10MIN:
-        at = since.astimezone(UTC)
-        first = at.replace(minute=at.minute - at.minute % 10, second=0, microsecond=0)
-    else:
-        first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return min(first, windows[0]) if windows else first
