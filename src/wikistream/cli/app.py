@@ -94,8 +94,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "produce": ("produce", "Validate a source's events and produce them to a Kafka topic."),
     "quarantine": ("quality", "Rows that failed decoding (bronze) or row-level checks "
                               "(silver)."),
-    "query": ("inspect", "Run one read-only SQL query (DuckDB) over the warehouse's tables; "
-                         "--file for a .sql file."),
+    "query": ("inspect", "Run one read-only SQL query (DuckDB's SQL) over the warehouse's "
+                         "tables."),
     "replay": ("replay", "Re-read a source into bronze, or recompute silver or gold from the "
                          "layer below."),
     "rollback": ("ops", "Restore TABLE to an earlier snapshot; the layers above are rebuilt "

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -29,6 +30,8 @@ def _default(value: object) -> Any:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, Decimal):  # DuckDB sums integers as HUGEINT: a number, not a string
+        return int(value) if value == value.to_integral_value() else float(value)
     return str(value)
 
 
