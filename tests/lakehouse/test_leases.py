@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -54,3 +57,37 @@ def test_of_processes_racing_for_a_free_lease_exactly_one_wins(settings: Setting
         assert won == [contenders[0].state().holder], won
         for lease in contenders:
             lease.release()
+
+
+_HOLD = """
+import sys, time
+from wikistream.lakehouse.store import Lakehouse
+from wikistream.settings import load_settings
+lease = Lakehouse(load_settings(None)).lease("process", "child", 600)
+assert lease.acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_lease_whose_holder_on_this_machine_was_killed_is_taken_at_once(
+    settings: Settings,
+) -> None:
+    """Nobody waits out ten minutes for a `process` killed with SIGKILL; a live holder is
+    still refused."""
+    env = {**os.environ, "WIKISTREAM_WAREHOUSE": settings.warehouse}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOLD], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "held\n"
+        other = _lease(settings, "other", ttl_s=60)
+        assert not other.acquire()  # alive: refused
+        assert other.state().holder == "child"
+        child.kill()
+        child.wait()
+        assert other.acquire() and other.state().holder == "other"
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()  # type: ignore[union-attr]

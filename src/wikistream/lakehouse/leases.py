@@ -11,6 +11,8 @@ of each other (NTP), well under the lease's time to live.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 HOLDER_KEY = "wikistream.lease.holder"
 EXPIRES_KEY = "wikistream.lease.expires"
 NAME_KEY = "wikistream.lease.name"
+PROCESS_KEY = "wikistream.lease.process"  # host, pid namespace and pid of the holder
 _SCAN = 50  # newest snapshots searched for a lease's state
 _PRUNE_EVERY = 100  # renewals between expiring the table's old snapshots
 _KEEP = 10
@@ -39,9 +42,45 @@ _KEEP = 10
 class LeaseState:
     holder: str | None
     expires: float  # wall clock seconds
+    process: str | None = None
 
     def free_for(self, holder: str, now: float) -> bool:
-        return self.holder in (None, holder) or self.expires <= now
+        return self.holder in (None, holder) or self.expires <= now or self.holder_gone()
+
+    def holder_gone(self) -> bool:
+        """Whether the holder was a process of this machine (same host and pid namespace)
+        that is no longer running: killed, it cannot commit any more, so nobody waits out
+        its time to live. A holder elsewhere is only known gone when its lease expires."""
+        if not self.holder or not self.process:
+            return False
+        host, namespace, pid = self.process.rsplit("/", 2)
+        here_host, here_namespace, _ = process_tag().rsplit("/", 2)
+        if (host, namespace) != (here_host, here_namespace) or not pid.isdigit():
+            return False
+        return not _running(int(pid))
+
+
+def process_tag() -> str:
+    """This process as `host/pid namespace/pid` (the namespace tells containers apart)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "-"
+    return f"{socket.gethostname()}/{namespace}/{os.getpid()}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    try:  # a killed child not yet reaped by its parent is gone too
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 class Lease:
@@ -79,7 +118,8 @@ class Lease:
         for snapshot in lineage(self._table)[:_SCAN]:
             if summary_value(snapshot, NAME_KEY) == self.name:
                 holder = summary_value(snapshot, HOLDER_KEY)
-                return LeaseState(holder, float(summary_value(snapshot, EXPIRES_KEY) or 0))
+                expires = float(summary_value(snapshot, EXPIRES_KEY) or 0)
+                return LeaseState(holder, expires, summary_value(snapshot, PROCESS_KEY))
         return LeaseState(None, 0.0)
 
     def acquire(self) -> bool:
@@ -88,9 +128,15 @@ class Lease:
         catalog: it answers False, and the lease runs out if that lasts."""
         try:
             now = time.time()
-            if not self.state().free_for(self.holder, now):
+            state = self.state()
+            if not state.free_for(self.holder, now):
                 self._held_until = 0.0
                 return False
+            if state.holder not in (None, "", self.holder) and state.expires > now:
+                log.warning(
+                    "lease taken over from a process that is no longer running",
+                    extra={"lease": self.name, "previous": state.holder},
+                )
             was_held = self.held
             expires = now + self.ttl_s
             self._table.append(
@@ -99,6 +145,7 @@ class Lease:
                     NAME_KEY: self.name,
                     HOLDER_KEY: self.holder,
                     EXPIRES_KEY: f"{expires:.3f}",
+                    PROCESS_KEY: process_tag(),
                 },
             )
         except CommitFailedException:
