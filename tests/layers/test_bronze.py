@@ -137,9 +137,7 @@ def test_replay_writers_racing_on_the_same_events_commit_each_once(tmp_path: Pat
     settings = make_settings(tmp_path / "wh")
     source = FileSource(path, chunk_events=40)
     first, second = (
-        BronzeWriter(
-            Lakehouse(settings), settings, f"backfill:r:{part}:{source.name}", replay_of=source.name
-        )
+        BronzeWriter(Lakehouse(settings), f"backfill:r:{part}:{source.name}", replay_of=source.name)
         for part in ("a", "b")
     )
     [batch] = list(source.batches(None))

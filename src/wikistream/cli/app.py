@@ -78,7 +78,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("alerts", "Alert channels: send a test alert through every configured channel."),
     "backfill": ("backfill", "Load historical data into bronze, recorded in a run manifest; "
                              "re-run to resume."),
-    "describe": ("inspect", "A table's columns (type, meaning), partitioning and snapshot."),
+    "describe": ("inspect", "TABLE's columns (type, required, meaning), partitioning and current "
+                             "snapshot."),
     "demo": ("ingest", "Run the pipeline on the deterministic synthetic stream and print a "
                        "summary."),
     "dq": ("quality", "Quality gates: reports, on-demand runs, releasing a held batch."),
