@@ -156,7 +156,8 @@ def test_a_replay_beside_a_live_run_lands_every_event_once(tmp_path: Path) -> No
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     config = _config(tmp_path)
-    script = Script(event_delay_s=0.002, hold_open_at_end_s=600)
+    # 15 s of stream: the replay (a few seconds) ends while the live run still reads
+    script = Script(event_delay_s=0.005, hold_open_at_end_s=600)
     with EventStreamsServer(lines, script) as server:
         live = _run(config, "--source", f"sse:{server.url}", "--idle-exit", "3")
         _wait_until_ingesting(config, live, 0)
