@@ -45,11 +45,14 @@ run: $(STAMP) ## Ingest the live Wikimedia stream until Ctrl-C
 system-deps: ## Install the system programs the tests drive (chromium, prometheus, strace, ab)
 	@scripts/system-deps
 
-test: $(STAMP) system-deps ## Run the whole test suite (integration tests included)
-	$(BIN)/pytest --durations=15 $(ARGS)
+# Parallel workers: most tests wait on real servers and processes. Each worker starts its own
+# servers on free ports and writes to its own temporary folders.
+WORKERS ?= 4
+test: $(STAMP) system-deps ## Run the whole test suite (integration tests included), in parallel
+	$(BIN)/pytest -n $(WORKERS) --durations=15 $(ARGS)
 
-test-fast: $(STAMP) ## Run the tests without the slower integration tests
-	$(BIN)/pytest -m "not integration" $(ARGS)
+test-fast: $(STAMP) ## Run the tests without the slower integration tests, in parallel
+	$(BIN)/pytest -n $(WORKERS) -m "not integration" --durations=15 $(ARGS)
 
 check: lint typecheck lock-check iac-check ## Everything CI checks before the tests: lint, types, lock, IaC
 

@@ -25,3 +25,9 @@ def settings(warehouse: Path) -> Settings:
 @pytest.fixture
 def samples() -> Iterator[list[bytes]]:
     yield sample_lines()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` first: in a parallel run (`make test`) they start at once instead
+    of keeping one worker busy after the others are done."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -85,6 +85,7 @@ def _dead_letter_keys(bootstrap: str, topic: str) -> Counter[bytes]:
         consumer.close()
 
 
+@pytest.mark.long
 def test_producer_and_workers_killed_and_rebalanced_lose_and_duplicate_nothing(
     tmp_path: Path, broker: Tansu, topic: str, request: pytest.FixtureRequest
 ) -> None:
@@ -236,6 +237,7 @@ def _cli(config: Path) -> list[str]:
     return [sys.executable, "-m", "wikistream", "--config", str(config)]
 
 
+@pytest.mark.long
 def test_copies_of_events_in_other_partitions_land_once_with_four_workers(
     tmp_path: Path, broker: Tansu, topic: str, request: pytest.FixtureRequest
 ) -> None:

@@ -120,6 +120,7 @@ def test_sigkill_loop_on_rest_and_s3_loses_and_duplicates_nothing(
     _assert_exactly_once(settings, lines)
 
 
+@pytest.mark.long
 def test_the_catalog_server_restarts_under_a_running_run(
     rest: Setup, seaweed: SeaweedFS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,6 +229,7 @@ def _traced_writes(
     return [p for p in _written_paths(trace) if not p.startswith(_DEVICES)]
 
 
+@pytest.mark.long
 def test_with_an_s3_warehouse_nothing_is_written_to_the_local_disk(
     rest: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -132,6 +132,7 @@ def _tree(folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
+@pytest.mark.long
 def test_every_way_out_of_the_tables_is_refused(
     target: tuple[Path, CountingServer], tmp_path: Path
 ) -> None:

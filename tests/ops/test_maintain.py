@@ -47,6 +47,7 @@ def _all_layers(settings: Settings) -> dict[str, int]:
 
 @pytest.mark.integration
 @pytest.mark.timeout(600)
+@pytest.mark.long
 def test_compaction_of_1000_small_files_keeps_every_row_and_cuts_files_10x(
     tmp_path: Path,
 ) -> None:

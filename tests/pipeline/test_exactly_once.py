@@ -105,6 +105,7 @@ def _assert_exactly_once(config: Path, ids: set[str], dead: int) -> None:
     assert len(quarantine) == len(set(quarantine)) == dead
 
 
+@pytest.mark.long
 def test_sigkill_during_file_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261123)
     generator = SyntheticGenerator(seed=11, start="2026-01-01T00:00:00Z")
@@ -122,6 +123,7 @@ def test_sigkill_during_file_ingest_loses_and_duplicates_nothing(tmp_path: Path)
     _assert_exactly_once(config, ids, dead)
 
 
+@pytest.mark.long
 def test_sigkill_during_sse_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     rng = random.Random(42)
     generator = SyntheticGenerator(seed=12, start="2026-01-01T00:00:00Z")

@@ -21,6 +21,7 @@ SUITE = [
 ]
 
 
+@pytest.mark.long
 def test_the_transform_suite_passes_on_ray() -> None:
     pytest.importorskip("ray", reason="install the ray extra: pip install 'wikistream[ray]'")
     result = subprocess.run(

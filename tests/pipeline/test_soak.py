@@ -25,6 +25,7 @@ RUN_SECONDS = 120
 
 @pytest.mark.integration
 @pytest.mark.timeout(600)
+@pytest.mark.long
 def test_soak_500_events_per_second_with_maintenance_and_a_concurrent_reader(
     tmp_path: Path,
 ) -> None:

@@ -216,6 +216,7 @@ def test_a_gold_total_that_does_not_match_silver_holds_that_gold_table(
 
 
 @pytest.mark.integration
+@pytest.mark.long
 def test_a_clean_stream_passes_every_gate_over_many_cycles(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     generator = SyntheticGenerator(seed=5, start="2026-11-20T00:00:00Z")
