@@ -329,6 +329,13 @@ class ProcessSettings(Section):
         "the holder of a lease renewed every third of this; another takes over this long "
         "after the holder stops renewing.",
     )
+    max_rows_per_chunk: int = Field(
+        250_000,
+        ge=1_000,
+        description="A rebuild (full refresh, replay, catch-up after a backfill) goes in "
+        "chunks of whole days, or hour slices of a larger day, of about this many rows: "
+        "the processor's memory follows this, not the warehouse (docs/scale-out.md).",
+    )
 
 
 class SupervisorSettings(Section):

@@ -89,3 +89,35 @@ def run_cycle(settings: Settings, layer: str = "all") -> None:
         processor.run(layer)
     finally:
         processor.close()
+
+
+def spread_history(
+    days: int, per_day: int, big_day: int = 0, start: str = "2026-10-01T00:00:00Z"
+) -> list[dict[str, Any]]:
+    """`days` days of events, `per_day` a day spread over its hours (day `big_day - 1` holds
+    ten times as many, when given), by a few dozen users of three wikis: some anonymous,
+    some bots, large deletions and reverts among them."""
+    first = datetime.fromisoformat(start)
+    found: list[dict[str, Any]] = []
+    for day in range(days):
+        count = per_day * (10 if day == big_day - 1 else 1)
+        for i in range(count):
+            at = first + timedelta(days=day, seconds=i * 86_400 // count)
+            user = f"192.0.2.{i % 13}" if i % 5 == 0 else f"User{i % 37}"
+            domain = ("en.wikipedia.org", "de.wikipedia.org", "www.wikidata.org")[i % 3]
+            old, new = (9000, 100) if i % 41 == 0 else (100, 100 + i % 300)
+            comment = f"Undid revision {i} by User{(i + 1) % 37}" if i % 29 == 0 else "edit"
+            kind = "new" if i % 17 == 0 else "edit"
+            found.append(
+                event(
+                    at.isoformat().replace("+00:00", "Z"),
+                    user,
+                    domain=domain,
+                    type=kind,
+                    old=None if kind == "new" else old,
+                    new=new,
+                    bot=i % 23 == 0,
+                    comment=comment,
+                )
+            )
+    return found

@@ -52,3 +52,29 @@ def make_settings(warehouse: Path | str, *, init: bool = True, **overrides: Any)
 
 def read_table(settings: Settings, identifier: str) -> pa.Table:
     return Lakehouse(settings).table(identifier).scan().to_arrow()
+
+
+# Columns that say when and by which run a row was written: two runs over the same events
+# differ in these and nothing else.
+VOLATILE = ("processed_at", "processing_lag_s", "ingested_at", "quarantined_at", "run_id")
+LAYER_KEYS = {
+    "silver.events": ["event_id"],
+    "silver.quarantine": ["event_id"],
+    "gold.hourly_stats": ["event_hour", "domain"],
+    "gold.metrics_10min": ["window_start", "scope", "entity"],
+    "gold.risk_scores": ["window_start", "user"],
+    "gold.daily_summary": ["event_date"],
+}
+
+
+def layer_rows(settings: Settings, identifier: str) -> list[dict[str, Any]]:
+    """A table's rows without the volatile columns, in key order (to compare two runs)."""
+    table = read_table(settings, identifier)
+    table = table.drop_columns([c for c in VOLATILE if c in table.column_names])
+    keys = [(k, "ascending") for k in LAYER_KEYS[identifier]]
+    return table.sort_by(keys).to_pylist()
+
+
+def all_layers(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Silver, its quarantine and every gold table, as `layer_rows`."""
+    return {identifier: layer_rows(settings, identifier) for identifier in LAYER_KEYS}

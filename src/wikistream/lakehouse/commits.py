@@ -69,7 +69,7 @@ def append(
         CommitConflict: the commit still failed after `retries` retries.
     """
     token, stamped = _stamped(properties)
-    files = _data_files(table, data)
+    files = data_files(table, data)
 
     def commit_files() -> None:
         with table.transaction() as transaction:
@@ -91,7 +91,7 @@ def _appender(table: Table, update: Any) -> Any:
     return update.merge_append() if merge else update.fast_append()
 
 
-def _data_files(table: Table, data: pa.Table) -> list[DataFile]:
+def data_files(table: Table, data: pa.Table) -> list[DataFile]:
     """Write `data` as the table's Parquet files (not yet part of any snapshot). This is the
     write stage of `Table.append`, kept apart as PyIceberg advises for commits that retry."""
     if data.num_rows == 0:
@@ -138,6 +138,24 @@ def replace_from(
     return _overwrite(table, data, condition, properties, retries=retries, guard=guard, fresh=fresh)
 
 
+def replace_where(
+    table: Table,
+    data: pa.Table,
+    condition: BooleanExpression,
+    properties: Mapping[str, str],
+    *,
+    files: Sequence[DataFile] | None = None,
+    retries: int = 8,
+    guard: Callable[[Table], None] | None = None,
+    fresh: bool = False,
+) -> int:
+    """Like `replace`, for the rows matching an Iceberg `condition` (a rebuild's chunk).
+    `files`: `data` already written as the table's data files (by a Ray task)."""
+    return _overwrite(
+        table, data, condition, properties, retries=retries, guard=guard, fresh=fresh, files=files
+    )
+
+
 def _overwrite(
     table: Table,
     data: pa.Table,
@@ -147,24 +165,31 @@ def _overwrite(
     retries: int,
     guard: Callable[[Table], None] | None,
     fresh: bool = False,
+    files: Sequence[DataFile] | None = None,
 ) -> int:
     token, stamped = _stamped(properties)
+    if files is None:  # written once: a retry after a lost race commits the same files
+        files = data_files(table, data)
 
     def overwrite() -> None:
-        replace_in_one_snapshot(table, data, condition, stamped)
+        replace_in_one_snapshot(table, files, condition, stamped)
 
     return _commit(table, overwrite, token, retries=retries, guard=guard, fresh=fresh)
 
 
 def replace_in_one_snapshot(
-    table: Table, data: pa.Table, condition: BooleanExpression, properties: Mapping[str, str]
+    table: Table,
+    files: Sequence[DataFile],
+    condition: BooleanExpression,
+    properties: Mapping[str, str],
 ) -> None:
-    """Delete the rows matching `condition` and add `data` in ONE snapshot: no reader, and
+    """Delete the rows matching `condition` and add `files` in ONE snapshot: no reader, and
     no rollback target, ever sees the rows gone and the new ones not there yet.
 
     A file whose statistics prove every row matches is dropped unread; a file that may hold
-    other rows too is read and rewritten without the matching ones; `data` is written as
-    new files. (`Table.overwrite` commits a delete and an append: two snapshots.)
+    other rows too is read and rewritten without the matching ones; `files` (the new rows,
+    written by `data_files`) are added. (`Table.overwrite` commits a delete and an append:
+    two snapshots.)
     """
     metadata, io = table.metadata, table.io
     schema = metadata.schema()
@@ -184,8 +209,7 @@ def replace_in_one_snapshot(
         removed.append(task.file)
         if kept.num_rows:
             added += _dataframe_to_data_files(metadata, kept, io, commit_uuid, counter)
-    if data.num_rows:
-        added += _dataframe_to_data_files(metadata, data, io, commit_uuid, counter)
+    added += files
     with table.transaction() as transaction:
         update = transaction.update_snapshot(snapshot_properties=dict(properties))
         producer = update.overwrite(commit_uuid) if removed else _appender(table, update)
@@ -319,7 +343,7 @@ def unwritable_rows(table: Table, data: pa.Table) -> list[int] | None:
 def _writes(table: Table, data: pa.Table) -> bool:
     """Whether appending `data` gets as far as the catalog commit (which is not made)."""
     try:
-        _data_files(table, data)
+        data_files(table, data)
     except Exception:  # the error itself is the caller's; here only yes or no matters
         return False
     return True

@@ -23,7 +23,7 @@ from pyiceberg.expressions import And, BooleanExpression, EqualTo, IsNull
 from pyiceberg.manifest import DataFileContent
 from pyiceberg.table import Table
 
-from wikistream.lakehouse.commits import replace_in_one_snapshot
+from wikistream.lakehouse.commits import data_files, replace_in_one_snapshot
 from wikistream.lakehouse.positions import MAINTENANCE_KEY, lineage
 from wikistream.lakehouse.storage import table_storage
 
@@ -107,7 +107,8 @@ def _compact_partition(table: Table, partition: dict[str, Any]) -> tuple[int, in
         before = _files_in(table, partition)
         rows = table.scan(row_filter=condition, snapshot_id=snapshot.snapshot_id).to_arrow()
         try:  # the partition's files out and the compacted ones in, in one snapshot
-            replace_in_one_snapshot(table, rows, condition, {MAINTENANCE_KEY: "compaction"})
+            files = data_files(table, rows)
+            replace_in_one_snapshot(table, files, condition, {MAINTENANCE_KEY: "compaction"})
         except CommitFailedException:
             log.info("compaction lost a race; retrying", extra={"attempt": attempt + 1})
             continue

@@ -9,10 +9,13 @@ position of a partition is the one in the newest snapshot of the lineage that ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
+
+from wikistream.exceptions import ConcurrentWriter
 
 SOURCE_KEY = "wikistream.source"
 POSITION_KEY = "wikistream.position"
@@ -166,3 +169,21 @@ def newest_event_holder(table: Table, snapshot_id: int | None = None) -> Snapsho
         if newest is None or moment > newest[0]:
             newest = (moment, snapshot)
     return None if newest is None else newest[1]
+
+
+def guard_position(source: str, expected: int | None) -> Callable[[Table], None]:
+    """A commit guard: refuses when the table's stored `source` position is not `expected`."""
+
+    def check(table: Table) -> None:
+        found = stored_position(table, source)
+        stored = int(found) if found else None
+        if stored != expected:
+            raise ConcurrentWriter(
+                f"another process advanced {table_name(table)} to {source} snapshot "
+                f"{stored} (expected {expected}); stopping to avoid double counting. Make sure "
+                "one process writes silver and gold (a `wikistream run` with processing, or "
+                "process / replay / rollback), then run the command again: it resumes from "
+                "the stored positions"
+            )
+
+    return check

@@ -320,3 +320,17 @@ def without_known(table: Table, rows: pa.Table) -> pa.Table:
 def as_literals(values: list[object]) -> list[object]:
     """Python values as PyIceberg predicate literals (dates and times as ISO strings)."""
     return [v.isoformat() if isinstance(v, datetime | date) else v for v in values]
+
+
+def rows_matching(
+    table: Table,
+    condition: BooleanExpression,
+    columns: Sequence[str] = ("*",),
+    snapshot_id: int | None = None,
+) -> pa.Table:
+    """`columns` of the rows matching an Iceberg `condition` (a rebuild's chunk), at
+    `snapshot_id` (default: the current state)."""
+    if table.current_snapshot() is None:
+        return rows_where(table, "event_date", [], columns)
+    scan = table.scan(row_filter=condition, selected_fields=tuple(columns), snapshot_id=snapshot_id)
+    return scan.to_arrow()

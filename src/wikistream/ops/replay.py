@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import pyarrow.compute as pc
-
 from wikistream.exceptions import ConfigError
-from wikistream.lakehouse.reads import appended_since, values_between
+from wikistream.lakehouse.partitions import changes_since, day_rows
 from wikistream.lakehouse.snapshots import has_snapshot, resolve
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS, TABLES, TableDef
@@ -100,12 +98,10 @@ def replay_silver(lakehouse: Lakehouse, origin: Origin) -> CycleReport:
         bronze = lakehouse.table(BRONZE_EVENTS)
         if origin.position is not None:
             start = _below(lakehouse, BRONZE_EVENTS, origin.position, "silver")
-            rows, _ = appended_since(bronze, start)
-            days: list[date] = pc.unique(rows.column("event_date")).to_pylist()
+            days = sorted(changes_since(bronze, start, appended_days=True).days)
         else:
             assert origin.time is not None  # noqa: S101 - parse() sets one of the two
-            found = values_between(bronze, "event_date", origin.time.date(), date.max, "event_date")
-            days = pc.unique(found).to_pylist()
+            days = [d for d in day_rows(bronze) if d >= origin.time.date()]
         report = processor.recompute_silver(sorted(days))
         if report.held:
             return report
@@ -114,8 +110,8 @@ def replay_silver(lakehouse: Lakehouse, origin: Origin) -> CycleReport:
 
 
 def replay_gold(lakehouse: Lakehouse, origin: Origin) -> CycleReport:
-    """Recompute gold from silver: everything (`earliest`), every window from a time on, or
-    every window from the oldest event silver appended after a snapshot id."""
+    """Recompute gold from silver: everything (`earliest`), every day from a time's day on,
+    or the days of the rows silver appended after a snapshot id (found in its metadata)."""
     from wikistream.pipeline.process import CycleReport  # Daft, on demand
 
     with _processor(lakehouse, "replaying gold") as processor:
@@ -124,12 +120,11 @@ def replay_gold(lakehouse: Lakehouse, origin: Origin) -> CycleReport:
         since = origin.time
         if origin.position is not None:
             silver = lakehouse.table(SILVER_EVENTS)
-            rows, _ = appended_since(
-                silver, _below(lakehouse, SILVER_EVENTS, origin.position, "gold")
-            )
-            if rows.num_rows == 0:
+            start = _below(lakehouse, SILVER_EVENTS, origin.position, "gold")
+            days = changes_since(silver, start, appended_days=True).days
+            if not days:
                 return CycleReport()
-            since = pc.min(rows.column("event_ts")).as_py()
+            return processor.run("gold", days=sorted(days))
         return processor.run("gold", since=since)
 
 

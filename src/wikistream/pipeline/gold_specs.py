@@ -3,20 +3,19 @@
 The processor loops over `GOLD_SPECS`; adding a gold table touches its spec here, its schema
 (`lakehouse/tables.py`), its transform (`layers/gold.py` or `risk/`) and its checks
 (`quality/checks.toml`), nothing else. Every window lies inside one `event_date`: a window is
-recomputed from the silver rows of that day alone (so a rebuild can go a day at a time).
+recomputed from the silver rows of that day alone (a rebuild goes a day, or an hour, at a time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wikistream.lakehouse.reads import rows_from, rows_where
+from wikistream.lakehouse.reads import rows_where
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import (
     GOLD_DAILY,
@@ -67,46 +66,16 @@ class GoldSpec:
             )
         return sorted(pc.unique(values).to_pylist())
 
-    def first_window(self, since: datetime, windows: list[Any] | None) -> Any:
-        """The start of the window holding `since`, or of the earliest of `windows` (new rows
-        older than `since` must be counted too)."""
-        at = since.astimezone(UTC)
-        first: Any
-        if self.minutes >= 1440:
-            first = at.date()
-        else:
-            minute = at.minute - at.minute % self.minutes if self.minutes < 60 else 0
-            first = at.replace(minute=minute, second=0, microsecond=0)
-        return min(first, windows[0]) if windows else first
-
-    def rows(
-        self,
-        lakehouse: Lakehouse,
-        silver: SilverReads,
-        windows: list[Any] | None,
-        start: datetime | None = None,
-    ) -> pa.Table:
-        """Its input rows for `windows` (all if None), or for every window from `start` on."""
+    def rows(self, lakehouse: Lakehouse, silver: SilverReads, windows: list[Any]) -> pa.Table:
+        """Its input rows for `windows` (a rebuild reads whole chunks: `chunk_work`)."""
         if self.built_from:
-            source = lakehouse.table(self.built_from[0])
-            if start is not None:
-                return rows_from(source, self.window, start)
-            return rows_where(source, self.window, windows)
+            return rows_where(lakehouse.table(self.built_from[0]), self.window, windows)
         columns = self.inputs
-        if start is not None:
-            rows = silver.since("event_hour", start.replace(minute=0), columns)
-            return self._within(rows, lambda starts: pc.greater_equal(starts, _at(start, starts)))
         if windows is not None and self.minutes < 60:
             hours = sorted({w.replace(minute=0) for w in windows})
             rows = silver.where("event_hour", hours, columns)
             return self._within(rows, lambda s: pc.is_in(s, pa.array(windows, s.type)))
         return silver.where("event_hour", windows, columns)
-
-    def rows_of_days(self, lakehouse: Lakehouse, silver: SilverReads, days: list[date]) -> pa.Table:
-        """Its input rows for every window of `days` (a rebuild a few days at a time)."""
-        if self.built_from:
-            return rows_where(lakehouse.table(self.built_from[0]), "event_date", list(days))
-        return silver.where("event_date", list(days), self.inputs)
 
     def _within(self, rows: pa.Table, keep: Callable[[pa.Array], pa.Array]) -> pa.Table:
         """Rows of windows shorter than an hour: only those `keep` accepts."""
@@ -114,10 +83,6 @@ class GoldSpec:
             return rows
         starts = pc.floor_temporal(rows.column("event_ts"), multiple=self.minutes, unit="minute")
         return rows.filter(keep(starts))
-
-
-def _at(moment: datetime, like: pa.Array) -> pa.Scalar:
-    return pa.scalar(moment, like.type)
 
 
 def _daily(hourly: pa.Table, lakehouse: Lakehouse) -> pa.Table:

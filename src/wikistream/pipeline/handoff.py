@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wikistream.lakehouse.reads import appended_since, rows_from, rows_where
+from wikistream.lakehouse.reads import appended_since, rows_where
 from wikistream.lakehouse.snapshots import current_id
 from wikistream.lakehouse.store import Table
 
@@ -57,12 +56,3 @@ class SilverReads:
             wanted = pa.array(values, rows.schema.field(column).type)
             rows = rows.filter(pc.is_in(rows.column(column), value_set=wanted))
         return rows.select(list(columns))
-
-    def since(self, column: str, low: datetime, columns: Sequence[str]) -> pa.Table:
-        """As `reads.rows_from`."""
-        memory = self._memory
-        if memory is None or not memory.whole:
-            return rows_from(self._table, column, low, columns)
-        rows = memory.rows
-        low_value = pa.scalar(low, rows.schema.field(column).type)
-        return rows.filter(pc.greater_equal(rows.column(column), low_value)).select(list(columns))

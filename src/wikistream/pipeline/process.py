@@ -17,31 +17,32 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, BooleanExpression, In
+from pyiceberg.manifest import DataFile
 
 from wikistream import metrics
 from wikistream.engine import configure_engine
-from wikistream.exceptions import ConcurrentWriter
 from wikistream.lakehouse import commits
+from wikistream.lakehouse.partitions import appends_after, changes_since, day_rows
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
     POSITION_KEY,
     SOURCE_KEY,
     WRITER_KEY,
+    guard_position,
     newest_event_ts,
     stored_position,
-    table_name,
 )
 from wikistream.lakehouse.reads import (
     appended_since,
-    rewritten_since,
+    as_literals,
     rows_where,
     without_known,
 )
-from wikistream.lakehouse.snapshots import parent_of, row_count
+from wikistream.lakehouse.snapshots import current_id, parent_of, row_count
 from wikistream.lakehouse.store import Lakehouse, Table
 from wikistream.lakehouse.tables import (
     BRONZE_EVENTS,
@@ -52,8 +53,10 @@ from wikistream.lakehouse.tables import (
     TableDef,
 )
 from wikistream.layers.silver import BRONZE_COLUMNS, to_silver
-from wikistream.pipeline.gold_specs import GOLD_SPECS
+from wikistream.pipeline.chunks import REBUILD_KEY, Rebuild, rebuild_in_progress
+from wikistream.pipeline.gold_specs import GOLD_SPECS, GoldSpec
 from wikistream.pipeline.handoff import Committed, SilverReads
+from wikistream.pipeline.rebuild import REBUILD_EXCLUDES, Rebuilder
 from wikistream.quality.audit import GateRun
 from wikistream.quality.evaluate import GateOutcome
 from wikistream.quality.gates import HELD, QualityGates
@@ -74,6 +77,11 @@ class CycleReport:
     def changed(self) -> bool:
         return any(self.rows.values())
 
+    def add(self, table: str, rows: int, seconds: float) -> None:
+        """Count a commit (a rebuild commits a table once per chunk)."""
+        self.rows[table] = self.rows.get(table, 0) + rows
+        self.seconds[table] = self.seconds.get(table, 0.0) + seconds
+
 
 class Processor:
     """Runs silver and gold cycles, each batch through its quality gate, on one catalog."""
@@ -92,6 +100,7 @@ class Processor:
         settings = lakehouse.settings
         configure_engine(settings.engine)
         self._lakehouse = lakehouse
+        self.lakehouse = lakehouse
         self._settings = settings
         self.fence = fence
         # Names this process in silver and gold commits (and as the processing lease holder).
@@ -100,6 +109,7 @@ class Processor:
             gates = QualityGates(lakehouse)
         self.gates = gates
         self._committed: Committed | None = None  # silver's rows of this cycle, for gold
+        self._rebuilder = Rebuilder(self)
 
     def run(
         self,
@@ -107,8 +117,10 @@ class Processor:
         full_refresh: bool = False,
         lookback_hours: float | None = None,
         since: datetime | None = None,
+        days: list[date] | None = None,
     ) -> CycleReport:
-        """One cycle. `lookback_hours` / `since`: also recompute every gold window from then."""
+        """One cycle. `lookback_hours` / `since`: also recompute every gold window from then
+        on; `days`: also recompute every gold window of these days."""
         report = CycleReport()
         if lookback_hours is not None:
             back = datetime.now(UTC) - timedelta(hours=lookback_hours)
@@ -119,7 +131,7 @@ class Processor:
                     self._silver(report, full_refresh)
             if layer in ("gold", "all"):
                 with metrics.CYCLE_SECONDS.labels(layer="gold").time():
-                    self._gold(report, full_refresh, since)
+                    self._gold(report, full_refresh, since, days or [])
         finally:
             self._committed = None
             if self.gates is not None:
@@ -185,24 +197,48 @@ class Processor:
     # silver -----------------------------------------------------------------------------
 
     def _silver(self, report: CycleReport, full_refresh: bool) -> None:
+        silver = self._lakehouse.table(SILVER_EVENTS)
+        marker = rebuild_in_progress(silver, BRONZE_EVENTS.identifier)
+        if (marker is not None or full_refresh) and not self._rebuilder.silver(report, marker):
+            return  # a chunk was held
+        while self._silver_batch(report):
+            pass
+
+    def _silver_batch(self, report: CycleReport) -> bool:
+        """Promote the next bronze increment, at most `process.max_rows_per_chunk` rows of
+        whole bronze snapshots; True when more is waiting."""
         started = time.perf_counter()
         bronze = self._lakehouse.table(BRONZE_EVENTS)
         silver = self._lakehouse.table(SILVER_EVENTS)
-        stored = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
-        done = None if full_refresh else stored
+        done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         released = self._releases((BRONZE_EVENTS, SILVER_EVENTS), done)
         limit = next(iter(released.values()), None)
+        if limit is None:
+            limit = self._chunk_end(bronze, done)
         rows, upto = appended_since(bronze, done, limit, self._bronze_columns())
-        if upto is None or (upto == done and not full_refresh):
-            return
+        if upto is None or upto == done:
+            return False
         batch_range = (_as_position(done), _as_position(upto))
         if self._held(report, "bronze", BRONZE_EVENTS, rows, batch_range, upto, released):
-            return
-        out = to_silver(rows, self._settings.silver, datetime.now(UTC))
-        if not full_refresh:
-            out = without_known(silver, out)
-        rewrite = ("event_id", None) if full_refresh else None
-        self._promote_silver(report, out, (batch_range, upto, stored), released, rewrite, started)
+            return False
+        out = without_known(silver, to_silver(rows, self._settings.silver, datetime.now(UTC)))
+        del rows
+        self.promote_silver(report, out, (batch_range, upto, done), released, None, started)
+        return SILVER_EVENTS.identifier not in report.held and upto != current_id(bronze)
+
+    def _chunk_end(self, bronze: Table, done: int | None) -> int | None:
+        """The last bronze snapshot of the next increment under the row budget (None: all
+        of what is there fits). A snapshot larger than the budget is one increment."""
+        budget = self._settings.process.max_rows_per_chunk
+        appends = appends_after(bronze, done)
+        if sum(rows for _, rows in appends) <= budget:
+            return None
+        taken = 0
+        for index, (snapshot_id, rows) in enumerate(appends):
+            taken += rows
+            if taken > budget:
+                return appends[max(0, index - 1)][0] if index else snapshot_id
+        return None
 
     def _bronze_columns(self) -> list[str]:
         """What silver and the bronze gate read: never the raw JSON unless a check asks."""
@@ -211,82 +247,76 @@ class Processor:
         return [n for n in names if n in checked or n in BRONZE_COLUMNS]
 
     def recompute_silver(self, dates: list[date]) -> CycleReport:
-        """Rebuild silver's `event_date` partitions in `dates` from bronze (a replay).
+        """Rebuild silver's `event_date` partitions in `dates` from bronze (a replay), in
+        chunks under the row budget.
 
-        The partitions and their quarantine are replaced in one snapshot each; silver keeps
-        its bronze position, so rows bronze holds beyond it still come in the next cycle
-        (once: the cycle drops rows silver already has). Gold sees the rewrite and rebuilds.
+        Each chunk and its quarantine are replaced in one snapshot; silver keeps its bronze
+        position, so rows bronze holds beyond it still come in the next cycle (once: the
+        cycle drops rows silver already has). Gold sees the rewritten days and rebuilds them.
         """
-        started = time.perf_counter()
         report = CycleReport()
-        silver = self._lakehouse.table(SILVER_EVENTS)
-        done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
         if not dates:
             return report
-        rows = rows_where(
-            self._lakehouse.table(BRONZE_EVENTS), "event_date", list(dates), self._bronze_columns()
-        )
-        out = to_silver(rows, self._settings.silver, datetime.now(UTC))
-        position = _as_position(done)
         try:
-            self._promote_silver(
-                report,
-                out,
-                ((position, position), done, done),
-                {},
-                ("event_date", list(dates)),
-                started,
-            )
+            self._rebuilder.silver(report, None, sorted(set(dates)))
         finally:
             if self.gates is not None:
                 self.gates.flush()
         return report
 
-    def _promote_silver(
+    def promote_silver(
         self,
         report: CycleReport,
         out: pa.Table,
         span: tuple[tuple[str | None, str | None], int | None, int | None],
         released: dict[str, int],
-        rewrite: tuple[str, list[Any] | None] | None,
+        rewrite: BooleanExpression | None,
         started: float,
+        *,
+        position: int | None = None,
+        marker: Rebuild | None = None,
+        files: list[DataFile] | None = None,
     ) -> None:
         """Gate `out`, quarantine its failed rows, and append it to silver (or, with
-        `rewrite` = (column, values), replace the rows whose column is in values; None: all).
+        `rewrite`, replace the rows matching that condition: a rebuild's chunk).
 
         `span` is (batch range, bronze snapshot read up to, silver's stored bronze position
-        when the batch was read: the commit is refused if it moved meanwhile).
+        when the batch was read: the commit is refused if it moved meanwhile). A rebuild's
+        chunk stores `position` (the rebuild's target on its last chunk) and its `marker`.
+        `files`: `out` already written as silver's data files (a Ray task).
         """
         batch_range, upto, stored = span
         silver = self._lakehouse.table(SILVER_EVENTS)
-        # A rebuild re-reads old events on purpose: freshness is not theirs to judge.
-        exclude = ("timeliness",) if rewrite is not None else ()
-        run, outcome = self._judge(
+        # A rebuild re-reads old events on purpose: freshness and volume are not its to judge.
+        exclude = REBUILD_EXCLUDES if rewrite is not None else ()
+        run, outcome = self.judge(
             "silver", SILVER_EVENTS, out, batch_range, upto, released, exclude=exclude
         )
         if run is not None and run.gate == HELD:
             report.held[SILVER_EVENTS.identifier] = run.run_id
             return
-        summary = self._summary(BRONZE_EVENTS, upto)
+        summary = self._summary(BRONZE_EVENTS, upto if rewrite is None else position, marker)
         if run is not None and outcome is not None and outcome.row_failures:
             out = self._quarantine(report, out, outcome, run.run_id, summary, rewrite)
+            files = None  # the worker wrote the failed rows too: write what is left here
         elif rewrite is not None:  # the rebuilt rows come with a rebuilt quarantine
             table = self._lakehouse.table(SILVER_QUARANTINE)
             empty = SILVER_QUARANTINE.schema.empty_table()
-            commits.replace(table, empty, *rewrite, summary, guard=self._fenced(), fresh=True)
+            commits.replace_where(table, empty, rewrite, summary, guard=self.fenced(), fresh=True)
         if out.num_rows:
             summary[MAX_EVENT_TS_KEY] = pc.max(out.column("event_ts")).as_py().isoformat()
         # Checked against the exact state the commit is placed on, the first attempt too.
-        guard = self._fenced(_guard(BRONZE_EVENTS.identifier, stored))
+        guard = self.fenced(guard_position(BRONZE_EVENTS.identifier, stored))
         if rewrite is not None:
-            snapshot_id = commits.replace(silver, out, *rewrite, summary, guard=guard, fresh=True)
+            snapshot_id = commits.replace_where(
+                silver, out, rewrite, summary, files=files, guard=guard, fresh=True
+            )
         else:
             snapshot_id = commits.append(silver, out, summary, guard=guard, fresh=True)
         parent = parent_of(silver, snapshot_id)
-        whole = parent is None or rewrite == ("event_id", None)
+        whole = parent is None or isinstance(rewrite, AlwaysTrue)
         self._committed = Committed(snapshot_id, parent, out, whole)
-        report.rows[SILVER_EVENTS.identifier] = out.num_rows
-        report.seconds[SILVER_EVENTS.identifier] = time.perf_counter() - started
+        report.add(SILVER_EVENTS.identifier, out.num_rows, time.perf_counter() - started)
 
     def _quarantine(
         self,
@@ -295,7 +325,7 @@ class Processor:
         outcome: GateOutcome,
         run_id: str,
         summary: dict[str, str],
-        rewrite: tuple[str, list[Any] | None] | None,
+        rewrite: BooleanExpression | None,
     ) -> pa.Table:
         """Move the rows that failed row-level checks to silver.quarantine; return the rest.
 
@@ -315,12 +345,13 @@ class Processor:
             .cast(SILVER_QUARANTINE.schema)
         )
         if rewrite is not None:
-            commits.replace(table, bad, *rewrite, summary, guard=self._fenced(), fresh=True)
+            commits.replace_where(table, bad, rewrite, summary, guard=self.fenced(), fresh=True)
         else:
             bad = without_known(table, bad)
             if bad.num_rows:
-                commits.append(table, bad, summary, guard=self._fenced(), fresh=True)
-        report.quarantined[SILVER_QUARANTINE.identifier] = bad.num_rows
+                commits.append(table, bad, summary, guard=self.fenced(), fresh=True)
+        quarantined = report.quarantined.get(SILVER_QUARANTINE.identifier, 0)
+        report.quarantined[SILVER_QUARANTINE.identifier] = quarantined + bad.num_rows
         return rows.filter(pc.invert(failed))
 
     # gates ------------------------------------------------------------------------------
@@ -334,7 +365,7 @@ class Processor:
         }
         return {table: int(end) for table, end in ends.items() if end is not None}
 
-    def _judge(
+    def judge(
         self,
         layer: str,
         table_def: TableDef,
@@ -368,7 +399,7 @@ class Processor:
         upto: int | None,
         released: dict[str, int],
     ) -> bool:
-        run, _ = self._judge(layer, table_def, batch, batch_range, upto, released)
+        run, _ = self.judge(layer, table_def, batch, batch_range, upto, released)
         if run is not None and run.gate == HELD:
             report.held[table_def.identifier] = run.run_id
             return True
@@ -376,76 +407,112 @@ class Processor:
 
     # gold -------------------------------------------------------------------------------
 
-    def _gold(self, report: CycleReport, full_refresh: bool, since: datetime | None) -> None:
+    def _gold(
+        self, report: CycleReport, full_refresh: bool, since: datetime | None, days: list[date]
+    ) -> None:
         silver = self._lakehouse.table(SILVER_EVENTS)
         reads = SilverReads(silver, self._committed)
         increments: dict[tuple[int | None, int | None], tuple[pa.Table, int | None]] = {}
         for spec in GOLD_SPECS:
             table_def = spec.table
+            held = [t.identifier for t in spec.built_from if t.identifier in report.held]
+            if held:
+                log.info("%s waits for its held inputs", spec.name, extra={"held": ",".join(held)})
+                continue  # its position stays: it catches up once they are released
             started = time.perf_counter()
             table = self._lakehouse.table(table_def)
             stored = _as_id(stored_position(table, SILVER_EVENTS.identifier))
-            # Silver rewritten (not appended) since: rebuild this table from all of silver.
-            rebuild = full_refresh or rewritten_since(silver, stored)
-            done = None if rebuild else stored
-            released = self._releases((table_def,), done)
-            limit = released.get(table_def.identifier)
-            if (done, limit) not in increments:  # each silver increment is read once
-                increments[(done, limit)] = reads.appended_since(done, limit)
-            new_rows, upto = increments[(done, limit)]
-            if upto is None or (upto == done and since is None and not rebuild):
-                continue
-            windows: list[Any] | None = None if rebuild else spec.windows_of(new_rows)
-            start = None  # recompute every window from here on
-            if since is not None and not rebuild:
-                start, windows = spec.first_window(since, windows), None
-            held = [t.identifier for t in spec.built_from if t.identifier in report.held]
-            if held:
-                log.info(
-                    "%s waits for its held inputs",
-                    spec.name,
-                    extra={"held": ",".join(held)},
-                )
-                continue  # its position stays: it catches up once they are released
-            source_rows = spec.rows(self._lakehouse, reads, windows, start)
-            out = spec.compute(source_rows, self._lakehouse)
-            column = spec.window
-            batch_range = (_as_position(done), _as_position(upto))
-            run, _ = self._judge(
-                "gold",
-                table_def,
-                out,
-                batch_range,
-                upto,
-                released,
-                reference_rows=source_rows.num_rows,
-            )
-            if run is not None and run.gate == HELD:
-                report.held[table_def.identifier] = run.run_id
-                continue
-            summary = self._summary(SILVER_EVENTS, upto)
-            newest = newest_event_ts(silver, upto)
-            if newest is not None:  # gold is as fresh as the silver it was computed from
-                summary[MAX_EVENT_TS_KEY] = newest
-            guard = self._fenced(_guard(SILVER_EVENTS.identifier, stored))
-            if start is not None:
-                commits.replace_from(table, out, column, start, summary, guard=guard, fresh=True)
-            elif windows == []:  # the position only
-                commits.append(table, out.slice(0, 0), summary, guard=guard, fresh=True)
-            else:
-                commits.replace(table, out, column, windows, summary, guard=guard, fresh=True)
-            report.rows[table_def.identifier] = out.num_rows
-            report.seconds[table_def.identifier] = time.perf_counter() - started
+            marker = rebuild_in_progress(table, SILVER_EVENTS.identifier)
+            if marker is None:
+                marker = self._gold_rebuild(silver, stored, full_refresh, since, days)
+            if marker is not None:
+                if not self._rebuilder.gold(report, spec, marker, stored):
+                    continue  # held
+                stored = marker.upto
+            self._gold_increment(report, spec, reads, increments, stored, started)
 
-    def _summary(self, consumed: TableDef, upto: int | None) -> dict[str, str]:
-        """The snapshot properties of a commit: the input snapshot read up to, and who."""
-        return {
-            SOURCE_KEY: consumed.identifier,
-            POSITION_KEY: str(upto),
-            WRITER_KEY: self.writer_id,
-        }
+    def _gold_rebuild(
+        self,
+        silver: Table,
+        stored: int | None,
+        full_refresh: bool,
+        since: datetime | None,
+        asked: list[date],
+    ) -> Rebuild | None:
+        """The days a gold table must rebuild in chunks, or None when the silver rows
+        appended since `stored` fit one increment. A rewrite of some silver days (a replay,
+        a rollback) rebuilds those days only: no gold window reaches beyond its day."""
+        upto = current_id(silver)
+        if upto is None or (upto == stored and not (full_refresh or since or asked)):
+            return None
+        if full_refresh:
+            return Rebuild(upto)
+        changes = changes_since(silver, stored)
+        budget = self._settings.process.max_rows_per_chunk
+        if not (changes.rewritten or since or asked) and changes.appended_rows <= budget:
+            return None
+        days = changes_since(silver, stored, appended_days=True).days | set(asked)
+        if since is not None:
+            days |= {d for d in day_rows(silver) if d >= since.astimezone(UTC).date()}
+        return Rebuild(upto, tuple(sorted(days)))
 
-    def _fenced(self, guard: Callable[[Table], None] | None = None) -> Callable[[Table], None]:
+    def _gold_increment(
+        self,
+        report: CycleReport,
+        spec: GoldSpec,
+        reads: SilverReads,
+        increments: dict[tuple[int | None, int | None], tuple[pa.Table, int | None]],
+        stored: int | None,
+        started: float,
+    ) -> None:
+        """Recompute the windows the silver rows appended since `stored` fall in."""
+        table_def = spec.table
+        table = self._lakehouse.table(table_def)
+        released = self._releases((table_def,), stored)
+        limit = released.get(table_def.identifier)
+        if (stored, limit) not in increments:  # each silver increment is read once
+            increments[(stored, limit)] = reads.appended_since(stored, limit)
+        new_rows, upto = increments[(stored, limit)]
+        if upto is None or upto == stored:
+            return
+        windows = spec.windows_of(new_rows)
+        source_rows = spec.rows(self._lakehouse, reads, windows)
+        out = spec.compute(source_rows, self._lakehouse)
+        batch_range = (_as_position(stored), _as_position(upto))
+        run, _ = self.judge(
+            "gold", table_def, out, batch_range, upto, released, reference_rows=source_rows.num_rows
+        )
+        if run is not None and run.gate == HELD:
+            report.held[table_def.identifier] = run.run_id
+            return
+        summary = self.gold_summary(upto, None)
+        guard = self.fenced(guard_position(SILVER_EVENTS.identifier, stored))
+        condition = In(spec.window, as_literals(windows)) if windows else AlwaysFalse()  # type: ignore[call-arg]
+        commits.replace_where(table, out, condition, summary, guard=guard, fresh=True)
+        report.add(table_def.identifier, out.num_rows, time.perf_counter() - started)
+
+    def gold_summary(self, position: int | None, marker: Rebuild | None) -> dict[str, str]:
+        """A gold commit's snapshot properties: silver read up to, as fresh as that silver."""
+        silver = self._lakehouse.table(SILVER_EVENTS)
+        summary = self._summary(SILVER_EVENTS, position, marker)
+        newest = newest_event_ts(silver, position) if position is not None else None
+        if newest is not None:  # gold is as fresh as the silver it was computed from
+            summary[MAX_EVENT_TS_KEY] = newest
+        return summary
+
+    def _summary(
+        self, consumed: TableDef, upto: int | None, marker: Rebuild | None = None
+    ) -> dict[str, str]:
+        """The snapshot properties of a commit: the input snapshot read up to, and who; a
+        rebuild's chunk also says how far the rebuild got."""
+        summary = {SOURCE_KEY: consumed.identifier, WRITER_KEY: self.writer_id}
+        if upto is not None:
+            summary[POSITION_KEY] = str(upto)
+        if marker is not None:
+            summary[REBUILD_KEY] = marker.to_text()
+        return summary
+
+    def fenced(self, guard: Callable[[Table], None] | None = None) -> Callable[[Table], None]:
         """`guard` with the processing lease's fence first (if this processor has one)."""
         fence = self.fence
 
@@ -471,18 +538,3 @@ def _reason(failed_checks: list[str], outcome: GateOutcome) -> str:
     check = next(r.check for r in outcome.results if r.check.name == failed_checks[0])
     about = check.description or check.type
     return f"{check.name}: {about}"
-
-
-def _guard(source: str, expected: int | None) -> Callable[[Table], None]:
-    def check(table: Table) -> None:
-        stored = _as_id(stored_position(table, source))
-        if stored != expected:
-            raise ConcurrentWriter(
-                f"another process advanced {table_name(table)} to {source} snapshot "
-                f"{stored} (expected {expected}); stopping to avoid double counting. Make sure "
-                "one process writes silver and gold (a `wikistream run` with processing, or "
-                "process / replay / rollback), then run the command again: it resumes from "
-                "the stored positions"
-            )
-
-    return check
