@@ -266,3 +266,90 @@ def drop_postgres_catalog(name: str) -> None:
             statement = f"DELETE FROM {table} WHERE catalog_name = :n"
             connection.execute(sqlalchemy.text(statement), {"n": name})
     engine.dispose()
+
+
+class RayCluster:
+    """A local multi-process Ray cluster: a head node and worker nodes, each started by
+    `ray start --block` as its own process group on loopback ports (`kill_node` is a
+    machine failure: SIGKILL to every process of that node)."""
+
+    def __init__(self, folder: Path, nodes: int = 2, cpus_per_node: int = 1) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        # Unix socket paths must stay short: the temp dir is not under pytest's tmp_path.
+        self._temp = Path(f"/tmp/ray-{self.port}")
+        self._folder = folder
+        self._cpus = cpus_per_node
+        self.nodes: list[subprocess.Popen[bytes]] = []
+        ray = str(Path(sys.executable).parent / "ray")
+        self._ray = ray
+        head = [
+            "--head",
+            f"--port={self.port}",
+            f"--ray-client-server-port={free_port()}",
+            "--include-dashboard=false",
+            f"--temp-dir={self._temp}",
+        ]
+        self._start(head)
+        self._wait_nodes(1)
+        for _ in range(nodes - 1):
+            self._start([f"--address={self.address}"])
+        self._wait_nodes(nodes)
+
+    def _start(self, args: list[str]) -> None:
+        log = self._folder / f"ray-node-{len(self.nodes)}.log"
+        common = [
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self._cpus}",
+            "--disable-usage-stats",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+        ]
+        with log.open("ab") as out:
+            self.nodes.append(
+                subprocess.Popen(
+                    [self._ray, "start", *args, *common],
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                    env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+                )
+            )
+
+    def alive_nodes(self) -> int:
+        """Nodes the head counts as alive (asked from a separate process)."""
+        script = (
+            "import ray; ray.init(address=%r, logging_level='ERROR'); "
+            "print(sum(1 for n in ray.nodes() if n['Alive']))" % self.address
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else 0
+
+    def _wait_nodes(self, count: int, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.alive_nodes() < count:
+            for node in self.nodes:
+                if node.poll() is not None:
+                    raise RuntimeError(f"a Ray node exited early (see {self._folder})")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Ray cluster did not reach {count} nodes")
+            time.sleep(0.5)
+
+    def kill_node(self, index: int) -> None:
+        """SIGKILL every process of one node (its raylet, object store and workers)."""
+        node = self.nodes[index]
+        try:
+            os.killpg(node.pid, 9)
+        except ProcessLookupError:
+            pass
+        node.wait(timeout=30)
+
+    def stop(self) -> None:
+        # Not `ray stop`: it stops every Ray process of the machine, other tests' too.
+        for index in reversed(range(len(self.nodes))):
+            self.kill_node(index)
+        shutil.rmtree(self._temp, ignore_errors=True)

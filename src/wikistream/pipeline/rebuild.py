@@ -10,6 +10,7 @@ midway resumes at its next chunk and no window is missing or counted twice.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -31,6 +32,8 @@ from wikistream.quality.gates import HELD
 
 if TYPE_CHECKING:
     from wikistream.pipeline.process import CycleReport, Processor
+
+log = logging.getLogger(__name__)
 
 # Checks that judge a stream as it arrives, not history read again on purpose.
 REBUILD_EXCLUDES = ("timeliness", "volume", "drift")
@@ -81,6 +84,7 @@ class Rebuilder:
             )
             if SILVER_EVENTS.identifier in report.held:
                 return False
+            _progress(SILVER_EVENTS.identifier, done, index, len(tasks))
         return True
 
     def gold(
@@ -125,6 +129,7 @@ class Rebuilder:
                 table, out, condition, summary, files=done.files, guard=guard, fresh=True
             )
             report.add(spec.name, out.num_rows, time.perf_counter() - started)
+            _progress(spec.name, done, index, len(tasks))
         return True
 
     def _plan(
@@ -180,6 +185,21 @@ def _rewrite(
         gone = In("event_date", as_literals(list(stale)))  # type: ignore[call-arg]
         return gone if not chunk.days else chunk.or_days(stale, time_column)
     return mine
+
+
+def _progress(table: str, done: ChunkDone, index: int, total: int) -> None:
+    chunk = done.task.chunk
+    days = f"{chunk.days[0]}..{chunk.days[-1]}" if chunk.days else "-"
+    log.info(
+        "rebuild chunk committed",
+        extra={
+            "table": table,
+            "chunk": f"{index + 1}/{total}",
+            "days": days,
+            "rows": done.rows.num_rows,
+            "worker": done.worker,
+        },
+    )
 
 
 def _as_id(position: str | None) -> int | None:
