@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -321,8 +322,8 @@ class RayCluster:
     def alive_nodes(self) -> int:
         """Nodes the head counts as alive (asked from a separate process)."""
         script = (
-            "import ray; ray.init(address=%r, logging_level='ERROR'); "
-            "print(sum(1 for n in ray.nodes() if n['Alive']))" % self.address
+            f"import ray; ray.init(address={self.address!r}, logging_level='ERROR'); "
+            "print(sum(1 for n in ray.nodes() if n['Alive']))"
         )
         result = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
@@ -342,10 +343,8 @@ class RayCluster:
     def kill_node(self, index: int) -> None:
         """SIGKILL every process of one node (its raylet, object store and workers)."""
         node = self.nodes[index]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(node.pid, 9)
-        except ProcessLookupError:
-            pass
         node.wait(timeout=30)
 
     def stop(self) -> None:
