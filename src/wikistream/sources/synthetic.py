@@ -107,14 +107,18 @@ def _parse_start(start: str) -> datetime | None:
 class SyntheticGenerator:
     """Builds event number `i` from scratch: same inputs, same bytes."""
 
-    def __init__(self, seed: int = 42, start: str = "2026-01-01T00:00:00Z") -> None:
+    def __init__(
+        self, seed: int = 42, start: str = "2026-01-01T00:00:00Z", spacing: timedelta = _SPACING
+    ) -> None:
+        """`spacing`: event time between two events (history benchmarks spread it out)."""
         self.seed = seed
         self.start = _parse_start(start)
+        self.spacing = spacing
 
     def event_time(self, index: int) -> datetime:
         if self.start is None:
             return datetime.now(UTC)
-        return self.start + index * _SPACING
+        return self.start + index * self.spacing
 
     def record(self, index: int) -> bytes:
         rng = random.Random(self.seed * 1_000_003 + index)
