@@ -72,7 +72,7 @@ class TreeRss:
 
 def _wikistream(config: Path, warehouse: Path, *args: str, watch: tuple[int, ...] = ()) -> Any:
     command = [
-        *(sys.executable, "-m", "wikistream", "--config", str(config)),
+        *(sys.executable, "-m", "wikistream", "--log-level", "warning", "--config", str(config)),
         *("--warehouse", str(warehouse), *args, "--output", "json"),
     ]
     started = time.perf_counter()
@@ -141,7 +141,6 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--ray", action="store_true", help="also on a 2-node Ray cluster")
     args = parser.parse_args()
-    os.environ.setdefault("WIKISTREAM_LOG_LEVEL", "warning")
     runs = []
     with tempfile.TemporaryDirectory(prefix="wikistream-scale-") as folder:
         for events in args.events:
