@@ -9,7 +9,7 @@ ARGS   ?=
 LOCK_CMD = $(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install runtime demo serve run system-deps test test-fast check lint typecheck lock-check iac-check bench docs lock clean
+.PHONY: help install runtime demo serve run system-deps test test-fast check lint typecheck lock-check iac-check bench eval docs lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,9 @@ test: $(STAMP) system-deps ## Run the whole test suite (integration tests includ
 
 test-fast: $(STAMP) ## Run the tests without the slower integration tests, in parallel
 	$(BIN)/pytest -n $(WORKERS) -m "not integration" --durations=15 $(ARGS)
+
+eval: $(STAMP) ## Measure the revert risk on the vendored labelled edits (docs/risk.md)
+	$(BIN)/python bench/risk_eval.py $(ARGS)
 
 check: lint typecheck lock-check iac-check ## Everything CI checks before the tests: lint, types, lock, IaC
 

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.web.conftest import Served, Warehouse, make_warehouse
+from wikistream.layers.revert_risk import MODEL_PATH
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +97,11 @@ def test_the_page_is_offline_live_and_equal_to_sql(
         )
         rows_shown = {row[0]: row[1] for row in page.cells("#tables")}
         assert number(rows_shown["bronze.events"]) == bronze["n"]
+
+        # Next to the leaderboard: what a score is worth, as `make eval` measured it.
+        evaluation = json.loads(MODEL_PATH.read_text())["evaluation"]
+        note = page.page.locator("#risk-model").inner_text()
+        assert f"ROC-AUC {evaluation['roc_auc']:.3f}" in note and "held out" in note
 
         # The risk drill-down: that user's edits from silver.
         user = page.page.locator("#risk tbody tr button").first.inner_text()

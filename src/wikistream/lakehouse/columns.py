@@ -56,6 +56,8 @@ MEANINGS: dict[str, str] = {
     "is_revert": "the summary says it reverts other edits",
     "revert_method": "undo, rollback, huggle, twinkle or cluebot (from the summary)",
     "reverted_user": "whose edits the revert undoes, from the summary",
+    "revert_risk": "probability the edit is reverted, 0-1; null: not an edit or new page",
+    "revert_risk_reasons": "what raised revert_risk, in words (docs/risk.md)",
     "processed_at": "when silver processed the row",
     "processing_lag_s": "seconds from event_ts to processed_at",
     # quarantines
@@ -95,7 +97,7 @@ MEANINGS: dict[str, str] = {
     "anonymity_score": "risk from anonymous editing: 0-20",
     "cross_domain_score": "risk from editing many wikis: 0-10",
     "reverted_score": "risk from being reverted by others: 0-20",
-    "risk_score": "the total, 0-100 (docs/layers.md)",
+    "risk_score": "chance (%) that one of the hour's edits is reverted, 0-100 (docs/risk.md)",
     "risk_level": "LOW, MEDIUM or HIGH (risk.medium_at, risk.high_at)",
     "reasons": "what raised the score, in words",
     "regional_mix": "events per region, as JSON",

@@ -147,6 +147,8 @@ SILVER_EVENTS = TableDef(
             _f("processed_at", TIMESTAMP, required=True),
             _f("processing_lag_s", pa.float64(), required=True),
             _f("source", pa.string()),  # the bronze source; decides whether it was live
+            _f("revert_risk", pa.float64()),  # layers/revert_risk.py; null: not a revision
+            _f("revert_risk_reasons", pa.string()),
         ]
     ),
     partition_by=("event_date", "region"),
@@ -224,7 +226,8 @@ GOLD_METRICS_10MIN = TableDef(
 
 GOLD_RISK = TableDef(
     identifier="gold.risk_scores",
-    doc="Per user and hour: risk components, total 0-100, level and reasons.",
+    doc="Per user and hour: the chance one of the edits is reverted (0-100), level, "
+    "components and reasons.",
     schema=pa.schema(
         [
             _f("user", pa.string(), required=True),

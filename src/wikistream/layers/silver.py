@@ -17,6 +17,7 @@ from daft import DataType, Series
 from wikistream.engine import frame, sql
 from wikistream.lakehouse.tables import SILVER_EVENTS, TIMESTAMP
 from wikistream.layers import enrichment
+from wikistream.layers.revert_risk import revert_risk
 from wikistream.settings import SilverSettings
 
 _ENRICHED = DataType.struct(
@@ -191,4 +192,6 @@ def to_silver(bronze: pa.Table, settings: SilverSettings, processed_at: datetime
     # A lag of centuries (a backfilled 1374 event) exceeds float64 integers: not an error.
     seconds = pc.divide(lag_us.cast(pa.float64(), safe=False), 1e6)
     table = table.append_column("processing_lag_s", seconds)
+    risk, reasons = revert_risk(table)
+    table = table.append_column("revert_risk", risk).append_column("revert_risk_reasons", reasons)
     return table.select(SILVER_EVENTS.schema.names).cast(SILVER_EVENTS.schema)

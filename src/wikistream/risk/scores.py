@@ -1,4 +1,11 @@
-"""gold.risk_scores: per user and hour, five components and a total clamped to 0-100.
+"""gold.risk_scores: per user and hour, the chance that at least one of the hour's edits is
+reverted, from silver's per-edit `revert_risk` (layers/revert_risk.py, evaluated in
+docs/risk.md):
+
+    risk_score = 100 x (1 - product over the hour's edits and new pages of (1 - revert_risk))
+
+Level HIGH >= high_at (60), MEDIUM >= medium_at (30), else LOW. Five components explain it
+and name its reasons (they do not add up to it):
 
     velocity            0-40   40 x min(1, edits / velocity_edits_per_hour)          (50)
     large deletions     0-30   30 x min(1, large deletions / large_deletions)        (3)
@@ -6,10 +13,10 @@
     cross-domain        0-10   10 x min(1, (wikis - 1) / (domains - 1))              (3)
     reverted by others  0-20   20 x min(1, reverts of this user's edits by someone
                                         else / reverted_by_others)                   (2)
-    total = min(100, sum); level HIGH >= high_at (60), MEDIUM >= medium_at (30), else LOW.
 
 A revert counts in the hour of the reverting edit, against the user its summary names.
-Flagged bots are not scored: their volume is approved, not a signal.
+Flagged bots are not scored: their volume is approved, not a signal. Every window is one
+hour of one day: nothing reaches back, so a rebuild of some days rebuilds only those.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ RISK_INPUTS = (
     "is_large_deletion",
     "is_revert",
     "reverted_user",
+    "revert_risk",
 )
 
 
@@ -39,10 +47,13 @@ def risk_scores(silver: pa.Table, risk: RiskSettings) -> pa.Table:
     """Risk rows for every (user, hour) present in `silver`."""
     if silver.num_rows == 0:
         return GOLD_RISK.schema.empty_table()
+    # log(1 - p) summed is the log of the chance that none of the edits is reverted.
+    edit_risk = pc.fill_null(silver.column("revert_risk"), 0.0)
+    silver = silver.append_column("log_kept", pc.log1p(pc.negate(edit_risk)))
     rows = sql(
         """
         WITH measured AS (  -- per row first: Daft aggregates plain columns much faster
-            SELECT "user", event_hour, user_kind, domain,
+            SELECT "user", event_hour, user_kind, domain, log_kept,
                 CASE WHEN coalesce(type = 'edit', false) THEN 1 ELSE 0 END AS m_edit,
                 CASE WHEN is_large_deletion THEN 1 ELSE 0 END AS m_large_deletion,
                 CASE WHEN is_anonymous THEN 1.0 ELSE 0.0 END AS m_anonymous
@@ -51,7 +62,8 @@ def risk_scores(silver: pa.Table, risk: RiskSettings) -> pa.Table:
         per_wiki AS (  -- wikis counted by grouping: count(DISTINCT) per user is slow
             SELECT "user", event_hour, domain, min(user_kind) AS user_kind,
                 count(*) AS events, sum(m_edit) AS edits,
-                sum(m_large_deletion) AS large_deletions, sum(m_anonymous) AS anonymous
+                sum(m_large_deletion) AS large_deletions, sum(m_anonymous) AS anonymous,
+                sum(log_kept) AS log_kept
             FROM measured GROUP BY "user", event_hour, domain
         ),
         activity AS (
@@ -59,7 +71,7 @@ def risk_scores(silver: pa.Table, risk: RiskSettings) -> pa.Table:
                 sum(events) AS events, sum(edits) AS edits,
                 sum(large_deletions) AS large_deletions,
                 sum(anonymous) / sum(events) AS anonymous_share,
-                count(*) AS domains
+                count(*) AS domains, sum(log_kept) AS log_kept
             FROM per_wiki GROUP BY "user", event_hour
         ),
         reverted AS (
@@ -88,10 +100,8 @@ def _score(rows: pa.Table, risk: RiskSettings) -> pa.Table:
     anonymity = capped("anonymous_share", risk.anonymous_share, 20)
     cross = capped("domains", risk.domains - 1, 10, offset=1)
     reverted = capped("reverted_by_others", risk.reverted_by_others, 20)
-    total = pc.min_element_wise(
-        pc.add(pc.add(pc.add(pc.add(velocity, deletion), anonymity), cross), reverted), 100.0
-    )
-    total = pc.round(total, 2)
+    kept = pc.exp(pc.cast(rows.column("log_kept"), pa.float64()))
+    total = pc.round(pc.multiply(pc.subtract(1.0, kept), 100.0), 2)
     level = pc.if_else(
         pc.greater_equal(total, risk.high_at),
         "HIGH",

@@ -139,6 +139,7 @@ class Dashboard:
             top_wikis=self.top_wikis(),
             mix=self.mix(),
             risk=self.risk(),
+            risk_model=self.cache.get("risk_model", None, views.risk_model),
             deletions=self.deletions(),
             gates=self.gates(),
             freshness=views.freshness(status),

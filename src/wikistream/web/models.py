@@ -109,6 +109,16 @@ class AlertSent(BaseModel):
     failed_on: list[str]
 
 
+class RiskModel(BaseModel):
+    """How good the per-edit revert risk is, measured on held-out labelled edits."""
+
+    roc_auc: float
+    ci95: list[float]
+    data: str
+    baseline: str
+    baseline_roc_auc: float
+
+
 class Overview(BaseModel):
     """Everything the page shows, in one answer (one request per refresh)."""
 
@@ -121,6 +131,7 @@ class Overview(BaseModel):
     top_wikis: list[WikiNow]
     mix: EditorMix
     risk: list[RiskEntry]
+    risk_model: RiskModel | None
     deletions: list[Deletion]
     gates: Gates
     freshness: list[LayerFreshness]

@@ -8,6 +8,7 @@ filled yesterday still shows its last hours.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from wikistream.lakehouse.tables import (
     GOLD_RISK,
     SILVER_EVENTS,
 )
+from wikistream.layers.revert_risk import MODEL_PATH
 from wikistream.ops.health import health
 from wikistream.quality.audit import latest_gates, summarize
 from wikistream.web.models import (
@@ -36,6 +38,7 @@ from wikistream.web.models import (
     Gates,
     LayerFreshness,
     RiskEntry,
+    RiskModel,
     TableHealth,
     UserEdit,
     WikiNow,
@@ -141,6 +144,21 @@ def editor_mix(windows: pa.Table, until: datetime) -> EditorMix:
         bot=round(bot, 4),
         anonymous=round(anon, 4),
         human=round(max(0.0, 1.0 - bot - anon), 4),
+    )
+
+
+def risk_model() -> RiskModel | None:
+    """The revert risk's evaluated ROC-AUC, from the model file `make eval` writes."""
+    evaluation = json.loads(MODEL_PATH.read_text()).get("evaluation")
+    if not evaluation:
+        return None
+    baseline = evaluation.get("baseline", {})
+    return RiskModel(
+        roc_auc=evaluation["roc_auc"],
+        ci95=evaluation["ci95"],
+        data=evaluation["data"],
+        baseline=baseline.get("name", ""),
+        baseline_roc_auc=baseline.get("roc_auc", 0.0),
     )
 
 

@@ -114,6 +114,15 @@ function drawRisk(risk) {
   });
 }
 
+function drawRiskModel(model) {
+  // What a score is worth, measured on held-out labelled edits (docs/risk.md).
+  $("risk-model").textContent = model
+    ? `Scores are the chance one of the hour's edits is reverted. Per-edit model: ROC-AUC ${model.roc_auc.toFixed(3)} ` +
+      `(95 % CI ${model.ci95[0].toFixed(3)}–${model.ci95[1].toFixed(3)}) on ${model.data}; ` +
+      `${model.baseline} ${model.baseline_roc_auc.toFixed(3)}.`
+    : "The per-edit revert risk has not been evaluated (make eval).";
+}
+
 async function showUser(user) {
   state.user = user;
   $("drill-user").textContent = user;
@@ -219,6 +228,7 @@ function draw(view) {
   drawWikis(view.top_wikis);
   drawMix(view.mix);
   drawRisk(view.risk);
+  drawRiskModel(view.risk_model);
   drawFeed($("deletions"), view.deletions, (d) =>
     [`${number.format(d.length_delta)} bytes`, `${d.domain}: ${d.title || "?"} by ${d.user || "?"} · ${when(d.event_ts)}`]);
   drawGates(view.gates);
