@@ -57,9 +57,12 @@ class Chunk:
         return Or(self.condition(time_column), In("event_date", as_literals(list(extra))))  # type: ignore[call-arg]
 
 
-def plan_chunks(rows_per_day: Mapping[date, int], budget: int) -> list[Chunk]:
+def plan_chunks(
+    rows_per_day: Mapping[date, int], budget: int, whole_days: bool = False
+) -> list[Chunk]:
     """Consecutive days grouped while they fit `budget` rows; a day above it alone is cut
-    into equal hour-aligned slices (at most 24: an hour is the smallest chunk)."""
+    into equal hour-aligned slices (at most 24: an hour is the smallest chunk), or with
+    `whole_days` is a chunk by itself."""
     chunks: list[Chunk] = []
     group: list[date] = []
     held = 0
@@ -68,7 +71,7 @@ def plan_chunks(rows_per_day: Mapping[date, int], budget: int) -> list[Chunk]:
             if group:
                 chunks.append(Chunk(tuple(group), held))
                 group, held = [], 0
-            chunks += _slices(day, rows, budget)
+            chunks += [Chunk((day,), rows)] if whole_days else _slices(day, rows, budget)
             continue
         if group and held + rows > budget:
             chunks.append(Chunk(tuple(group), held))

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 # Checks that judge a stream as it arrives, not history read again on purpose.
 REBUILD_EXCLUDES = ("timeliness", "volume", "drift")
-DAYS_PER_DERIVED_CHUNK = 31  # a table built from gold tables reads a month's rows at a time
 
 
 class Rebuilder:
@@ -64,7 +63,7 @@ class Rebuilder:
             if upto is None:
                 return True
             marker = Rebuild(upto, None if days is None else tuple(days))
-        chunks, stale = self._plan(bronze, silver, marker, self._budget)
+        chunks, stale = self._plan(bronze, silver, marker)
         tasks = [ChunkTask(SILVER_EVENTS.identifier, c, marker.upto) for c in chunks]
         span = ((_as_position(stored), _as_position(marker.upto)), marker.upto, stored)
         for index, done in enumerate(self._computed(tasks, SILVER_EVENTS.identifier)):
@@ -95,10 +94,9 @@ class Rebuilder:
         processor = self._processor
         silver = self._lakehouse.table(SILVER_EVENTS)
         table = self._lakehouse.table(spec.table)
-        budget = self._budget
-        if spec.built_from:  # its inputs are gold rows, a few hundred a day
-            budget = DAYS_PER_DERIVED_CHUNK
-        chunks, stale = self._plan(silver, table, marker, budget, per_day=bool(spec.built_from))
+        # A table built from gold tables reads their rows of whole days: as many days as
+        # hold the budget's silver rows (its user rows grow with them), at least one.
+        chunks, stale = self._plan(silver, table, marker, whole_days=bool(spec.built_from))
         tasks = [ChunkTask(spec.name, c) for c in chunks]
         guard = processor.fenced(guard_position(SILVER_EVENTS.identifier, stored))
         for index, done in enumerate(self._computed(tasks, spec.name, spec)):
@@ -137,8 +135,7 @@ class Rebuilder:
         source: Table,
         target: Table,
         marker: Rebuild,
-        budget: int,
-        per_day: bool = False,
+        whole_days: bool = False,
     ) -> tuple[list[Chunk], list[date]]:
         """The chunks still to do, and the days the target holds that the source no longer
         does (emptied with the last chunk). There is always a last chunk: it moves the
@@ -147,8 +144,8 @@ class Rebuilder:
         wanted = set(held) if marker.days is None else set(marker.days)
         known = set(day_rows(target)) if marker.days is None else wanted
         stale = sorted(known - set(held))
-        counts = {d: (1 if per_day else n) for d, n in held.items() if d in wanted}
-        chunks = marker.pending(plan_chunks(counts, budget))
+        counts = {d: n for d, n in held.items() if d in wanted}
+        chunks = marker.pending(plan_chunks(counts, self._budget, whole_days))
         if not chunks:
             chunks = [Chunk((), 0)]
         return chunks, stale
