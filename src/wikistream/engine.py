@@ -5,6 +5,7 @@ Transforms build Daft DataFrames and never know which runner executes them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -20,8 +21,6 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DAFT_PROGRESS_BAR", "0")
 # An engine panic becomes a one-line QueryError; a 60-frame Rust backtrace helps nobody here.
 os.environ.setdefault("RUST_BACKTRACE", "0")
-
-import contextlib
 
 import daft
 

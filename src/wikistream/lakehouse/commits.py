@@ -21,14 +21,14 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, In
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
 from pyiceberg.expressions.visitors import _StrictMetricsEvaluator, bind
 from pyiceberg.io.pyarrow import (
     ArrowScan,
     _dataframe_to_data_files,
     _expression_to_complementary_pyarrow,
 )
-from pyiceberg.manifest import DataFile
+from pyiceberg.manifest import DataFile as DataFile  # the files a Ray task wrote
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.utils.properties import property_as_bool
 
@@ -119,22 +119,6 @@ def replace(
     condition: BooleanExpression = AlwaysTrue()
     if values is not None:
         condition = In(column, as_literals(list(values)))  # type: ignore[call-arg]
-    return _overwrite(table, data, condition, properties, retries=retries, guard=guard, fresh=fresh)
-
-
-def replace_from(
-    table: Table,
-    data: pa.Table,
-    column: str,
-    low: object,
-    properties: Mapping[str, str],
-    *,
-    retries: int = 8,
-    guard: Callable[[Table], None] | None = None,
-    fresh: bool = False,
-) -> int:
-    """Like `replace`, for the rows whose `column` is at least `low` (e.g. recompute from)."""
-    condition = GreaterThanOrEqual(column, as_literals([low])[0])  # type: ignore[call-arg]
     return _overwrite(table, data, condition, properties, retries=retries, guard=guard, fresh=fresh)
 
 

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.manifest import DataFile
 
 from wikistream.lakehouse import commits
+from wikistream.lakehouse.commits import DataFile
 from wikistream.lakehouse.reads import rows_matching
 from wikistream.lakehouse.store import Lakehouse
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS

@@ -14,11 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In, LessThan, Or
-from pyiceberg.table import Table
-
+from wikistream.lakehouse.filters import Filter, days_and_hours, either, values_in
 from wikistream.lakehouse.positions import SOURCE_KEY, lineage, summary_value
-from wikistream.lakehouse.reads import as_literals
+from wikistream.lakehouse.store import Table
 
 REBUILD_KEY = "wikistream.rebuild"  # a rebuild in progress: how far it got
 
@@ -39,22 +37,15 @@ class Chunk:
             return self.end
         return datetime.combine(self.days[-1] + timedelta(days=1), time(), UTC)
 
-    def condition(self, time_column: str = "event_ts") -> BooleanExpression:
-        """The rows of the chunk, as an Iceberg filter (partitions and file stats prune)."""
-        days: BooleanExpression = In("event_date", as_literals(list(self.days)))  # type: ignore[call-arg]
-        if self.start is None or self.end is None:
-            return days
-        return And(
-            days,
-            GreaterThanOrEqual(time_column, self.start.isoformat()),  # type: ignore[call-arg]
-            LessThan(time_column, self.end.isoformat()),  # type: ignore[call-arg]
-        )
+    def condition(self, time_column: str = "event_ts") -> Filter:
+        """The rows of the chunk, as a filter (partitions and file statistics prune)."""
+        return days_and_hours(self.days, self.start, self.end, time_column)
 
-    def or_days(self, extra: list[date], time_column: str = "event_ts") -> BooleanExpression:
+    def or_days(self, extra: list[date], time_column: str = "event_ts") -> Filter:
         """The chunk's rows and every row of `extra` days (days the source no longer has)."""
         if not extra:
             return self.condition(time_column)
-        return Or(self.condition(time_column), In("event_date", as_literals(list(extra))))  # type: ignore[call-arg]
+        return either(self.condition(time_column), values_in("event_date", extra))
 
 
 def plan_chunks(

@@ -20,12 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, BooleanExpression, In
-from pyiceberg.manifest import DataFile
 
 from wikistream import metrics
 from wikistream.engine import configure_engine
 from wikistream.lakehouse import commits
+from wikistream.lakehouse.commits import DataFile
+from wikistream.lakehouse.filters import Filter, is_everything, values_in
 from wikistream.lakehouse.partitions import appends_after, changes_since, day_rows
 from wikistream.lakehouse.positions import (
     MAX_EVENT_TS_KEY,
@@ -38,7 +38,6 @@ from wikistream.lakehouse.positions import (
 )
 from wikistream.lakehouse.reads import (
     appended_since,
-    as_literals,
     rows_where,
     without_known,
 )
@@ -270,7 +269,7 @@ class Processor:
         out: pa.Table,
         span: tuple[tuple[str | None, str | None], int | None, int | None],
         released: dict[str, int],
-        rewrite: BooleanExpression | None,
+        rewrite: Filter | None,
         started: float,
         *,
         position: int | None = None,
@@ -314,7 +313,7 @@ class Processor:
         else:
             snapshot_id = commits.append(silver, out, summary, guard=guard, fresh=True)
         parent = parent_of(silver, snapshot_id)
-        whole = parent is None or isinstance(rewrite, AlwaysTrue)
+        whole = parent is None or is_everything(rewrite)
         self._committed = Committed(snapshot_id, parent, out, whole)
         report.add(SILVER_EVENTS.identifier, out.num_rows, time.perf_counter() - started)
 
@@ -325,7 +324,7 @@ class Processor:
         outcome: GateOutcome,
         run_id: str,
         summary: dict[str, str],
-        rewrite: BooleanExpression | None,
+        rewrite: Filter | None,
     ) -> pa.Table:
         """Move the rows that failed row-level checks to silver.quarantine; return the rest.
 
@@ -487,7 +486,7 @@ class Processor:
             return
         summary = self.gold_summary(upto, None)
         guard = self.fenced(guard_position(SILVER_EVENTS.identifier, stored))
-        condition = In(spec.window, as_literals(windows)) if windows else AlwaysFalse()  # type: ignore[call-arg]
+        condition = values_in(spec.window, windows)
         commits.replace_where(table, out, condition, summary, guard=guard, fresh=True)
         report.add(table_def.identifier, out.num_rows, time.perf_counter() - started)
 

@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pyiceberg.expressions import AlwaysFalse, BooleanExpression, In
-from pyiceberg.table import Table
-
 from wikistream.lakehouse import commits
+from wikistream.lakehouse.filters import Filter, nothing, values_in
 from wikistream.lakehouse.partitions import day_rows
 from wikistream.lakehouse.positions import guard_position, stored_position
-from wikistream.lakehouse.reads import as_literals, rows_where
+from wikistream.lakehouse.reads import rows_where
 from wikistream.lakehouse.snapshots import current_id
+from wikistream.lakehouse.store import Table
 from wikistream.lakehouse.tables import BRONZE_EVENTS, SILVER_EVENTS
 from wikistream.pipeline.chunk_work import ChunkDone, ChunkTask, run_chunks
 from wikistream.pipeline.chunks import Chunk, Rebuild, plan_chunks
@@ -174,14 +173,13 @@ class Rebuilder:
 
 def _rewrite(
     done: ChunkDone, last: bool, stale: list[date], time_column: str = "event_ts"
-) -> BooleanExpression:
+) -> Filter:
     """The rows a chunk replaces: its own, and on the last chunk the stale days too."""
     chunk = done.task.chunk
-    mine: BooleanExpression = chunk.condition(time_column) if chunk.days else AlwaysFalse()
     if last and stale:
-        gone = In("event_date", as_literals(list(stale)))  # type: ignore[call-arg]
-        return gone if not chunk.days else chunk.or_days(stale, time_column)
-    return mine
+        gone = values_in("event_date", stale)
+        return chunk.or_days(stale, time_column) if chunk.days else gone
+    return chunk.condition(time_column) if chunk.days else nothing()
 
 
 def _progress(table: str, done: ChunkDone, index: int, total: int) -> None:
