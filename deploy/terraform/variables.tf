@@ -47,7 +47,8 @@ variable "task_sizes" {
   default = {
     producer  = { cpu = 512, memory = 1024 }
     bronze    = { cpu = 1024, memory = 2048 }
-    processor = { cpu = 2048, memory = 8192 }
+    # A bronze batch (~1 GB at 50,000 events) beside a rebuild chunk (< 1 GB): docs/scale-out.md
+    processor = { cpu = 2048, memory = 4096 }
     web       = { cpu = 512, memory = 2048 }
   }
 }

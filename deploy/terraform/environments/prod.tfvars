@@ -15,7 +15,7 @@ deletion_protection = true
 task_sizes = {
   producer  = { cpu = 512, memory = 1024 }
   bronze    = { cpu = 1024, memory = 2048 }
-  processor = { cpu = 4096, memory = 16384 }
+  processor = { cpu = 4096, memory = 8192 }
   web       = { cpu = 1024, memory = 2048 }
 }
 msk_mode            = "serverless"
