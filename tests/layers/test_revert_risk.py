@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.support.events import bronze_rows, event
+from tests.support.risk import edit_risk
 from wikistream.layers.revert_risk import MODEL_PATH
 from wikistream.layers.silver import to_silver
 from wikistream.settings import SilverSettings
 
 MODEL = json.loads(MODEL_PATH.read_text())
-
-
-def _by_hand(anonymous: bool, bot: bool, delta: int | None) -> float:
-    weights = MODEL["weights"]
-    logit = MODEL["intercept"]
-    logit += weights["anonymous"] * anonymous + weights["bot"] * bot
-    if delta is not None:
-        logit += weights["log_words_added"] * math.log(1 + max(delta, 0) / 6)
-        logit += weights["log_words_removed"] * math.log(1 + max(-delta, 0) / 6)
-        logit += weights["no_size_change"] * (delta == 0)
-    return 1 / (1 + math.exp(-logit))
+_by_hand = edit_risk
 
 
 def _silver(events: list[dict[str, object]]) -> list[dict[str, object]]:

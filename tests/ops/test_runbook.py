@@ -84,6 +84,7 @@ PLAN: list[tuple[str, Here]] = [
     (r"replay --layer bronze --from \d+ ", Here(shows=("events read",))),
     (r"replay --layer bronze --from 0:", Here(shows=("events read",))),
     (r"replay --layer (silver|gold)", Here()),
+    (r"process --full-refresh", Here(shows=("silver.events",))),
     (r"backfill --source 'file", Here(shows=("completed",))),
     (r"backfill --source live", Here(shows=("completed",))),
     (r"query \"SELECT run_id", Here(shows=("backfill-",))),

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from tests.support.events import event
+from tests.support.risk import edit_risk, hour_score
 from tests.support.warehouse import make_settings, read_table
 from wikistream.exceptions import ConcurrentWriter, LeaseLost, PositionLost
 from wikistream.lakehouse.store import Lakehouse
@@ -80,7 +81,9 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
 
     risk = {r["user"]: r for r in _table(settings, "gold.risk_scores", ["user"])}
     assert "PyBot" not in risk  # flagged bots are not scored
-    assert risk["Alice"]["risk_score"] == pytest.approx(17.4)
+    # Alice's three edits (+50, -6,000, +1 bytes): the chance that one of them is reverted.
+    alice = hour_score(*(edit_risk(False, False, d) for d in (50, -6000, 1)))
+    assert risk["Alice"]["risk_score"] == pytest.approx(alice)
     assert (
         risk["Alice"]["velocity_score"],
         risk["Alice"]["deletion_score"],
@@ -93,7 +96,8 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
         1,
         10.0,
     )
-    assert (ip["risk_score"], ip["risk_level"]) == (pytest.approx(30.8), "MEDIUM")
+    ip_score = hour_score(edit_risk(True, False, 10))
+    assert (ip["risk_score"], ip["risk_level"]) == (pytest.approx(ip_score), "LOW")
 
     (daily,) = _table(settings, "gold.daily_summary", ["event_date"])
     assert (daily["events"], daily["edits"], daily["reverts"], daily["large_deletions"]) == (
@@ -103,12 +107,11 @@ def test_gold_matches_hand_computed_values(tmp_path: Path) -> None:
         1,
     )
     assert json.loads(daily["regional_mix"]) == {"anglosphere": 6, "europe": 1}
-    assert (daily["users_low_risk"], daily["users_medium_risk"], daily["users_high_risk"]) == (
-        3,
-        1,
-        0,
-    )
-    assert daily["health_score"] == pytest.approx(25.0)
+    # Alice, the IP editor, Carol (a new page) and Patroller: no hour reaches 30 %.
+    levels = (daily["users_low_risk"], daily["users_medium_risk"], daily["users_high_risk"])
+    assert levels == (4, 0, 0)
+    # 100 - 35 (reverts 1/6 > 10 %) - 25 (large deletions 1/6 > 2 %), no risky users.
+    assert daily["health_score"] == pytest.approx(40.0)
 
 
 def test_a_late_event_updates_the_windows_it_belongs_to(tmp_path: Path) -> None:
