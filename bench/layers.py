@@ -133,15 +133,15 @@ def incremental(path: Path, events: int, batches: int) -> dict[str, Any]:
     }
 
 
-def freshness(rate: float, seconds: float) -> dict[str, Any]:
+def freshness(rate: float, seconds: float, **extra: Any) -> dict[str, Any]:
     """Read -> visible in gold.hourly_stats, for events sampled every second, with what
     `wikistream run` does (ops.run.run_pipeline: supervisor, processing loop and its lease,
-    maintenance)."""
+    maintenance); `extra`: more settings (e.g. liftwing={...})."""
     from wikistream.ops.run import run_pipeline
     from wikistream.sources.synthetic import SyntheticSource
 
     warehouse = Path(tempfile.mkdtemp(prefix="wikistream-fresh-"))
-    settings = _settings(warehouse, synthetic={"start": "now"})
+    settings = _settings(warehouse, synthetic={"start": "now"}, **extra)
     catalog = _created(settings)
     watching = threading.Event()
     lags: list[float] = []
@@ -168,7 +168,7 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        run_pipeline(
+        summary = run_pipeline(
             catalog,
             lambda: SyntheticSource(rate=rate, start="now"),
             max_seconds=seconds,
@@ -187,6 +187,9 @@ def freshness(rate: float, seconds: float) -> dict[str, Any]:
         "p50_s": round(lags[len(lags) // 2], 2) if lags else None,
         "p99_s": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2) if lags else None,
         "target_p99_s": 15,
+        "events_read": summary.stats.read,
+        "events_per_s": round(summary.stats.read / seconds, 1),
+        **({"liftwing": summary.extra["liftwing"]} if "liftwing" in summary.extra else {}),
     }
 
 

@@ -60,3 +60,9 @@ WEB_CACHE_MISSES = Counter(
     "Times a dashboard view was computed (from the lakehouse or other views), by view.",
     ["view"],
 )
+LIFTWING_SCORED = Counter("wikistream_liftwing_scored", "Edits LiftWing scored.")
+LIFTWING_DROPPED = Counter(
+    "wikistream_liftwing_dropped",
+    "Edits left unscored: queue full, the service failing, or an answer that was no score.",
+    ["reason"],
+)

@@ -486,6 +486,44 @@ class WebSettings(Section):
     )
 
 
+class LiftWingSettings(Section):
+    """Wikimedia's revert-risk model beside WikiStream's own (docs/risk.md): off by default.
+
+    Wikimedia asks API clients for a User-Agent that says who they are and how to reach
+    them, and limits anonymous clients to 50,000 requests an hour per IP address.
+    """
+
+    enabled: bool = Field(False, description="Score edits of `wikis` with LiftWing in `run`.")
+    url: str = Field(
+        "https://api.wikimedia.org/service/lw/inference/v1/models/"
+        "revertrisk-language-agnostic:predict",
+        description="The model's predict endpoint (https; http only to a loopback stand-in).",
+    )
+    wikis: list[str] = Field(
+        default_factory=lambda: ["enwiki"], description="Wiki ids (`enwiki`) to score."
+    )
+    rate_per_s: float = Field(5.0, gt=0, description="Requests per second at most.")
+    concurrency: int = Field(2, ge=1, le=16, description="Requests in flight at most.")
+    queue_size: int = Field(
+        10_000, ge=1, description="Edits waiting to be scored; beyond it they are dropped."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="One request's time limit.")
+    attempts: int = Field(3, ge=1, description="Tries per edit (429 and 5xx are retried).")
+    user_agent: str = Field(
+        "WikiStream/0.1 (https://github.com/wikistream/wikistream; set liftwing.user_agent)",
+        description="Who calls: your tool's name and a contact, as Wikimedia asks.",
+    )
+    token: SecretStr | None = Field(None, description="An API token (higher limits); a secret.")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        loopback = value.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        if not value.startswith("https://") and not loopback:
+            raise ValueError("liftwing.url must be https:// (http only to 127.0.0.1)")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything WikiStream can be configured with."""
 
@@ -514,6 +552,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
     web: WebSettings = Field(default_factory=lambda: WebSettings())
+    liftwing: LiftWingSettings = Field(default_factory=lambda: LiftWingSettings())
 
     @field_validator("warehouse", mode="before")
     @classmethod

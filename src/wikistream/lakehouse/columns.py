@@ -58,6 +58,10 @@ MEANINGS: dict[str, str] = {
     "reverted_user": "whose edits the revert undoes, from the summary",
     "revert_risk": "probability the edit is reverted, 0-1; null: not an edit or new page",
     "revert_risk_reasons": "what raised revert_risk, in words (docs/risk.md)",
+    "revision_id": "the edit's revision id on its wiki",
+    "model": "the LiftWing model that scored it (and its version)",
+    "probability": "LiftWing's probability that the edit is reverted, 0-1",
+    "scored_at": "when LiftWing answered",
     "processed_at": "when silver processed the row",
     "processing_lag_s": "seconds from event_ts to processed_at",
     # quarantines

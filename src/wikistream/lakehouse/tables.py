@@ -364,10 +364,28 @@ OPS_LEASES = TableDef(
     },
 )
 
+SILVER_LIFTWING = TableDef(
+    identifier="silver.liftwing_scores",
+    doc="Wikimedia's LiftWing revert-risk probability of silver's edits, when enabled.",
+    schema=pa.schema(
+        [
+            _f("event_id", pa.string(), required=True),
+            _f("event_date", pa.date32(), required=True),
+            _f("wiki", pa.string(), required=True),
+            _f("revision_id", pa.int64(), required=True),
+            _f("model", pa.string(), required=True),
+            _f("probability", pa.float64(), required=True),
+            _f("scored_at", TIMESTAMP, required=True),
+        ]
+    ),
+    partition_by=("event_date",),
+    properties=_COMMON_PROPERTIES,
+)
+
 TABLES: dict[str, TableDef] = {
     t.identifier: t
     for t in (
-        BRONZE_EVENTS, BRONZE_QUARANTINE, SILVER_EVENTS, SILVER_QUARANTINE, *GOLD_TABLES,
-        DQ_RESULTS, DQ_RELEASES, OPS_RUNS, OPS_LEASES,
+        BRONZE_EVENTS, BRONZE_QUARANTINE, SILVER_EVENTS, SILVER_QUARANTINE, SILVER_LIFTWING,
+        *GOLD_TABLES, DQ_RESULTS, DQ_RELEASES, OPS_RUNS, OPS_LEASES,
     )
 }  # fmt: skip

@@ -68,6 +68,11 @@ def run_pipeline(
             on_terminal=lambda _: stop.stop("processing failed"),  # ingest stops; error raised
             lease=lease,
         ).start()
+    scorer = None
+    if processor is not None and settings.liftwing.enabled:
+        from wikistream.pipeline.liftwing import LiftWingScorer
+
+        scorer = LiftWingScorer(lakehouse, fence=lease.fence).start()  # its own threads
     with graceful_signals(stop):
         try:
             summary = supervise_ingest(
@@ -85,6 +90,8 @@ def run_pipeline(
                 if loop is None:
                     alerts.close()
             finally:
+                if scorer is not None:
+                    scorer.stop()
                 supervisor.close()
                 metrics.RUNNING.set(0)
     summary.extra["components"] = {n: c.as_dict() for n, c in supervisor.components.items()}
@@ -96,4 +103,6 @@ def run_pipeline(
             "quarantined_by_checks": loop.quarantined,
             "held_by_gates": loop.held,
         }
+    if scorer is not None:
+        summary.extra["liftwing"] = dict(scorer.counts)
     return summary
