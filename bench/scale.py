@@ -70,13 +70,25 @@ class TreeRss:
         return round(self.peak_mb, 1)
 
 
-def _wikistream(config: Path, warehouse: Path, *args: str, watch: tuple[int, ...] = ()) -> Any:
+def _wikistream(
+    config: Path,
+    warehouse: Path,
+    *args: str,
+    watch: tuple[int, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Any:
     command = [
         *(sys.executable, "-m", "wikistream", "--log-level", "warning", "--config", str(config)),
         *("--warehouse", str(warehouse), *args, "--output", "json"),
     ]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     rss = TreeRss(process.pid, *watch)
     out, err = process.communicate()
     peak = rss.stop()

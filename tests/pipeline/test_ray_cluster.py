@@ -61,6 +61,7 @@ def test_a_full_refresh_on_two_ray_nodes_survives_losing_one_and_equals_native(
         log,
         *("--config", str(config), "--warehouse", str(warehouse), "--log-format", "json"),
         *("process", "--full-refresh", "--output", "json"),
+        env=cluster.env,
     )
     deadline = time.monotonic() + 180
     while _chunks_committed(warehouse) < 2:  # running on both nodes by now

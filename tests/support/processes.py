@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 
-def spawn(log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """`python -m wikistream ARGS`, stdout and stderr appended to `log`."""
+def spawn(log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`python -m wikistream ARGS`, stdout and stderr appended to `log`; `env`: more
+    environment variables."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "wikistream", *args],
             stdout=out,
             stderr=out,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         )

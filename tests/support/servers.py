@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -282,6 +283,9 @@ class RayCluster:
         self._folder = folder
         self._cpus = cpus_per_node
         self.nodes: list[subprocess.Popen[bytes]] = []
+        # Token authentication with this cluster's own token: Ray's default token file
+        # (~/.ray/auth_token) is rewritten by any local cluster another test starts.
+        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
         ray = str(Path(sys.executable).parent / "ray")
         self._ray = ray
         head = [
@@ -291,11 +295,15 @@ class RayCluster:
             "--include-dashboard=false",
             f"--temp-dir={self._temp}",
         ]
-        self._start(head)
-        self._wait_nodes(1)
-        for _ in range(nodes - 1):
-            self._start([f"--address={self.address}"])
-        self._wait_nodes(nodes)
+        try:
+            self._start(head)
+            self._wait_nodes(1)
+            for _ in range(nodes - 1):
+                self._start([f"--address={self.address}"])
+            self._wait_nodes(nodes)
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self, args: list[str]) -> None:
         log = self._folder / f"ray-node-{len(self.nodes)}.log"
@@ -315,7 +323,7 @@ class RayCluster:
                     stdout=out,
                     stderr=out,
                     start_new_session=True,
-                    env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+                    env={**os.environ, **self.env, "RAY_USAGE_STATS_ENABLED": "0"},
                 )
             )
 
@@ -326,7 +334,11 @@ class RayCluster:
             "print(sum(1 for n in ray.nodes() if n['Alive']))"
         )
         result = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **self.env},
         )
         return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else 0
 
