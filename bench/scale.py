@@ -140,7 +140,8 @@ def one_size(events: int, days: float, folder: Path, ray: str | None) -> dict[st
                 f'[engine]\nrunner = "ray"\nray_address = "{cluster.address}"\n'
             )
             nodes = tuple(node.pid for node in cluster.nodes)
-            measured = _wikistream(ray_config, warehouse, "process", "--full-refresh", watch=nodes)
+            full = ("process", "--full-refresh")
+            measured = _wikistream(ray_config, warehouse, *full, watch=nodes, env=cluster.env)
             steps.append(_step("full_refresh_ray_2_nodes", events, measured))
         finally:
             cluster.stop()
