@@ -508,6 +508,12 @@ class LiftWingSettings(Section):
         10_000, ge=1, description="Edits waiting to be scored; beyond it they are dropped."
     )
     timeout_s: float = Field(10.0, gt=0, description="One request's time limit.")
+    interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often new silver edits are queued and scores committed (each round "
+        "is a read and a commit beside the processing loop's).",
+    )
     attempts: int = Field(3, ge=1, description="Tries per edit (429 and 5xx are retried).")
     user_agent: str = Field(
         "WikiStream/0.1 (https://github.com/wikistream/wikistream; set liftwing.user_agent)",

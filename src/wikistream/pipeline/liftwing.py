@@ -142,12 +142,12 @@ class LiftWingScorer:
         self,
         lakehouse: Lakehouse,
         fence: Callable[[], None] | None = None,
-        interval_s: float = 2.0,
+        interval_s: float | None = None,
     ) -> None:
         self._lakehouse = lakehouse
         self._settings = lakehouse.settings.liftwing
         self._fence = fence
-        self._interval_s = interval_s
+        self._interval_s = interval_s or self._settings.interval_s
         self._stop = threading.Event()
         self._queue: queue.Queue[Edit] = queue.Queue(self._settings.queue_size)
         self._client = LiftWingClient(self._settings, self._stop)
