@@ -33,6 +33,8 @@ def test_each_edit_gets_the_models_probability_and_the_reasons_that_raised_it() 
             event(at, "Carol", type="new", old=None, new=700, title="e new page"),
             event(at, "Dan", old=None, new=None, title="f sizes unknown"),
             event(at, "Eve", type="log", old=None, new=None, title="g log entry"),
+            # beyond 2^53 bytes: no page is that long; rounded, never an error
+            event(at, "Mallory", old=2**53 + 70_000, new=0, title="h absurd length"),
         ]
     )
     expected = [
@@ -48,6 +50,7 @@ def test_each_edit_gets_the_models_probability_and_the_reasons_that_raised_it() 
     assert rows[0]["revert_risk_reasons"] == "anonymous editor; large removal"
     assert rows[1]["revert_risk_reasons"] == "no risk signals"
     assert rows[0]["revert_risk"] > 0.5 > rows[3]["revert_risk"]  # the order the weights say
+    assert rows[7]["revert_risk"] == pytest.approx(_by_hand(False, False, -(2**53)), abs=1e-4)
 
 
 def test_the_stored_model_says_how_it_was_fitted_and_evaluated() -> None:

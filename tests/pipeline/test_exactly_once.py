@@ -161,7 +161,8 @@ def test_a_replay_beside_a_live_run_lands_every_event_once(tmp_path: Path) -> No
     # 15 s of stream: the replay (a few seconds) ends while the live run still reads
     script = Script(event_delay_s=0.005, hold_open_at_end_s=600)
     with EventStreamsServer(lines, script) as server:
-        live = _run(config, "--source", f"sse:{server.url}", "--idle-exit", "3")
+        # idle for 10 s: the end of the stream, not a moment a loaded machine stalled the run
+        live = _run(config, "--source", f"sse:{server.url}", "--idle-exit", "10")
         _wait_until_ingesting(config, live, 0)
         time.sleep(1.0)
         replay_args = [

@@ -149,7 +149,9 @@ def test_memory_stays_flat_whatever_length_a_server_sends(tmp_path: Path) -> Non
         warehouse = tmp_path / f"wh{size}"
         script = Script(flood_after=100, flood_bytes=size, hold_open_at_end_s=600)
         with EventStreamsServer(lines, script) as server:
-            args = ["run", "--source", f"sse:{server.url}", "--no-process", "--idle-exit", "4"]
+            # No record arrives while the flood is skipped: on a loaded machine that takes
+            # longer than a few seconds, so the run waits 15 s of silence before it ends.
+            args = ["run", "--source", f"sse:{server.url}", "--no-process", "--idle-exit", "15"]
             run = spawn(tmp_path / "run.log", "--warehouse", str(warehouse), *args)
             peaks[size] = _peak_rss_mb(run)
         assert run.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]

@@ -58,7 +58,8 @@ def load_model(path: Path = MODEL_PATH) -> RevertRiskModel:
 
 def features_of(rows: pa.Table) -> dict[str, pa.Array]:
     """The model's features of silver rows (is_anonymous, is_bot, length_delta)."""
-    known = _flat(rows, "length_delta").cast(pa.float64())
+    # A length beyond 2^53 bytes is no page: rounded, not an error (one event never stops silver).
+    known = _flat(rows, "length_delta").cast(pa.float64(), safe=False)
     delta = pc.fill_null(known, 0.0)  # unknown sizes: no size signal either way
     added = pc.max_element_wise(delta, 0.0)
     removed = pc.max_element_wise(pc.negate(delta), 0.0)
