@@ -399,11 +399,9 @@ def plot(results: dict[str, Any]) -> str:
         browser = shutil.which("chromium") or shutil.which("chromium-browser")
         if browser is None:
             return "chromium not found: plot not rendered"
-        subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--screenshot={PLOT}", f"--window-size={size},{size}", svg.as_uri()],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        headless = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+        shot = [f"--screenshot={PLOT}", f"--window-size={size},{size}", svg.as_uri()]
+        subprocess.run([browser, *headless, *shot], check=True, capture_output=True, timeout=120)
     return str(PLOT.relative_to(ROOT))
 
 

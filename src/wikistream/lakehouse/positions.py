@@ -74,6 +74,16 @@ def position_properties(positions: Positions) -> dict[str, str]:
     }
 
 
+def as_snapshot_id(position: str | None) -> int | None:
+    """A stored position that names a snapshot of the layer below, as its id."""
+    return int(position) if position else None
+
+
+def as_position(snapshot_id: int | None) -> str | None:
+    """A snapshot id as a stored position (None stays None)."""
+    return None if snapshot_id is None else str(snapshot_id)
+
+
 def stored_position(table: Table, source: str) -> str | None:
     """The position of the newest commit from an unpartitioned `source`."""
     for snapshot in lineage(table):
@@ -175,8 +185,7 @@ def guard_position(source: str, expected: int | None) -> Callable[[Table], None]
     """A commit guard: refuses when the table's stored `source` position is not `expected`."""
 
     def check(table: Table) -> None:
-        found = stored_position(table, source)
-        stored = int(found) if found else None
+        stored = as_snapshot_id(stored_position(table, source))
         if stored != expected:
             raise ConcurrentWriter(
                 f"another process advanced {table_name(table)} to {source} snapshot "

@@ -31,6 +31,7 @@ from wikistream.lakehouse import commits
 from wikistream.lakehouse.positions import (
     POSITION_KEY,
     SOURCE_KEY,
+    as_snapshot_id,
     guard_position,
     stored_position,
 )
@@ -189,8 +190,7 @@ class LiftWingScorer:
         (with the scores so far). Returns how many were queued."""
         table = self._lakehouse.table(SILVER_LIFTWING)
         silver = self._lakehouse.table(SILVER_EVENTS)
-        position = stored_position(table, SILVER_EVENTS.identifier)
-        done = int(position) if position else None
+        done = as_snapshot_id(stored_position(table, SILVER_EVENTS.identifier))
         rows, upto = appended_since(silver, done, None, COLUMNS)
         if upto is None or upto == done:
             return 0
@@ -238,8 +238,7 @@ class LiftWingScorer:
     def _flush(self) -> None:
         """Commit the scores gathered so far (the position stays where it is)."""
         table = self._lakehouse.table(SILVER_LIFTWING)
-        position = stored_position(table, SILVER_EVENTS.identifier)
-        done = int(position) if position else None
+        done = as_snapshot_id(stored_position(table, SILVER_EVENTS.identifier))
         self._commit(done, done)
 
     def _commit(self, done: int | None, upto: int | None) -> None:

@@ -32,6 +32,8 @@ from wikistream.lakehouse.positions import (
     POSITION_KEY,
     SOURCE_KEY,
     WRITER_KEY,
+    as_position,
+    as_snapshot_id,
     guard_position,
     newest_event_ts,
     stored_position,
@@ -156,7 +158,7 @@ class Processor:
         gates = self.gates or QualityGates(self._lakehouse)
         bronze = self._lakehouse.table(BRONZE_EVENTS)
         silver = self._lakehouse.table(SILVER_EVENTS)
-        done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        done = as_snapshot_id(stored_position(silver, BRONZE_EVENTS.identifier))
         batches: list[tuple[TableDef, pa.Table, int | None]] = []
         if layer == "bronze":
             rows = (
@@ -209,7 +211,7 @@ class Processor:
         started = time.perf_counter()
         bronze = self._lakehouse.table(BRONZE_EVENTS)
         silver = self._lakehouse.table(SILVER_EVENTS)
-        done = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        done = as_snapshot_id(stored_position(silver, BRONZE_EVENTS.identifier))
         released = self._releases((BRONZE_EVENTS, SILVER_EVENTS), done)
         limit = next(iter(released.values()), None)
         if limit is None:
@@ -217,7 +219,7 @@ class Processor:
         rows, upto = appended_since(bronze, done, limit, self._bronze_columns())
         if upto is None or upto == done:
             return False
-        batch_range = (_as_position(done), _as_position(upto))
+        batch_range = (as_position(done), as_position(upto))
         if self._held(report, "bronze", BRONZE_EVENTS, rows, batch_range, upto, released):
             return False
         out = without_known(silver, to_silver(rows, self._settings.silver, datetime.now(UTC)))
@@ -360,7 +362,7 @@ class Processor:
         if self.gates is None:
             return {}
         ends = {
-            t.identifier: self.gates.release_end(t.identifier, _as_position(done)) for t in tables
+            t.identifier: self.gates.release_end(t.identifier, as_position(done)) for t in tables
         }
         return {table: int(end) for table, end in ends.items() if end is not None}
 
@@ -420,7 +422,7 @@ class Processor:
                 continue  # its position stays: it catches up once they are released
             started = time.perf_counter()
             table = self._lakehouse.table(table_def)
-            stored = _as_id(stored_position(table, SILVER_EVENTS.identifier))
+            stored = as_snapshot_id(stored_position(table, SILVER_EVENTS.identifier))
             marker = rebuild_in_progress(table, SILVER_EVENTS.identifier)
             if marker is None:
                 marker = self._gold_rebuild(silver, stored, full_refresh, since, days)
@@ -477,7 +479,7 @@ class Processor:
         windows = spec.windows_of(new_rows)
         source_rows = spec.rows(self._lakehouse, reads, windows)
         out = spec.compute(source_rows, self._lakehouse)
-        batch_range = (_as_position(stored), _as_position(upto))
+        batch_range = (as_position(stored), as_position(upto))
         run, _ = self.judge(
             "gold", table_def, out, batch_range, upto, released, reference_rows=source_rows.num_rows
         )
@@ -522,14 +524,6 @@ class Processor:
                 guard(table)
 
         return check
-
-
-def _as_id(position: str | None) -> int | None:
-    return int(position) if position else None
-
-
-def _as_position(snapshot_id: int | None) -> str | None:
-    return None if snapshot_id is None else str(snapshot_id)
 
 
 def _reason(failed_checks: list[str], outcome: GateOutcome) -> str:

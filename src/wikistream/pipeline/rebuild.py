@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 from wikistream.lakehouse import commits
 from wikistream.lakehouse.filters import Filter, nothing, values_in
 from wikistream.lakehouse.partitions import day_rows
-from wikistream.lakehouse.positions import guard_position, stored_position
+from wikistream.lakehouse.positions import (
+    as_position,
+    as_snapshot_id,
+    guard_position,
+    stored_position,
+)
 from wikistream.lakehouse.reads import rows_where
 from wikistream.lakehouse.snapshots import current_id
 from wikistream.lakehouse.store import Table
@@ -55,7 +60,7 @@ class Rebuilder:
         processor = self._processor
         bronze = self._lakehouse.table(BRONZE_EVENTS)
         silver = self._lakehouse.table(SILVER_EVENTS)
-        stored = _as_id(stored_position(silver, BRONZE_EVENTS.identifier))
+        stored = as_snapshot_id(stored_position(silver, BRONZE_EVENTS.identifier))
         replay = days is not None
         if marker is None:
             upto = current_id(bronze)
@@ -64,7 +69,7 @@ class Rebuilder:
             marker = Rebuild(upto, None if days is None else tuple(days))
         chunks, stale = self._plan(bronze, silver, marker)
         tasks = [ChunkTask(SILVER_EVENTS.identifier, c, marker.upto) for c in chunks]
-        span = ((_as_position(stored), _as_position(marker.upto)), marker.upto, stored)
+        span = ((as_position(stored), as_position(marker.upto)), marker.upto, stored)
         for index, done in enumerate(self._computed(tasks, SILVER_EVENTS.identifier)):
             last = index == len(tasks) - 1
             started = time.perf_counter()
@@ -102,7 +107,7 @@ class Rebuilder:
             last = index == len(tasks) - 1
             started = time.perf_counter()
             out, chunk = done.rows, done.task.chunk
-            batch_range = (_as_position(stored), _as_position(marker.upto))
+            batch_range = (as_position(stored), as_position(marker.upto))
             run, _ = processor.judge(
                 "gold",
                 spec.table,
@@ -195,11 +200,3 @@ def _progress(table: str, done: ChunkDone, index: int, total: int) -> None:
             "worker": done.worker,
         },
     )
-
-
-def _as_id(position: str | None) -> int | None:
-    return int(position) if position else None
-
-
-def _as_position(snapshot_id: int | None) -> str | None:
-    return None if snapshot_id is None else str(snapshot_id)
